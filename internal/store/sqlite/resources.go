@@ -1,0 +1,324 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// resourceStmts are the per-resource statements of a write transaction, prepared once per transaction.
+type resourceStmts struct {
+	get, insert, archive, update *sql.Stmt
+}
+
+func prepareResourceStmts(ctx context.Context, tx *sql.Tx) (*resourceStmts, error) {
+	var st resourceStmts
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var s *sql.Stmt
+		s, err = tx.PrepareContext(ctx, q)
+		return s
+	}
+	st.get = prep("SELECT pk, version, deleted FROM resources WHERE ds = ? AND type = ? AND id = ?")
+	st.insert = prep("INSERT INTO resources (ds, type, id, version, updated, deleted, body) VALUES (?,?,?,1,?,?,?)")
+	st.archive = prep(`INSERT INTO resource_history (ds, type, id, version, updated, deleted, body)
+		SELECT ds, type, id, version, updated, deleted, body FROM resources WHERE pk = ?`)
+	st.update = prep("UPDATE resources SET version = version + 1, updated = ?, deleted = ?, body = ? WHERE pk = ?")
+	return &st, err
+}
+
+func (st *resourceStmts) close() {
+	for _, s := range []*sql.Stmt{st.get, st.insert, st.archive, st.update} {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// write applies one resource write inside the transaction of st.
+func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWrite, now int64) (store.ResourceWriteResult, error) {
+	res := store.ResourceWriteResult{LastUpdated: fromMS(now)}
+	var pk, version int64
+	var deleted bool
+	err := st.get.QueryRowContext(ctx, ds, w.Type, w.ID).Scan(&pk, &version, &deleted)
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return res, fmt.Errorf("look up %s/%s: %w", w.Type, w.ID, err)
+	}
+	if w.IfVersion > 0 && (!exists || deleted || version != w.IfVersion) {
+		return res, fmt.Errorf("%s/%s: %w", w.Type, w.ID, store.ErrVersionMismatch)
+	}
+	var body []byte
+	if !w.Delete {
+		body = w.Body
+	}
+	if !exists {
+		if w.Delete {
+			return res, fmt.Errorf("%s/%s: %w", w.Type, w.ID, store.ErrNotFound)
+		}
+		if _, err := st.insert.ExecContext(ctx, ds, w.Type, w.ID, now, false, body); err != nil {
+			return res, fmt.Errorf("insert %s/%s: %w", w.Type, w.ID, err)
+		}
+		res.Version, res.Created = 1, true
+		return res, nil
+	}
+	if w.Delete && deleted {
+		// Deleting a deleted resource changes nothing.
+		res.Version = version
+		return res, nil
+	}
+	if _, err := st.archive.ExecContext(ctx, pk); err != nil {
+		return res, fmt.Errorf("archive %s/%s: %w", w.Type, w.ID, err)
+	}
+	if _, err := st.update.ExecContext(ctx, now, w.Delete, body, pk); err != nil {
+		return res, fmt.Errorf("update %s/%s: %w", w.Type, w.ID, err)
+	}
+	res.Version, res.Created = version+1, deleted
+	return res, nil
+}
+
+func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
+	if len(writes) == 0 {
+		return nil, nil
+	}
+	ds, err := dsSeq(ctx, tx, datastoreID)
+	if err != nil {
+		return nil, err
+	}
+	st, err := prepareResourceStmts(ctx, tx)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	defer st.close()
+	out := make([]store.ResourceWriteResult, len(writes))
+	n := ms(now)
+	for i, w := range writes {
+		if out[i], err = st.write(ctx, ds, w, n); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ResourceWrite implements store.Store.
+func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
+	var out []store.ResourceWriteResult
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = s.writeAll(ctx, tx, datastoreID, writes, now)
+		return err
+	})
+	return out, err
+}
+
+// ImportCommit implements store.Store.
+func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([]store.ResourceWriteResult, error) {
+	var out []store.ResourceWriteResult
+	err := s.withTx(ctx, func(tx *sql.Tx) error {
+		if err := checkLease(ctx, tx, p.JobID, p.Owner); err != nil {
+			return err
+		}
+		var err error
+		if out, err = s.writeAll(ctx, tx, p.DatastoreID, p.Writes, p.Now); err != nil {
+			return err
+		}
+		for _, r := range p.Reports {
+			if len(r.Data) == 0 {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO report_chunks (job_id, name, data) VALUES (?,?,?)", p.JobID, r.Name, r.Data); err != nil {
+				return fmt.Errorf("stage report: %w", err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE jobs SET progress = COALESCE(?, progress), checkpoint = COALESCE(?, checkpoint),
+			lease_expires = ? WHERE id = ?`, nilIfEmpty(p.Progress), nilIfEmpty(p.Checkpoint), ms(p.LeaseExpires), p.JobID)
+		return err
+	})
+	return out, err
+}
+
+// ReportRead implements store.Store.
+func (s *Store) ReportRead(ctx context.Context, jobID, name string, fn func([]byte) error) error {
+	last := int64(-1)
+	for {
+		// Read in pages so a huge report never holds a read transaction for long.
+		rows, err := s.r.QueryContext(ctx, "SELECT seq, data FROM report_chunks WHERE job_id = ? AND name = ? AND seq > ? ORDER BY seq LIMIT 64",
+			jobID, name, last)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			var data []byte
+			if err := rows.Scan(&last, &data); err != nil {
+				rows.Close()
+				return err
+			}
+			n++
+			if err := fn(data); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+	}
+}
+
+// ReportNames implements store.Store.
+func (s *Store) ReportNames(ctx context.Context, jobID string) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT DISTINCT name FROM report_chunks WHERE job_id = ? ORDER BY name", jobID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, rows.Err()
+}
+
+// ReportDelete implements store.Store.
+func (s *Store) ReportDelete(ctx context.Context, jobID, name string) error {
+	_, err := s.w.ExecContext(ctx, "DELETE FROM report_chunks WHERE job_id = ? AND name = ?", jobID, name)
+	return err
+}
+
+func scanResource(sc interface{ Scan(...any) error }) (store.Resource, error) {
+	var r store.Resource
+	var updated int64
+	err := sc.Scan(&r.Type, &r.ID, &r.Version, &updated, &r.Deleted, &r.Body)
+	r.LastUpdated = fromMS(updated)
+	return r, err
+}
+
+// ResourceGet implements store.Store.
+func (s *Store) ResourceGet(ctx context.Context, datastoreID, typ, id string) (store.Resource, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT type, id, version, updated, deleted, body FROM resources
+		WHERE ds = (SELECT seq FROM datastores WHERE id = ?) AND type = ? AND id = ?`, datastoreID, typ, id)
+	r, err := scanResource(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%s/%s: %w", typ, id, store.ErrNotFound)
+	}
+	return r, err
+}
+
+// ResourceVersion implements store.Store.
+func (s *Store) ResourceVersion(ctx context.Context, datastoreID, typ, id string, version int64) (store.Resource, error) {
+	r, err := s.ResourceGet(ctx, datastoreID, typ, id)
+	if err != nil || r.Version == version {
+		return r, err
+	}
+	row := s.r.QueryRowContext(ctx, `SELECT type, id, version, updated, deleted, body FROM resource_history
+		WHERE ds = (SELECT seq FROM datastores WHERE id = ?) AND type = ? AND id = ? AND version = ?`, datastoreID, typ, id, version)
+	r, err = scanResource(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, fmt.Errorf("%s/%s/_history/%d: %w", typ, id, version, store.ErrNotFound)
+	}
+	return r, err
+}
+
+// ResourceHistory implements store.Store.
+func (s *Store) ResourceHistory(ctx context.Context, datastoreID, typ, id string) ([]store.Resource, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT type, id, version, updated, deleted, body FROM (
+		SELECT type, id, version, updated, deleted, body FROM resources
+			WHERE ds = (SELECT seq FROM datastores WHERE id = ?1) AND type = ?2 AND id = ?3
+		UNION ALL
+		SELECT type, id, version, updated, deleted, body FROM resource_history
+			WHERE ds = (SELECT seq FROM datastores WHERE id = ?1) AND type = ?2 AND id = ?3)
+		ORDER BY version DESC`, datastoreID, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Resource
+	for rows.Next() {
+		r, err := scanResource(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%s/%s: %w", typ, id, store.ErrNotFound)
+	}
+	return out, nil
+}
+
+// ResourceCount implements store.Store.
+func (s *Store) ResourceCount(ctx context.Context, datastoreID string) (map[string]int64, error) {
+	ds, err := dsSeq(ctx, s.r, datastoreID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.r.QueryContext(ctx, "SELECT type, count(*) FROM resources WHERE ds = ? AND deleted = 0 GROUP BY type", ds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var t string
+		var n int64
+		if err := rows.Scan(&t, &n); err != nil {
+			return nil, err
+		}
+		out[t] = n
+	}
+	return out, rows.Err()
+}
+
+// ResourceScan implements store.Store. It pages by id so no read transaction stays open for long.
+func (s *Store) ResourceScan(ctx context.Context, datastoreID, typ, afterID string, fn func(store.Resource) error) error {
+	ds, err := dsSeq(ctx, s.r, datastoreID)
+	if err != nil {
+		return err
+	}
+	for {
+		rows, err := s.r.QueryContext(ctx, `SELECT type, id, version, updated, deleted, body FROM resources
+			WHERE ds = ? AND type = ? AND id > ? AND deleted = 0 ORDER BY id LIMIT 500`, ds, typ, afterID)
+		if err != nil {
+			return err
+		}
+		var page []store.Resource
+		for rows.Next() {
+			r, err := scanResource(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, r)
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		afterID = page[len(page)-1].ID
+	}
+}

@@ -1,0 +1,306 @@
+// Package store is the storage contract of fhirlake: the records it keeps (data stores, tags, jobs,
+// versioned FHIR resources), the Store interface every backend implements, and the sentinel errors
+// callers test with errors.Is.
+//
+// It owns no protocol: wire shapes, validation and AWS error names live in the protocol packages.
+// Backends live in sub-packages (sqlite) and prove themselves with the storetest suite.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned (wrapped) by every backend.
+var (
+	// ErrNotFound means the addressed record does not exist for the caller's tenant.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict means the record exists but is in a state that forbids the change.
+	ErrConflict = errors.New("conflict")
+	// ErrLeaseLost means a job write came from a worker that no longer holds the job's lease.
+	ErrLeaseLost = errors.New("job lease lost")
+	// ErrVersionMismatch means a conditional resource write named a version that is not current.
+	ErrVersionMismatch = errors.New("version mismatch")
+)
+
+// Tenant identifies the owner of every record: an AWS account in one region.
+type Tenant struct {
+	AccountID string
+	Region    string
+}
+
+// DatastoreStatus is a data store's lifecycle state; values are the AWS wire strings.
+type DatastoreStatus string
+
+// Data store states.
+const (
+	DatastoreCreating     DatastoreStatus = "CREATING"
+	DatastoreActive       DatastoreStatus = "ACTIVE"
+	DatastoreDeleting     DatastoreStatus = "DELETING"
+	DatastoreDeleted      DatastoreStatus = "DELETED"
+	DatastoreCreateFailed DatastoreStatus = "CREATE_FAILED"
+)
+
+// Datastore is one FHIR data store.
+type Datastore struct {
+	Tenant
+	ID          string // 32 lowercase hex characters
+	Name        string // "" when none was given
+	Status      DatastoreStatus
+	CreatedAt   time.Time
+	TypeVersion string // "R4"
+	// Config is the JSON of the creation options that are echoed back (SseConfiguration,
+	// PreloadDataConfig, IdentityProviderConfiguration); opaque to the store.
+	Config []byte
+	// ErrorCause is the JSON of the ErrorCause member, nil when none.
+	ErrorCause []byte
+	// ClientToken and RequestHash implement CreateFHIRDatastore idempotency.
+	ClientToken string
+	RequestHash string
+	// ReadyAt is when a CREATING store becomes ACTIVE, and a DELETING store DELETED.
+	ReadyAt time.Time
+}
+
+// DatastoreListParams selects a page of data stores, newest first (CreatedAt desc, ID asc).
+type DatastoreListParams struct {
+	Tenant
+	Name          string          // exact match when not ""
+	Status        DatastoreStatus // exact match when not ""
+	CreatedBefore *time.Time      // CreatedAt < CreatedBefore
+	CreatedAfter  *time.Time      // CreatedAt > CreatedAfter
+	After         *PageKey        // keyset: continue after this key
+	Limit         int             // page size, > 0
+}
+
+// PageKey is a keyset pagination position: the sort key of the last row of the previous page.
+type PageKey struct {
+	Time time.Time
+	ID   string
+}
+
+// Tag is one resource tag.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// JobKind separates the two job families that share the engine.
+type JobKind string
+
+// Job kinds.
+const (
+	JobImport JobKind = "import"
+	JobExport JobKind = "export"
+)
+
+// JobStatus is a job's state; values are the AWS wire strings.
+type JobStatus string
+
+// Job states.
+const (
+	JobSubmitted        JobStatus = "SUBMITTED"
+	JobQueued           JobStatus = "QUEUED"
+	JobInProgress       JobStatus = "IN_PROGRESS"
+	JobCompleted        JobStatus = "COMPLETED"
+	JobCompletedErrors  JobStatus = "COMPLETED_WITH_ERRORS"
+	JobFailed           JobStatus = "FAILED"
+	JobCancelSubmitted  JobStatus = "CANCEL_SUBMITTED"
+	JobCancelInProgress JobStatus = "CANCEL_IN_PROGRESS"
+	JobCancelCompleted  JobStatus = "CANCEL_COMPLETED"
+	JobCancelFailed     JobStatus = "CANCEL_FAILED"
+)
+
+// Terminal reports whether s is a final state (EndTime set).
+func (s JobStatus) Terminal() bool {
+	switch s {
+	case JobCompleted, JobCompletedErrors, JobFailed, JobCancelCompleted, JobCancelFailed:
+		return true
+	}
+	return false
+}
+
+// Job is one import or export job.
+type Job struct {
+	Tenant
+	ID          string
+	Kind        JobKind
+	DatastoreID string
+	Name        string
+	Status      JobStatus
+	SubmitTime  time.Time
+	EndTime     time.Time // zero until terminal
+	ClientToken string
+	RequestHash string
+	// Params is the JSON of the job's request (input and output locations, role, level); opaque here.
+	Params []byte
+	// Message explains a FAILED job; "" otherwise.
+	Message string
+	// Progress is the JSON of the live progress report; opaque here, nil before the job starts.
+	Progress []byte
+	// Checkpoint is the worker's resume position, committed atomically with the work it covers.
+	Checkpoint []byte
+	// LeaseOwner and LeaseExpires record which worker runs the job and until when.
+	LeaseOwner   string
+	LeaseExpires time.Time
+	Attempts     int
+}
+
+// JobListParams selects a page of one data store's jobs of one kind, newest first
+// (SubmitTime desc, ID asc).
+type JobListParams struct {
+	Tenant
+	DatastoreID     string
+	Kind            JobKind
+	Name            string     // exact when not ""
+	Status          JobStatus  // exact when not ""
+	SubmittedBefore *time.Time // SubmitTime < SubmittedBefore
+	SubmittedAfter  *time.Time // SubmitTime > SubmittedAfter
+	After           *PageKey
+	Limit           int
+}
+
+// JobClaimParams asks for the next runnable job.
+type JobClaimParams struct {
+	Kinds []JobKind
+	Owner string
+	Now   time.Time
+	Lease time.Duration
+}
+
+// JobFinishParams moves a leased job to a terminal state.
+type JobFinishParams struct {
+	ID       string
+	Owner    string
+	Status   JobStatus
+	Message  string
+	Progress []byte
+	EndTime  time.Time
+}
+
+// JobProgressParams records progress and the resume checkpoint of a leased job and extends its lease.
+type JobProgressParams struct {
+	ID           string
+	Owner        string
+	Progress     []byte
+	Checkpoint   []byte
+	LeaseExpires time.Time
+}
+
+// ResourceWrite is one create-or-update (or delete) of a resource by type and id.
+type ResourceWrite struct {
+	Type   string
+	ID     string
+	Body   []byte // the resource JSON as received; meta.versionId/lastUpdated are applied on read
+	Delete bool
+	// IfVersion, when > 0, makes the write conditional on the current version (else ErrVersionMismatch).
+	IfVersion int64
+}
+
+// ResourceWriteResult is the outcome of one ResourceWrite.
+type ResourceWriteResult struct {
+	Version     int64
+	LastUpdated time.Time
+	Created     bool // no current (non-deleted) version existed before
+}
+
+// Resource is one stored version of a resource.
+type Resource struct {
+	Type        string
+	ID          string
+	Version     int64
+	LastUpdated time.Time
+	Deleted     bool
+	Body        []byte // nil when Deleted
+}
+
+// ReportChunk is a piece of a job report (e.g. SUCCESS or FAILURE lines of one input file), stored
+// in the same transaction as the resources it describes so a crash never loses or repeats a line.
+type ReportChunk struct {
+	Name string // report object name relative to the job's output folder, e.g. "FAILURE/Patient.ndjson"
+	Data []byte
+}
+
+// ImportCommitParams is one atomic step of an import: writes, report lines, progress and checkpoint.
+type ImportCommitParams struct {
+	JobID        string
+	Owner        string
+	DatastoreID  string
+	Writes       []ResourceWrite
+	Reports      []ReportChunk
+	Progress     []byte
+	Checkpoint   []byte
+	LeaseExpires time.Time
+	Now          time.Time
+}
+
+// Store is the storage contract. Every method is safe for concurrent use. Methods scoped to a tenant
+// return ErrNotFound for records of other tenants.
+type Store interface {
+	// DatastoreCreate inserts d. If d.ClientToken is not "" and the tenant already has a store created
+	// with that token, it returns that store and created=false instead.
+	DatastoreCreate(ctx context.Context, d Datastore, tags []Tag) (got Datastore, created bool, err error)
+	// DatastoreGet returns one store of the tenant, after applying due lifecycle transitions.
+	DatastoreGet(ctx context.Context, t Tenant, id string) (Datastore, error)
+	// DatastoreList returns a page of the tenant's stores in any status.
+	DatastoreList(ctx context.Context, p DatastoreListParams) ([]Datastore, error)
+	// DatastoreDelete moves an ACTIVE or CREATE_FAILED store to DELETING (ready at readyAt); other
+	// states give ErrConflict, as does a store with a running or queued job.
+	DatastoreDelete(ctx context.Context, t Tenant, id string, readyAt time.Time) (Datastore, error)
+	// DatastoreAdvance applies due lifecycle transitions (CREATING→ACTIVE, DELETING→DELETED with its
+	// resources purged) for all tenants and returns the stores that became ACTIVE.
+	DatastoreAdvance(ctx context.Context, now time.Time) ([]Datastore, error)
+
+	// TagsPut upserts tags by key; TagsDelete removes keys (absent keys are ignored); TagsList lists
+	// them sorted by key. All give ErrNotFound for an unknown store of the tenant.
+	TagsPut(ctx context.Context, t Tenant, datastoreID string, tags []Tag) error
+	TagsDelete(ctx context.Context, t Tenant, datastoreID string, keys []string) error
+	TagsList(ctx context.Context, t Tenant, datastoreID string) ([]Tag, error)
+
+	// JobCreate inserts j as SUBMITTED. If a job of the same kind, store and ClientToken exists it
+	// returns that job and created=false.
+	JobCreate(ctx context.Context, j Job) (got Job, created bool, err error)
+	// JobGet returns one job of a tenant's store.
+	JobGet(ctx context.Context, t Tenant, datastoreID string, kind JobKind, id string) (Job, error)
+	// JobList returns a page of jobs.
+	JobList(ctx context.Context, p JobListParams) ([]Job, error)
+	// JobClaim leases the oldest runnable job: per (store, kind) only the earliest non-terminal job
+	// runs; it is claimable when SUBMITTED/QUEUED or when its lease expired. Jobs waiting behind
+	// another become QUEUED. Returns ErrNotFound when nothing is runnable.
+	JobClaim(ctx context.Context, p JobClaimParams) (Job, error)
+	// JobProgress records progress/checkpoint and extends the lease (ErrLeaseLost if not owner).
+	JobProgress(ctx context.Context, p JobProgressParams) error
+	// JobFinish sets a terminal state (ErrLeaseLost if not owner).
+	JobFinish(ctx context.Context, p JobFinishParams) error
+	// JobReleaseAll drops every lease so jobs resume at once (used at start-up by a sole owner).
+	JobReleaseAll(ctx context.Context) error
+	// JobSetStatus changes a job's status without a lease (cancel requests). Terminal jobs give ErrConflict.
+	JobSetStatus(ctx context.Context, t Tenant, datastoreID string, kind JobKind, id string, from []JobStatus, to JobStatus) (Job, error)
+
+	// ImportCommit applies one import step atomically: resource writes (results in order), report
+	// chunks, progress and checkpoint, and a lease extension. ErrLeaseLost rolls everything back.
+	ImportCommit(ctx context.Context, p ImportCommitParams) ([]ResourceWriteResult, error)
+	// ReportRead streams the stored chunks of one report of a job in commit order.
+	ReportRead(ctx context.Context, jobID, name string, fn func([]byte) error) error
+	// ReportNames lists the report names that have chunks for a job.
+	ReportNames(ctx context.Context, jobID string) ([]string, error)
+	// ReportDelete drops the chunks of one report after it has been written out.
+	ReportDelete(ctx context.Context, jobID, name string) error
+
+	// ResourceWrite applies writes in one transaction (all or nothing) at time now.
+	ResourceWrite(ctx context.Context, datastoreID string, writes []ResourceWrite, now time.Time) ([]ResourceWriteResult, error)
+	// ResourceGet returns the current version (Deleted set if the latest version is a delete).
+	ResourceGet(ctx context.Context, datastoreID, typ, id string) (Resource, error)
+	// ResourceVersion returns one version.
+	ResourceVersion(ctx context.Context, datastoreID, typ, id string, version int64) (Resource, error)
+	// ResourceHistory returns all versions of one resource, newest first.
+	ResourceHistory(ctx context.Context, datastoreID, typ, id string) ([]Resource, error)
+	// ResourceCount counts current, non-deleted resources of a store by type.
+	ResourceCount(ctx context.Context, datastoreID string) (map[string]int64, error)
+	// ResourceScan streams current, non-deleted resources of one type in id order, starting after
+	// afterID; fn returning an error stops the scan.
+	ResourceScan(ctx context.Context, datastoreID, typ, afterID string, fn func(Resource) error) error
+
+	// Close releases the backend.
+	Close() error
+}

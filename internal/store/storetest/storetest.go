@@ -1,0 +1,385 @@
+// Package storetest is the conformance suite of the store contract: every backend runs Run against a
+// fresh instance and must pass all of it. It owns no backend.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// Factory returns a new, empty store for one test.
+type Factory func(t *testing.T) store.Store
+
+var (
+	tenantA = store.Tenant{AccountID: "111111111111", Region: "us-east-1"}
+	tenantB = store.Tenant{AccountID: "222222222222", Region: "us-east-1"}
+)
+
+// Run runs the whole suite.
+func Run(t *testing.T, newStore Factory) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s store.Store)
+	}{
+		{"DatastoreLifecycle", testDatastoreLifecycle},
+		{"DatastoreIdempotency", testDatastoreIdempotency},
+		{"DatastoreList", testDatastoreList},
+		{"Tags", testTags},
+		{"JobCreateAndList", testJobCreateAndList},
+		{"JobClaimFIFO", testJobClaimFIFO},
+		{"JobLease", testJobLease},
+		{"ImportCommit", testImportCommit},
+		{"ResourceVersions", testResourceVersions},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fn(t, newStore(t))
+		})
+	}
+}
+
+func mkStore(t *testing.T, s store.Store, tn store.Tenant, id string, created time.Time, readyIn time.Duration) store.Datastore {
+	t.Helper()
+	d, ok, err := s.DatastoreCreate(context.Background(), store.Datastore{
+		Tenant: tn, ID: id, Name: "n-" + id, Status: store.DatastoreCreating, CreatedAt: created,
+		TypeVersion: "R4", ReadyAt: time.Now().Add(readyIn),
+	}, []store.Tag{{Key: "k", Value: "v"}})
+	if err != nil || !ok {
+		t.Fatalf("DatastoreCreate(%s) = %v, %v", id, ok, err)
+	}
+	return d
+}
+
+func testDatastoreLifecycle(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	d := mkStore(t, s, tenantA, "d1", time.Now(), 0)
+	if d.Status != store.DatastoreActive {
+		t.Errorf("status with zero delay = %s, want ACTIVE", d.Status)
+	}
+	slow := mkStore(t, s, tenantA, "d2", time.Now(), time.Hour)
+	if slow.Status != store.DatastoreCreating {
+		t.Errorf("status = %s, want CREATING", slow.Status)
+	}
+	if _, err := s.DatastoreDelete(ctx, tenantA, "d2", time.Now()); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("delete CREATING store: err = %v, want ErrConflict", err)
+	}
+	if _, err := s.DatastoreGet(ctx, tenantB, "d1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("other tenant get: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ResourceWrite(ctx, "d1", []store.ResourceWrite{{Type: "Patient", ID: "p", Body: []byte(`{}`)}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.DatastoreDelete(ctx, tenantA, "d1", time.Now().Add(time.Hour))
+	if err != nil || got.Status != store.DatastoreDeleting {
+		t.Fatalf("delete = %v, %v", got.Status, err)
+	}
+	if _, err := s.DatastoreDelete(ctx, tenantA, "d1", time.Now()); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("delete DELETING store: err = %v, want ErrConflict", err)
+	}
+	if _, err := s.DatastoreAdvance(ctx, time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.DatastoreGet(ctx, tenantA, "d1")
+	if err != nil || got.Status != store.DatastoreDeleted {
+		t.Fatalf("after advance = %v, %v; want DELETED", got.Status, err)
+	}
+	if _, err := s.ResourceGet(ctx, "d1", "Patient", "p"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("resource of deleted store: err = %v, want ErrNotFound", err)
+	}
+}
+
+func testDatastoreIdempotency(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	d := store.Datastore{Tenant: tenantA, ID: "x1", Status: store.DatastoreActive, CreatedAt: time.Now(), TypeVersion: "R4",
+		ClientToken: "tok", RequestHash: "h1"}
+	if _, ok, err := s.DatastoreCreate(ctx, d, nil); err != nil || !ok {
+		t.Fatalf("first create = %v, %v", ok, err)
+	}
+	d.ID = "x2"
+	got, ok, err := s.DatastoreCreate(ctx, d, nil)
+	if err != nil || ok || got.ID != "x1" || got.RequestHash != "h1" {
+		t.Fatalf("replay = %+v, %v, %v; want x1, not created", got.ID, ok, err)
+	}
+	d.Tenant = tenantB
+	if got, ok, err := s.DatastoreCreate(ctx, d, nil); err != nil || !ok || got.ID != "x2" {
+		t.Fatalf("same token other tenant = %v, %v, %v; want new store", got.ID, ok, err)
+	}
+}
+
+func testDatastoreList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := 0; i < 5; i++ {
+		mkStore(t, s, tenantA, fmt.Sprintf("l%d", i), base.Add(time.Duration(i)*time.Second), 0)
+	}
+	mkStore(t, s, tenantB, "other", base, 0)
+	all, err := s.DatastoreList(ctx, store.DatastoreListParams{Tenant: tenantA, Limit: 100})
+	if err != nil || len(all) != 5 || all[0].ID != "l4" || all[4].ID != "l0" {
+		t.Fatalf("list = %d items, %v", len(all), err)
+	}
+	page, err := s.DatastoreList(ctx, store.DatastoreListParams{Tenant: tenantA, Limit: 2,
+		After: &store.PageKey{Time: all[1].CreatedAt, ID: all[1].ID}})
+	if err != nil || len(page) != 2 || page[0].ID != "l2" {
+		t.Fatalf("page after l3 = %v, %v", page, err)
+	}
+	before := base.Add(2 * time.Second)
+	f, err := s.DatastoreList(ctx, store.DatastoreListParams{Tenant: tenantA, Limit: 100, CreatedBefore: &before})
+	if err != nil || len(f) != 2 {
+		t.Fatalf("created before: %d, %v; want 2", len(f), err)
+	}
+	f, _ = s.DatastoreList(ctx, store.DatastoreListParams{Tenant: tenantA, Limit: 100, Name: "n-l3", Status: store.DatastoreActive})
+	if len(f) != 1 || f[0].ID != "l3" {
+		t.Fatalf("name+status filter = %v", f)
+	}
+}
+
+func testTags(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "t1", time.Now(), 0)
+	if err := s.TagsPut(ctx, tenantA, "t1", []store.Tag{{Key: "b", Value: "2"}, {Key: "k", Value: "w"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TagsDelete(ctx, tenantA, "t1", []string{"absent"}); err != nil {
+		t.Fatal(err)
+	}
+	tags, err := s.TagsList(ctx, tenantA, "t1")
+	want := []store.Tag{{Key: "b", Value: "2"}, {Key: "k", Value: "w"}}
+	if err != nil || fmt.Sprint(tags) != fmt.Sprint(want) {
+		t.Fatalf("tags = %v, %v; want %v", tags, err, want)
+	}
+	if err := s.TagsPut(ctx, tenantB, "t1", want); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("other tenant tag: %v", err)
+	}
+	if _, err := s.TagsList(ctx, tenantA, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown store: %v", err)
+	}
+}
+
+func mkJob(t *testing.T, s store.Store, ds, id, token string, at time.Time) store.Job {
+	t.Helper()
+	j, ok, err := s.JobCreate(context.Background(), store.Job{Tenant: tenantA, ID: id, Kind: store.JobImport, DatastoreID: ds,
+		Name: "job-" + id, SubmitTime: at, ClientToken: token, Params: []byte(`{}`)})
+	if err != nil || !ok {
+		t.Fatalf("JobCreate(%s) = %v, %v", id, ok, err)
+	}
+	return j
+}
+
+func testJobCreateAndList(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "j1", time.Now(), 0)
+	base := time.UnixMilli(1_700_000_000_000)
+	for i := 0; i < 6; i++ {
+		mkJob(t, s, "j1", fmt.Sprintf("job%d", i), fmt.Sprintf("tok%d", i), base.Add(time.Duration(i/2)*time.Second))
+	}
+	got, ok, err := s.JobCreate(ctx, store.Job{Tenant: tenantA, ID: "dup", Kind: store.JobImport, DatastoreID: "j1", ClientToken: "tok0"})
+	if err != nil || ok || got.ID != "job0" {
+		t.Fatalf("replay = %v %v %v", got.ID, ok, err)
+	}
+	all, err := s.JobList(ctx, store.JobListParams{Tenant: tenantA, DatastoreID: "j1", Kind: store.JobImport, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, j := range all {
+		ids = append(ids, j.ID)
+	}
+	if want := "[job4 job5 job2 job3 job0 job1]"; fmt.Sprint(ids) != want {
+		t.Fatalf("order = %v, want %s", ids, want)
+	}
+	page, _ := s.JobList(ctx, store.JobListParams{Tenant: tenantA, DatastoreID: "j1", Kind: store.JobImport, Limit: 2,
+		After: &store.PageKey{Time: all[2].SubmitTime, ID: all[2].ID}})
+	if len(page) != 2 || page[0].ID != "job3" || page[1].ID != "job0" {
+		t.Fatalf("page = %v", page)
+	}
+	after := base
+	f, _ := s.JobList(ctx, store.JobListParams{Tenant: tenantA, DatastoreID: "j1", Kind: store.JobImport, Limit: 100, SubmittedAfter: &after, Name: "job-job3"})
+	if len(f) != 1 {
+		t.Fatalf("filtered = %v", f)
+	}
+	if _, err := s.JobList(ctx, store.JobListParams{Tenant: tenantB, DatastoreID: "j1", Kind: store.JobImport, Limit: 1}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("other tenant list: %v", err)
+	}
+	if _, err := s.JobGet(ctx, tenantA, "j1", store.JobExport, "job0"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("wrong kind get: %v", err)
+	}
+}
+
+func testJobClaimFIFO(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "f1", time.Now(), 0)
+	mkStore(t, s, tenantA, "f2", time.Now(), 0)
+	now := time.Now()
+	mkJob(t, s, "f1", "a", "", now)
+	mkJob(t, s, "f1", "b", "", now)
+	mkJob(t, s, "f2", "c", "", now)
+	p := store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w1", Now: now, Lease: time.Minute}
+	j1, err := s.JobClaim(ctx, p)
+	if err != nil || j1.ID != "a" || j1.Status != store.JobInProgress {
+		t.Fatalf("claim 1 = %v %v %v", j1.ID, j1.Status, err)
+	}
+	j2, err := s.JobClaim(ctx, p)
+	if err != nil || j2.ID != "c" {
+		t.Fatalf("claim 2 = %v %v; want c (b waits behind a)", j2.ID, err)
+	}
+	if _, err := s.JobClaim(ctx, p); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("claim 3 err = %v, want ErrNotFound", err)
+	}
+	b, _ := s.JobGet(ctx, tenantA, "f1", store.JobImport, "b")
+	if b.Status != store.JobQueued {
+		t.Errorf("b status = %s, want QUEUED", b.Status)
+	}
+	if err := s.JobFinish(ctx, store.JobFinishParams{ID: "a", Owner: "w1", Status: store.JobCompleted, EndTime: now}); err != nil {
+		t.Fatal(err)
+	}
+	j3, err := s.JobClaim(ctx, p)
+	if err != nil || j3.ID != "b" {
+		t.Fatalf("claim after finish = %v %v", j3.ID, err)
+	}
+}
+
+func testJobLease(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "e1", time.Now(), 0)
+	now := time.Now()
+	mkJob(t, s, "e1", "a", "", now)
+	j, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w1", Now: now, Lease: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w2", Now: now.Add(2 * time.Second), Lease: time.Minute}
+	j2, err := s.JobClaim(ctx, later)
+	if err != nil || j2.ID != j.ID || j2.Attempts != 2 {
+		t.Fatalf("rescue claim = %v %v %v", j2.ID, j2.Attempts, err)
+	}
+	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", Owner: "w1", Progress: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("old owner progress: %v, want ErrLeaseLost", err)
+	}
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w1", DatastoreID: "e1",
+		Writes: []store.ResourceWrite{{Type: "Patient", ID: "x", Body: []byte(`{}`)}}, Now: now}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("old owner commit: %v, want ErrLeaseLost", err)
+	}
+	if _, err := s.ResourceGet(ctx, "e1", "Patient", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("write of a lost lease is visible: %v", err)
+	}
+	if err := s.JobReleaseAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	j3, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w3", Now: now, Lease: time.Minute})
+	if err != nil || j3.ID != "a" {
+		t.Fatalf("claim after release = %v %v", j3.ID, err)
+	}
+}
+
+func testImportCommit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "i1", time.Now(), 0)
+	now := time.Now()
+	mkJob(t, s, "i1", "a", "", now)
+	if _, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w", DatastoreID: "i1", Now: now,
+		Writes: []store.ResourceWrite{
+			{Type: "Patient", ID: "p1", Body: []byte(`{"a":1}`)},
+			{Type: "Patient", ID: "p1", Body: []byte(`{"a":2}`)},
+			{Type: "Patient", ID: "p2", Body: []byte(`{"b":1}`)},
+		},
+		Reports:    []store.ReportChunk{{Name: "SUCCESS/x", Data: []byte("1\n")}, {Name: "FAILURE/x", Data: []byte("f\n")}},
+		Progress:   []byte(`{"n":3}`),
+		Checkpoint: []byte(`{"line":3}`),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Version != 1 || res[1].Version != 2 || res[2].Version != 1 || !res[0].Created || res[1].Created {
+		t.Fatalf("results = %+v", res)
+	}
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w", DatastoreID: "i1", Now: now,
+		Reports: []store.ReportChunk{{Name: "SUCCESS/x", Data: []byte("2\n")}}}); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := s.ReportRead(ctx, "a", "SUCCESS/x", func(b []byte) error { got += string(b); return nil }); err != nil || got != "1\n2\n" {
+		t.Fatalf("report = %q, %v", got, err)
+	}
+	names, _ := s.ReportNames(ctx, "a")
+	if fmt.Sprint(names) != "[FAILURE/x SUCCESS/x]" {
+		t.Fatalf("names = %v", names)
+	}
+	if err := s.ReportDelete(ctx, "a", "SUCCESS/x"); err != nil {
+		t.Fatal(err)
+	}
+	names, _ = s.ReportNames(ctx, "a")
+	if fmt.Sprint(names) != "[FAILURE/x]" {
+		t.Fatalf("names after delete = %v", names)
+	}
+	j, _ := s.JobGet(ctx, tenantA, "i1", store.JobImport, "a")
+	if string(j.Checkpoint) != `{"line":3}` || string(j.Progress) != `{"n":3}` {
+		t.Fatalf("job = %s %s", j.Checkpoint, j.Progress)
+	}
+	counts, _ := s.ResourceCount(ctx, "i1")
+	if counts["Patient"] != 2 {
+		t.Fatalf("counts = %v", counts)
+	}
+}
+
+func testResourceVersions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "r1", time.Now(), 0)
+	now := time.UnixMilli(1_700_000_000_123)
+	w := func(ws ...store.ResourceWrite) ([]store.ResourceWriteResult, error) {
+		return s.ResourceWrite(ctx, "r1", ws, now)
+	}
+	if _, err := w(store.ResourceWrite{Type: "Patient", ID: "p", Body: []byte(`{"v":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w(store.ResourceWrite{Type: "Patient", ID: "p", Body: []byte(`{"v":2}`), IfVersion: 5}); !errors.Is(err, store.ErrVersionMismatch) {
+		t.Fatalf("conditional write err = %v", err)
+	}
+	if r, err := w(store.ResourceWrite{Type: "Patient", ID: "p", Body: []byte(`{"v":2}`), IfVersion: 1}); err != nil || r[0].Version != 2 {
+		t.Fatalf("update = %v %v", r, err)
+	}
+	if r, err := w(store.ResourceWrite{Type: "Patient", ID: "p", Delete: true}); err != nil || r[0].Version != 3 {
+		t.Fatalf("delete = %v %v", r, err)
+	}
+	cur, err := s.ResourceGet(ctx, "r1", "Patient", "p")
+	if err != nil || !cur.Deleted || cur.Version != 3 || !cur.LastUpdated.Equal(now) {
+		t.Fatalf("current = %+v %v", cur, err)
+	}
+	v1, err := s.ResourceVersion(ctx, "r1", "Patient", "p", 1)
+	if err != nil || string(v1.Body) != `{"v":1}` {
+		t.Fatalf("v1 = %s %v", v1.Body, err)
+	}
+	h, err := s.ResourceHistory(ctx, "r1", "Patient", "p")
+	if err != nil || len(h) != 3 || h[0].Version != 3 || h[2].Version != 1 {
+		t.Fatalf("history = %v %v", h, err)
+	}
+	if r, err := w(store.ResourceWrite{Type: "Patient", ID: "p", Body: []byte(`{"v":4}`)}); err != nil || r[0].Version != 4 || !r[0].Created {
+		t.Fatalf("recreate = %v %v", r, err)
+	}
+	// Atomicity: a failing write rolls back the whole batch.
+	if _, err := w(store.ResourceWrite{Type: "Patient", ID: "q", Body: []byte(`{}`)},
+		store.ResourceWrite{Type: "Patient", ID: "p", Body: []byte(`{}`), IfVersion: 1}); err == nil {
+		t.Fatal("want error")
+	}
+	if _, err := s.ResourceGet(ctx, "r1", "Patient", "q"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("partial batch visible: %v", err)
+	}
+	var seen []string
+	for _, id := range []string{"b", "a", "c"} {
+		w(store.ResourceWrite{Type: "Observation", ID: id, Body: []byte(`{}`)})
+	}
+	if err := s.ResourceScan(ctx, "r1", "Observation", "a", func(r store.Resource) error { seen = append(seen, r.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(seen) != "[b c]" {
+		t.Fatalf("scan = %v", seen)
+	}
+}

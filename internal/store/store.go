@@ -223,15 +223,19 @@ type ReportChunk struct {
 
 // ImportCommitParams is one atomic step of an import: writes, report lines, progress and checkpoint.
 type ImportCommitParams struct {
-	JobID        string
-	Owner        string
-	DatastoreID  string
-	Writes       []ResourceWrite
-	Reports      []ReportChunk
-	Progress     []byte
-	Checkpoint   []byte
-	LeaseExpires time.Time
-	Now          time.Time
+	JobID       string
+	Owner       string
+	DatastoreID string
+	Writes      []ResourceWrite
+	// Reports, when set, is called inside the transaction with the results of Writes and returns the
+	// report chunks to stage with them.
+	Reports func(results []ResourceWriteResult) []ReportChunk
+	// DeleteReports names reports whose chunks are dropped in the same transaction (written out).
+	DeleteReports []string
+	Progress      []byte
+	Checkpoint    []byte
+	LeaseExpires  time.Time
+	Now           time.Time
 }
 
 // Store is the storage contract. Every method is safe for concurrent use. Methods scoped to a tenant
@@ -284,8 +288,6 @@ type Store interface {
 	ReportRead(ctx context.Context, jobID, name string, fn func([]byte) error) error
 	// ReportNames lists the report names that have chunks for a job.
 	ReportNames(ctx context.Context, jobID string) ([]string, error)
-	// ReportDelete drops the chunks of one report after it has been written out.
-	ReportDelete(ctx context.Context, jobID, name string) error
 
 	// ResourceWrite applies writes in one transaction (all or nothing) at time now.
 	ResourceWrite(ctx context.Context, datastoreID string, writes []ResourceWrite, now time.Time) ([]ResourceWriteResult, error)

@@ -129,7 +129,16 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 		if out, err = s.writeAll(ctx, tx, p.DatastoreID, p.Writes, p.Now); err != nil {
 			return err
 		}
-		for _, r := range p.Reports {
+		var chunks []store.ReportChunk
+		if p.Reports != nil {
+			chunks = p.Reports(out)
+		}
+		for _, name := range p.DeleteReports {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM report_chunks WHERE job_id = ? AND name = ?", p.JobID, name); err != nil {
+				return fmt.Errorf("drop report: %w", err)
+			}
+		}
+		for _, r := range chunks {
 			if len(r.Data) == 0 {
 				continue
 			}
@@ -192,12 +201,6 @@ func (s *Store) ReportNames(ctx context.Context, jobID string) ([]string, error)
 		out = append(out, n)
 	}
 	return out, rows.Err()
-}
-
-// ReportDelete implements store.Store.
-func (s *Store) ReportDelete(ctx context.Context, jobID, name string) error {
-	_, err := s.w.ExecContext(ctx, "DELETE FROM report_chunks WHERE job_id = ? AND name = ?", jobID, name)
-	return err
 }
 
 func scanResource(sc interface{ Scan(...any) error }) (store.Resource, error) {

@@ -291,7 +291,9 @@ func testImportCommit(t *testing.T, s store.Store) {
 			{Type: "Patient", ID: "p1", Body: []byte(`{"a":2}`)},
 			{Type: "Patient", ID: "p2", Body: []byte(`{"b":1}`)},
 		},
-		Reports:    []store.ReportChunk{{Name: "SUCCESS/x", Data: []byte("1\n")}, {Name: "FAILURE/x", Data: []byte("f\n")}},
+		Reports: func(r []store.ResourceWriteResult) []store.ReportChunk {
+			return []store.ReportChunk{{Name: "SUCCESS/x", Data: []byte(fmt.Sprintf("%d\n", len(r)))}, {Name: "FAILURE/x", Data: []byte("f\n")}}
+		},
 		Progress:   []byte(`{"n":3}`),
 		Checkpoint: []byte(`{"line":3}`),
 	})
@@ -302,18 +304,21 @@ func testImportCommit(t *testing.T, s store.Store) {
 		t.Fatalf("results = %+v", res)
 	}
 	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w", DatastoreID: "i1", Now: now,
-		Reports: []store.ReportChunk{{Name: "SUCCESS/x", Data: []byte("2\n")}}}); err != nil {
+		Reports: func([]store.ResourceWriteResult) []store.ReportChunk {
+			return []store.ReportChunk{{Name: "SUCCESS/x", Data: []byte("2\n")}}
+		}}); err != nil {
 		t.Fatal(err)
 	}
 	var got string
-	if err := s.ReportRead(ctx, "a", "SUCCESS/x", func(b []byte) error { got += string(b); return nil }); err != nil || got != "1\n2\n" {
+	if err := s.ReportRead(ctx, "a", "SUCCESS/x", func(b []byte) error { got += string(b); return nil }); err != nil || got != "3\n2\n" {
 		t.Fatalf("report = %q, %v", got, err)
 	}
 	names, _ := s.ReportNames(ctx, "a")
 	if fmt.Sprint(names) != "[FAILURE/x SUCCESS/x]" {
 		t.Fatalf("names = %v", names)
 	}
-	if err := s.ReportDelete(ctx, "a", "SUCCESS/x"); err != nil {
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w", DatastoreID: "i1", Now: now,
+		DeleteReports: []string{"SUCCESS/x"}}); err != nil {
 		t.Fatal(err)
 	}
 	names, _ = s.ReportNames(ctx, "a")

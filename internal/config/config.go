@@ -1,0 +1,188 @@
+// Package config holds the service configuration: one Config struct whose every field documents its
+// default, and its validation. Binding flags and environment variables to it is cmd's job.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Default credentials, accepted only while the service listens on a loopback address.
+const (
+	DefaultAccessKeyID     = "test"
+	DefaultSecretAccessKey = "test"
+	DefaultAccountID       = "000000000000"
+)
+
+// Credential maps an access key to its secret and account (the tenant's account).
+type Credential struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	AccountID       string
+}
+
+// Config is the whole service configuration.
+type Config struct {
+	// Listen is the TCP address to serve on. Default "127.0.0.1:4599".
+	Listen string
+	// DataDir holds the SQLite database and, by default, the S3 folder. Default "./fhirlake-data".
+	DataDir string
+	// Store selects the backend: "" or "sqlite" means the file <DataDir>/fhirlake.db; a path ending in
+	// ".db" is used as the SQLite file. Default "".
+	Store string
+	// S3Dir is the folder that plays S3 when S3Endpoint is empty: s3://bucket/key is <S3Dir>/bucket/key.
+	// Default "<DataDir>/s3".
+	S3Dir string
+	// S3Endpoint is a real S3-compatible endpoint (path-style); credentials come from the standard AWS
+	// chain. Default "" (use S3Dir).
+	S3Endpoint string
+	// S3Region is the signing region for S3Endpoint. Default "us-east-1".
+	S3Region string
+	// AccessKeyID and SecretAccessKey are the primary credential, of account AccountID. Defaults
+	// DefaultAccessKeyID / DefaultSecretAccessKey, refused on a non-loopback Listen.
+	AccessKeyID     string
+	SecretAccessKey string
+	// AccountID is the 12-digit account of the primary credential. Default "000000000000".
+	AccountID string
+	// ExtraCredentials are more tenants, as "AKID:SECRET:ACCOUNT" entries. Default none.
+	ExtraCredentials []Credential
+	// PublicURL is the base URL clients reach the service at, used in DatastoreEndpoint.
+	// Default "http://<Listen>".
+	PublicURL string
+	// DatastoreCreateDelay is how long a new data store stays CREATING (and a deleted one DELETING).
+	// Default 0.
+	DatastoreCreateDelay time.Duration
+	// MaxDatastores caps the data stores (not DELETED) of one account and region; 0 means no cap.
+	// Default 10, the HealthLake quota.
+	MaxDatastores int
+	// JobLease is how long a job claim lasts without a heartbeat before another worker may take the
+	// job over. Default 30s.
+	JobLease time.Duration
+	// ImportParallelism is the number of goroutines that parse and validate import lines.
+	// Default 0 (one per CPU).
+	ImportParallelism int
+	// MaxImportFiles is the number of input objects above which an import job fails. Default 10000.
+	MaxImportFiles int
+}
+
+// Default returns the configuration with every default applied.
+func Default() Config {
+	return Config{
+		Listen:          "127.0.0.1:4599",
+		DataDir:         "./fhirlake-data",
+		S3Region:        "us-east-1",
+		AccessKeyID:     DefaultAccessKeyID,
+		SecretAccessKey: DefaultSecretAccessKey,
+		AccountID:       DefaultAccountID,
+		MaxDatastores:   10,
+		JobLease:        30 * time.Second,
+		MaxImportFiles:  10000,
+	}
+}
+
+// ParseCredentials parses "AKID:SECRET:ACCOUNT[,AKID:SECRET:ACCOUNT...]".
+func ParseCredentials(s string) ([]Credential, error) {
+	var out []Credential
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		parts := strings.Split(item, ":")
+		if len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+			return nil, fmt.Errorf("credential %q: want AKID:SECRET:ACCOUNT", parts[0])
+		}
+		out = append(out, Credential{AccessKeyID: parts[0], SecretAccessKey: parts[1], AccountID: parts[2]})
+	}
+	return out, nil
+}
+
+// Credentials returns every configured credential, the primary first.
+func (c *Config) Credentials() []Credential {
+	return append([]Credential{{AccessKeyID: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey, AccountID: c.AccountID}},
+		c.ExtraCredentials...)
+}
+
+// StorePath returns the SQLite file path.
+func (c *Config) StorePath() string {
+	if c.Store != "" && c.Store != "sqlite" {
+		return c.Store
+	}
+	return filepath.Join(c.DataDir, "fhirlake.db")
+}
+
+// Validate fills derived defaults and rejects unusable settings.
+func (c *Config) Validate() error {
+	var errs []error
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listen %q: %w", c.Listen, err))
+	}
+	if c.S3Dir == "" {
+		c.S3Dir = filepath.Join(c.DataDir, "s3")
+	}
+	if c.S3Region == "" {
+		c.S3Region = "us-east-1"
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("public URL %q must be an http(s) URL", c.PublicURL))
+	}
+	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Store != "" && c.Store != "sqlite" && !strings.HasSuffix(c.Store, ".db") {
+		errs = append(errs, fmt.Errorf("store %q: only SQLite (\"sqlite\" or a path ending in .db) is supported", c.Store))
+	}
+	for _, cr := range c.Credentials() {
+		if !validAccount(cr.AccountID) {
+			errs = append(errs, fmt.Errorf("account id %q must be 12 digits", cr.AccountID))
+		}
+		if cr.AccessKeyID == "" || cr.SecretAccessKey == "" {
+			errs = append(errs, errors.New("access key id and secret must not be empty"))
+		}
+	}
+	if err == nil && !isLoopback(host) {
+		for _, cr := range c.Credentials() {
+			if cr.AccessKeyID == DefaultAccessKeyID || cr.SecretAccessKey == DefaultSecretAccessKey {
+				errs = append(errs, fmt.Errorf("refusing to listen on non-loopback %q with the default credentials: set --access-key-id and --secret-access-key", c.Listen))
+				break
+			}
+		}
+	}
+	if c.JobLease < time.Second {
+		errs = append(errs, fmt.Errorf("job lease %s must be at least 1s", c.JobLease))
+	}
+	if c.DatastoreCreateDelay < 0 {
+		errs = append(errs, errors.New("datastore create delay must not be negative"))
+	}
+	if c.MaxImportFiles <= 0 {
+		errs = append(errs, errors.New("max import files must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+func validAccount(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,338 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+
+	"github.com/fhirlake/fhirlake/internal/awsjson"
+	"github.com/fhirlake/fhirlake/internal/jobs"
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// Wire shapes shared by import and export jobs.
+
+type s3Configuration struct {
+	S3URI    string `json:"S3Uri"`
+	KmsKeyID string `json:"KmsKeyId"`
+}
+
+type outputDataConfig struct {
+	S3Configuration *s3Configuration `json:"S3Configuration,omitempty"`
+}
+
+type inputDataConfig struct {
+	S3URI string `json:"S3Uri,omitempty"`
+}
+
+type jobIDInput struct {
+	DatastoreID string `json:"DatastoreId"`
+	JobID       string `json:"JobId"`
+}
+
+type startJobOutput struct {
+	JobID       string `json:"JobId"`
+	JobStatus   string `json:"JobStatus"`
+	DatastoreID string `json:"DatastoreId"`
+}
+
+type listJobsInput struct {
+	DatastoreID     string        `json:"DatastoreId"`
+	NextToken       string        `json:"NextToken"`
+	MaxResults      *int          `json:"MaxResults"`
+	JobName         string        `json:"JobName"`
+	JobStatus       string        `json:"JobStatus"`
+	SubmittedBefore *awsjson.Time `json:"SubmittedBefore"`
+	SubmittedAfter  *awsjson.Time `json:"SubmittedAfter"`
+}
+
+// startJob is the common part of StartFHIRImportJob and StartFHIRExportJob: the store must exist
+// and be ACTIVE, and a ClientToken replay returns the original job (or fails if the input differs).
+func (s *Service) startJob(ctx context.Context, t store.Tenant, kind store.JobKind, datastoreID, name, token, hash string, params any) (any, error) {
+	d, err := s.datastore(ctx, t, datastoreID)
+	if err != nil {
+		return nil, err
+	}
+	if d.Status != store.DatastoreActive {
+		return nil, validationErr("Datastore %s is %s: jobs can only be started on an ACTIVE data store", d.ID, d.Status)
+	}
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil, err
+	}
+	j, created, err := s.store.JobCreate(ctx, store.Job{
+		Tenant: t, ID: s.newID(), Kind: kind, DatastoreID: d.ID, Name: name, SubmitTime: s.opt.Now(),
+		ClientToken: token, RequestHash: hash, Params: raw,
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFoundErr("Datastore %s does not exist", datastoreID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !created && j.RequestHash != hash {
+		return nil, validationErr("ClientToken %s was already used with different parameters", token)
+	}
+	if created && s.opt.Jobs != nil {
+		s.opt.Jobs.Notify()
+	}
+	return startJobOutput{JobID: j.ID, JobStatus: string(j.Status), DatastoreID: d.ID}, nil
+}
+
+func (s *Service) getJob(ctx context.Context, body []byte, kind store.JobKind) (store.Job, error) {
+	var in jobIDInput
+	t, err := tenant(ctx)
+	if err != nil {
+		return store.Job{}, err
+	}
+	if err := decode(body, &in); err != nil {
+		return store.Job{}, err
+	}
+	if _, err := s.datastore(ctx, t, in.DatastoreID); err != nil {
+		return store.Job{}, err
+	}
+	j, err := s.store.JobGet(ctx, t, in.DatastoreID, kind, in.JobID)
+	if errors.Is(err, store.ErrNotFound) {
+		return j, notFoundErr("Job %s does not exist in datastore %s", in.JobID, in.DatastoreID)
+	}
+	return j, err
+}
+
+// listJobs pages through a store's jobs of one kind; the token is bound to the store and filters.
+func (s *Service) listJobs(ctx context.Context, body []byte, kind store.JobKind) ([]store.Job, string, error) {
+	t, err := tenant(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	var in listJobsInput
+	if err := decode(body, &in); err != nil {
+		return nil, "", err
+	}
+	if _, err := s.datastore(ctx, t, in.DatastoreID); err != nil {
+		return nil, "", err
+	}
+	p := store.JobListParams{Tenant: t, DatastoreID: in.DatastoreID, Kind: kind, Name: in.JobName,
+		Status: store.JobStatus(in.JobStatus), Limit: pageSize(in.MaxResults) + 1}
+	if in.SubmittedBefore != nil {
+		p.SubmittedBefore = &in.SubmittedBefore.Time
+	}
+	if in.SubmittedAfter != nil {
+		p.SubmittedAfter = &in.SubmittedAfter.Time
+	}
+	filter := in
+	filter.NextToken, filter.MaxResults = "", nil
+	scope := pageScope{Kind: string(kind) + "-jobs", Tenant: t.AccountID + "/" + t.Region, Datastore: in.DatastoreID, Filter: requestHash(filter)}
+	if p.After, err = s.decodeToken(in.NextToken, scope); err != nil {
+		return nil, "", err
+	}
+	rows, err := s.store.JobList(ctx, p)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(rows) == p.Limit {
+		rows = rows[:len(rows)-1]
+		last := rows[len(rows)-1]
+		next = s.encodeToken(scope, store.PageKey{Time: last.SubmitTime, ID: last.ID})
+	}
+	return rows, next, nil
+}
+
+// Import jobs.
+
+type startImportJobInput struct {
+	JobName             string           `json:"JobName,omitempty"`
+	InputDataConfig     inputDataConfig  `json:"InputDataConfig"`
+	JobOutputDataConfig outputDataConfig `json:"JobOutputDataConfig"`
+	DatastoreID         string           `json:"DatastoreId"`
+	DataAccessRoleArn   string           `json:"DataAccessRoleArn"`
+	ClientToken         string           `json:"ClientToken,omitempty"`
+	ValidationLevel     string           `json:"ValidationLevel,omitempty"`
+}
+
+type jobProgressReport struct {
+	TotalNumberOfScannedFiles               int64   `json:"TotalNumberOfScannedFiles"`
+	TotalSizeOfScannedFilesInMB             float64 `json:"TotalSizeOfScannedFilesInMB"`
+	TotalNumberOfImportedFiles              int64   `json:"TotalNumberOfImportedFiles"`
+	TotalNumberOfResourcesScanned           int64   `json:"TotalNumberOfResourcesScanned"`
+	TotalNumberOfResourcesImported          int64   `json:"TotalNumberOfResourcesImported"`
+	TotalNumberOfResourcesWithCustomerError int64   `json:"TotalNumberOfResourcesWithCustomerError"`
+	TotalNumberOfFilesReadWithCustomerError int64   `json:"TotalNumberOfFilesReadWithCustomerError"`
+	Throughput                              float64 `json:"Throughput"`
+}
+
+type importJobProperties struct {
+	JobID               string             `json:"JobId"`
+	JobName             string             `json:"JobName,omitempty"`
+	JobStatus           string             `json:"JobStatus"`
+	SubmitTime          awsjson.Time       `json:"SubmitTime"`
+	EndTime             *awsjson.Time      `json:"EndTime,omitempty"`
+	DatastoreID         string             `json:"DatastoreId"`
+	InputDataConfig     inputDataConfig    `json:"InputDataConfig"`
+	JobOutputDataConfig outputDataConfig   `json:"JobOutputDataConfig"`
+	JobProgressReport   *jobProgressReport `json:"JobProgressReport,omitempty"`
+	DataAccessRoleArn   string             `json:"DataAccessRoleArn,omitempty"`
+	Message             string             `json:"Message,omitempty"`
+	ValidationLevel     string             `json:"ValidationLevel,omitempty"`
+}
+
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
+
+func (s *Service) importProperties(j store.Job) importJobProperties {
+	var p jobs.ImportParams
+	if err := json.Unmarshal(j.Params, &p); err != nil {
+		s.opt.Logger.Error("bad stored import params", "job", j.ID, "err", err)
+	}
+	out := importJobProperties{
+		JobID: j.ID, JobName: j.Name, JobStatus: string(j.Status), SubmitTime: awsjson.Time{Time: j.SubmitTime},
+		EndTime: awsjson.NewTime(j.EndTime), DatastoreID: j.DatastoreID, InputDataConfig: inputDataConfig{S3URI: p.InputS3URI},
+		JobOutputDataConfig: outputDataConfig{S3Configuration: &s3Configuration{
+			S3URI: jobs.JobFolder(p.OutputS3URI, j.DatastoreID, "IMPORT", j.ID), KmsKeyID: p.KmsKeyID}},
+		DataAccessRoleArn: p.DataAccessRoleArn, Message: j.Message, ValidationLevel: p.ValidationLevel,
+	}
+	if len(j.Progress) > 0 {
+		var pr jobs.ImportProgress
+		if err := json.Unmarshal(j.Progress, &pr); err == nil {
+			out.JobProgressReport = &jobProgressReport{
+				TotalNumberOfScannedFiles:               pr.ScannedFiles,
+				TotalSizeOfScannedFilesInMB:             round6(float64(pr.ScannedBytes) / 1e6),
+				TotalNumberOfImportedFiles:              pr.ImportedFiles,
+				TotalNumberOfResourcesScanned:           pr.ResourcesScanned,
+				TotalNumberOfResourcesImported:          pr.ResourcesImported,
+				TotalNumberOfResourcesWithCustomerError: pr.ResourcesCustomerError,
+				TotalNumberOfFilesReadWithCustomerError: pr.FilesWithCustomerError,
+				Throughput:                              math.Round(pr.Throughput()*100) / 100,
+			}
+		}
+	}
+	return out
+}
+
+func (s *Service) startImportJob(ctx context.Context, body []byte) (any, error) {
+	t, err := tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var in startImportJobInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	if in.ValidationLevel == "" {
+		in.ValidationLevel = "strict"
+	}
+	token := in.ClientToken
+	in.ClientToken = ""
+	out := in.JobOutputDataConfig.S3Configuration
+	if out == nil {
+		return nil, validationErr("1 validation error detected: Value null at 'jobOutputDataConfig.s3Configuration' failed to satisfy constraint: Member must not be null")
+	}
+	params := jobs.ImportParams{InputS3URI: in.InputDataConfig.S3URI, OutputS3URI: out.S3URI, KmsKeyID: out.KmsKeyID,
+		DataAccessRoleArn: in.DataAccessRoleArn, ValidationLevel: in.ValidationLevel}
+	return s.startJob(ctx, t, store.JobImport, in.DatastoreID, in.JobName, token, requestHash(in), params)
+}
+
+func (s *Service) describeImportJob(ctx context.Context, body []byte) (any, error) {
+	j, err := s.getJob(ctx, body, store.JobImport)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		ImportJobProperties importJobProperties `json:"ImportJobProperties"`
+	}{s.importProperties(j)}, nil
+}
+
+func (s *Service) listImportJobs(ctx context.Context, body []byte) (any, error) {
+	rows, next, err := s.listJobs(ctx, body, store.JobImport)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		ImportJobPropertiesList []importJobProperties `json:"ImportJobPropertiesList"`
+		NextToken               string                `json:"NextToken,omitempty"`
+	}{ImportJobPropertiesList: []importJobProperties{}, NextToken: next}
+	for _, j := range rows {
+		out.ImportJobPropertiesList = append(out.ImportJobPropertiesList, s.importProperties(j))
+	}
+	return out, nil
+}
+
+// Export jobs.
+
+type startExportJobInput struct {
+	JobName           string           `json:"JobName,omitempty"`
+	OutputDataConfig  outputDataConfig `json:"OutputDataConfig"`
+	DatastoreID       string           `json:"DatastoreId"`
+	DataAccessRoleArn string           `json:"DataAccessRoleArn"`
+	ClientToken       string           `json:"ClientToken,omitempty"`
+}
+
+type exportJobProperties struct {
+	JobID             string           `json:"JobId"`
+	JobName           string           `json:"JobName,omitempty"`
+	JobStatus         string           `json:"JobStatus"`
+	SubmitTime        awsjson.Time     `json:"SubmitTime"`
+	EndTime           *awsjson.Time    `json:"EndTime,omitempty"`
+	DatastoreID       string           `json:"DatastoreId"`
+	OutputDataConfig  outputDataConfig `json:"OutputDataConfig"`
+	DataAccessRoleArn string           `json:"DataAccessRoleArn,omitempty"`
+	Message           string           `json:"Message,omitempty"`
+}
+
+func (s *Service) exportProperties(j store.Job) exportJobProperties {
+	var p jobs.ExportParams
+	if err := json.Unmarshal(j.Params, &p); err != nil {
+		s.opt.Logger.Error("bad stored export params", "job", j.ID, "err", err)
+	}
+	return exportJobProperties{
+		JobID: j.ID, JobName: j.Name, JobStatus: string(j.Status), SubmitTime: awsjson.Time{Time: j.SubmitTime},
+		EndTime: awsjson.NewTime(j.EndTime), DatastoreID: j.DatastoreID,
+		OutputDataConfig: outputDataConfig{S3Configuration: &s3Configuration{
+			S3URI: jobs.JobFolder(p.OutputS3URI, j.DatastoreID, "EXPORT", j.ID), KmsKeyID: p.KmsKeyID}},
+		DataAccessRoleArn: p.DataAccessRoleArn, Message: j.Message,
+	}
+}
+
+func (s *Service) startExportJob(ctx context.Context, body []byte) (any, error) {
+	t, err := tenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var in startExportJobInput
+	if err := decode(body, &in); err != nil {
+		return nil, err
+	}
+	token := in.ClientToken
+	in.ClientToken = ""
+	out := in.OutputDataConfig.S3Configuration
+	if out == nil {
+		return nil, validationErr("1 validation error detected: Value null at 'outputDataConfig.s3Configuration' failed to satisfy constraint: Member must not be null")
+	}
+	params := jobs.ExportParams{OutputS3URI: out.S3URI, KmsKeyID: out.KmsKeyID, DataAccessRoleArn: in.DataAccessRoleArn, Level: "system"}
+	return s.startJob(ctx, t, store.JobExport, in.DatastoreID, in.JobName, token, requestHash(in), params)
+}
+
+func (s *Service) describeExportJob(ctx context.Context, body []byte) (any, error) {
+	j, err := s.getJob(ctx, body, store.JobExport)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		ExportJobProperties exportJobProperties `json:"ExportJobProperties"`
+	}{s.exportProperties(j)}, nil
+}
+
+func (s *Service) listExportJobs(ctx context.Context, body []byte) (any, error) {
+	rows, next, err := s.listJobs(ctx, body, store.JobExport)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		ExportJobPropertiesList []exportJobProperties `json:"ExportJobPropertiesList"`
+		NextToken               string                `json:"NextToken,omitempty"`
+	}{ExportJobPropertiesList: []exportJobProperties{}, NextToken: next}
+	for _, j := range rows {
+		out.ExportJobPropertiesList = append(out.ExportJobPropertiesList, s.exportProperties(j))
+	}
+	return out, nil
+}

@@ -1,0 +1,224 @@
+package fhir
+
+import (
+	"strings"
+	"sync"
+)
+
+// Level is a HealthLake import validation level.
+type Level string
+
+// The validation levels, from the cheapest to the most thorough. Each level
+// includes the checks of the ones before it.
+const (
+	// LevelMinimal checks that the input is one well-formed JSON object whose
+	// resourceType is a concrete R4 type and whose id is a valid logical id.
+	LevelMinimal Level = "minimal"
+	// LevelStructureOnly adds the shape of every element: known names, JSON
+	// kinds, arrays exactly where the maximum cardinality is not 1, primitive
+	// formats, no empty or null values, one variant per choice, no duplicate keys.
+	LevelStructureOnly Level = "structure-only"
+	// LevelStrict adds minimum cardinalities, required bindings, reference
+	// syntax and targets, and the invariants ele-1, ext-1 and dom-2..dom-6.
+	LevelStrict Level = "strict"
+)
+
+// ParseLevel returns the Level spelled s, as HealthLake spells it.
+func ParseLevel(s string) (Level, bool) {
+	switch l := Level(s); l {
+	case LevelMinimal, LevelStructureOnly, LevelStrict:
+		return l, true
+	}
+	return "", false
+}
+
+// Issue is one OperationOutcome issue.
+type Issue struct {
+	Severity    string // "error" | "warning"
+	Code        string // FHIR IssueType code
+	Diagnostics string
+	Expression  string // FHIRPath-style location, e.g. "Patient.name[0].given[1]"; "" when none
+}
+
+// Issue severities.
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+)
+
+// Result is the outcome of validating one resource.
+type Result struct {
+	ResourceType string  // as found in the JSON, "" if absent/unreadable
+	ID           string  // as found, "" if absent
+	Issues       []Issue // errors and warnings; Valid() is true when no issue has severity "error"
+}
+
+// Valid reports whether no issue is an error.
+func (r Result) Valid() bool {
+	for _, is := range r.Issues {
+		if is.Severity == SeverityError {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxIssues caps the issues reported for one resource; a final "too-costly"
+// warning says when more were found.
+const MaxIssues = 100
+
+// Validator validates R4 resources. It holds only immutable tables and a pool
+// of scratch state, so one Validator is safe for concurrent use.
+type Validator struct {
+	t    *tables
+	err  error // set when the embedded tables cannot be decoded
+	pool sync.Pool
+}
+
+// NewValidator returns a Validator. The generated tables are decoded once per
+// process and shared, so calling it again is cheap.
+func NewValidator() *Validator {
+	t, err := loadTables()
+	if err != nil {
+		// The tables are embedded at build time and covered by the tests, so
+		// this means a corrupt build; Validate then rejects everything.
+		return &Validator{err: err}
+	}
+	v := &Validator{t: t}
+	v.pool.New = func() any { return &walker{t: t} }
+	return v
+}
+
+// IsResourceType reports whether name is one of the 146 concrete R4 resource types.
+func IsResourceType(name string) bool {
+	t, err := loadTables()
+	if err != nil {
+		return false
+	}
+	_, ok := t.resources[name]
+	return ok
+}
+
+// ResourceTypes returns the sorted list of the concrete R4 resource types.
+func ResourceTypes() []string {
+	t, err := loadTables()
+	if err != nil {
+		return nil
+	}
+	return append([]string(nil), t.resourceNames...)
+}
+
+// Validate checks one resource at level; an unknown level is treated as
+// LevelStrict. It never panics, whatever the bytes.
+func (v *Validator) Validate(resource []byte, level Level) Result {
+	if v == nil || v.t == nil {
+		msg := "validator not initialised: use NewValidator"
+		if v != nil && v.err != nil {
+			msg = "validator unavailable: " + v.err.Error()
+		}
+		return Result{Issues: []Issue{{SeverityError, "exception", msg, ""}}}
+	}
+	if level == LevelMinimal {
+		return v.minimal(resource)
+	}
+	w := v.pool.Get().(*walker)
+	res := w.run(resource, level != LevelStructureOnly)
+	w.reset()
+	v.pool.Put(w)
+	return res
+}
+
+// minimal runs the minimal level: one syntax pass that also picks out the
+// top-level resourceType and id.
+func (v *Validator) minimal(d []byte) Result {
+	var res Result
+	i := skipWS(d, 0)
+	if i >= len(d) || d[i] != '{' {
+		res.Issues = []Issue{{SeverityError, "structure", "the resource is not a JSON object", ""}}
+		return res
+	}
+	env, ok := scanEnvelope(d, i)
+	if ok && skipWS(d, env.end) != len(d) {
+		ok = false
+	}
+	if !ok {
+		res.Issues = []Issue{{SeverityError, "structure", "the resource is not well-formed JSON", ""}}
+		return res
+	}
+	var issues []Issue
+	td, rtIssue := v.t.envelopeType(&env)
+	if td != nil {
+		res.ResourceType = td.name
+	} else if env.rtString {
+		res.ResourceType = string(decoded(env.rt, env.rtEsc))
+	}
+	if rtIssue != nil {
+		issues = append(issues, *rtIssue)
+	}
+	res.ID, ok = envelopeID(&env)
+	if !ok {
+		issues = append(issues, idIssue(&env, res.ResourceType))
+	}
+	res.Issues = issues
+	return res
+}
+
+// envelopeType resolves the resourceType found by scanEnvelope.
+func (t *tables) envelopeType(env *envelope) (*typeDef, *Issue) {
+	switch {
+	case !env.rtFound:
+		return nil, &Issue{SeverityError, "required", "resourceType is missing", ""}
+	case !env.rtString:
+		return nil, &Issue{SeverityError, "structure", "resourceType must be a JSON string", "resourceType"}
+	}
+	name := decoded(env.rt, env.rtEsc)
+	if td := t.resources[string(name)]; td != nil {
+		return td, nil
+	}
+	return nil, &Issue{SeverityError, "invalid", "resourceType " + quote(name) + " is not a concrete FHIR R4 resource type", "resourceType"}
+}
+
+func decoded(raw []byte, esc bool) []byte {
+	if !esc {
+		return raw
+	}
+	return unescape(nil, raw)
+}
+
+// envelopeID returns the top-level id and whether it is valid.
+func envelopeID(env *envelope) (string, bool) {
+	if !env.idFound || !env.idString {
+		return "", false
+	}
+	id := decoded(env.id, env.idEsc)
+	return string(id), validID(id)
+}
+
+func idIssue(env *envelope, rt string) Issue {
+	where := "id"
+	if rt != "" {
+		where = rt + ".id"
+	}
+	switch {
+	case !env.idFound:
+		return Issue{SeverityError, "required", "id is missing", where}
+	case !env.idString:
+		return Issue{SeverityError, "structure", "id must be a JSON string", where}
+	}
+	return Issue{SeverityError, "value", "id " + quote(decoded(env.id, env.idEsc)) + ` does not match [A-Za-z0-9\-.]{1,64}`, where}
+}
+
+// quote renders a value for a diagnostic, shortened when long.
+func quote(b []byte) string {
+	const max = 64
+	var sb strings.Builder
+	sb.WriteByte('"')
+	if len(b) > max {
+		sb.Write(b[:max])
+		sb.WriteString("...")
+	} else {
+		sb.Write(b)
+	}
+	sb.WriteByte('"')
+	return sb.String()
+}

@@ -1,0 +1,767 @@
+package fhir
+
+import (
+	"strconv"
+	"strings"
+)
+
+// This file is the structure-only and strict validator: one pass over the
+// JSON that follows the generated tables while it scans, validating syntax as
+// it goes and building no tree. Paths, seen members and resource frames live
+// in slices that are reused across calls through the Validator's pool.
+
+// walker is the scratch state of one Validate call.
+type walker struct {
+	t      *tables
+	strict bool
+	d      []byte
+	failed bool // a syntax error: the rest of the input is not looked at
+
+	issues []Issue
+	capped bool
+
+	path      []seg
+	seen      []seenKey
+	frames    []frame
+	contained []containedRec
+	localRefs []localRef
+	buf       []byte // scratch for decoded strings
+	depth     int
+}
+
+// seg is one step of an expression path: a member name and, for array
+// items, an index (-1 otherwise).
+type seg struct {
+	name string
+	idx  int
+}
+
+// seenKey records one member of the object being walked.
+type seenKey struct {
+	key   uint32
+	n     int    // array length, -1 for a single value
+	nulls uint64 // value arrays: null items; _element arrays: non-null items (first 64)
+}
+
+type frameKind uint8
+
+const (
+	frameTop frameKind = iota
+	frameContained
+	frameNested // Bundle.entry.resource, Parameters.parameter.resource, ...
+)
+
+// frame is a resource being walked, for the dom-* invariants.
+type frame struct {
+	td             *typeDef
+	kind           frameKind
+	id             []byte
+	hasID, hasText bool
+	selfRef        bool // a contained resource that references its container ("#")
+	containedStart int  // first record of this frame in walker.contained
+	refStart       int  // first record of this frame in walker.localRefs
+	pathLen        int
+}
+
+// containedRec is a contained resource of the frame that holds it.
+type containedRec struct {
+	id      []byte
+	hasID   bool
+	selfRef bool
+	n       int // index in the contained array
+}
+
+// localRef is a "#id" reference, or a uri/canonical value starting with "#".
+type localRef struct {
+	val   []byte
+	isRef bool
+	path  string // location of a Reference.reference, built only in strict mode
+}
+
+// objState carries what an object's members need from its context.
+type objState struct {
+	td      *typeDef
+	vs      *valueSet  // a required binding of the Coding/CodeableConcept being walked
+	targets *targetSet // Reference targets when td is Reference
+	flags   uint8
+
+	system, code []byte // of a Coding with a required binding (strict)
+}
+
+const (
+	flagResourceRoot  = 1 << iota // the object is a resource
+	flagContainedMeta             // Meta of a contained resource (dom-4, dom-5)
+)
+
+func (w *walker) reset() {
+	w.d = nil
+	w.issues = w.issues[:0]
+	w.path = w.path[:0]
+	w.seen = w.seen[:0]
+	w.frames = w.frames[:0]
+	w.contained = w.contained[:0]
+	for i := range w.localRefs {
+		w.localRefs[i] = localRef{}
+	}
+	w.localRefs = w.localRefs[:0]
+	w.failed, w.capped, w.depth = false, false, 0
+	if cap(w.buf) > 1<<20 {
+		w.buf = nil
+	}
+}
+
+// run validates d at structure-only, or strict when strict is set.
+func (w *walker) run(d []byte, strict bool) Result {
+	w.d, w.strict = d, strict
+	var res Result
+	i := skipWS(d, 0)
+	if i >= len(d) || d[i] != '{' {
+		res.Issues = []Issue{{SeverityError, "structure", "the resource is not a JSON object", ""}}
+		return res
+	}
+	td, end := w.resource(i, frameTop, &res)
+	if !w.failed && skipWS(d, end) != len(d) {
+		w.failed = true
+	}
+	if w.failed {
+		res.Issues = []Issue{{SeverityError, "structure", "the resource is not well-formed JSON", ""}}
+		if td != nil {
+			res.ResourceType = td.name
+		}
+		return res
+	}
+	if len(w.issues) > 0 {
+		res.Issues = append([]Issue(nil), w.issues...)
+	}
+	return res
+}
+
+// fail records a syntax error and returns an offset that ends every loop.
+func (w *walker) fail() int {
+	w.failed = true
+	return len(w.d)
+}
+
+// expr renders the current path, plus an optional last member name.
+func (w *walker) expr(extra string) string {
+	var sb strings.Builder
+	for k, s := range w.path {
+		if k > 0 {
+			sb.WriteByte('.')
+		}
+		sb.WriteString(s.name)
+		if s.idx >= 0 {
+			sb.WriteByte('[')
+			sb.WriteString(strconv.Itoa(s.idx))
+			sb.WriteByte(']')
+		}
+	}
+	if extra != "" {
+		if len(w.path) > 0 {
+			sb.WriteByte('.')
+		}
+		sb.WriteString(extra)
+	}
+	return sb.String()
+}
+
+func (w *walker) addAt(severity, code, diag, expr string) {
+	if len(w.issues) >= MaxIssues {
+		if !w.capped {
+			w.capped = true
+			w.issues = append(w.issues, Issue{SeverityWarning, "too-costly", "more than " + strconv.Itoa(MaxIssues) + " issues; the rest are not reported", ""})
+		}
+		return
+	}
+	w.issues = append(w.issues, Issue{severity, code, diag, expr})
+}
+
+// add records an error at the current path (plus extra).
+func (w *walker) add(code, diag, extra string) {
+	if len(w.issues) >= MaxIssues && w.capped {
+		return
+	}
+	w.addAt(SeverityError, code, diag, w.expr(extra))
+}
+
+// skip scans over a value the tables do not describe.
+func (w *walker) skip(i int) int {
+	end, ok := skipValue(w.d, i, w.depth)
+	if !ok {
+		return w.fail()
+	}
+	return end
+}
+
+// resource walks the resource object at d[i]. For the top-level resource it
+// also fills res.ResourceType and res.ID.
+func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
+	d := w.d
+	// Fast path: resourceType is the first member, as every serializer writes it.
+	var rtRaw []byte
+	var rtEsc, rtOK, rtFound bool
+	j := skipWS(d, i+1)
+	const rtKey = `"resourceType"`
+	if j+len(rtKey) < len(d) && string(d[j:j+len(rtKey)]) == rtKey {
+		k := skipWS(d, j+len(rtKey))
+		if k < len(d) && d[k] == ':' {
+			k = skipWS(d, k+1)
+			rtFound = true
+			if k < len(d) && d[k] == '"' {
+				end, esc, ok := scanString(d, k)
+				if !ok {
+					return nil, w.fail()
+				}
+				rtRaw, rtEsc, rtOK = d[k+1:end-1], esc, true
+			}
+		}
+	}
+	if !rtFound {
+		env, ok := scanEnvelope(d, i)
+		if !ok {
+			return nil, w.fail()
+		}
+		rtFound, rtOK, rtRaw, rtEsc = env.rtFound, env.rtString, env.rt, env.rtEsc
+	}
+	var td *typeDef
+	var name []byte
+	if rtOK {
+		name = decoded(rtRaw, rtEsc)
+		td = w.t.resources[string(name)]
+	}
+	if kind == frameTop {
+		if td != nil {
+			res.ResourceType = td.name
+			w.path = append(w.path, seg{td.name, -1})
+		} else if rtOK {
+			res.ResourceType = string(name)
+		}
+	}
+	if td == nil {
+		switch {
+		case !rtFound:
+			w.add("required", "resourceType is missing", "")
+		case !rtOK:
+			w.add("structure", "resourceType must be a JSON string", "resourceType")
+		default:
+			w.add("invalid", "resourceType "+quote(name)+" is not a concrete FHIR R4 resource type", "resourceType")
+		}
+		end := w.skip(i)
+		if kind == frameTop {
+			env, ok := scanEnvelope(d, i)
+			if ok {
+				if id, valid := envelopeID(&env); valid {
+					res.ID = id
+				}
+			}
+		}
+		return nil, end
+	}
+
+	w.frames = append(w.frames, frame{td: td, kind: kind, containedStart: len(w.contained), refStart: len(w.localRefs), pathLen: len(w.path)})
+	end := w.object(i, &objState{td: td, flags: flagResourceRoot})
+	if w.failed {
+		return td, end
+	}
+	f := w.frames[len(w.frames)-1]
+	if kind == frameTop {
+		if f.hasID {
+			res.ID = string(f.id)
+		}
+		if !f.hasID {
+			w.add("required", "id is missing", "id")
+		}
+	}
+	if w.strict {
+		w.endFrame(&f)
+	}
+	w.frames = w.frames[:len(w.frames)-1]
+	if kind == frameContained && len(w.frames) > 0 {
+		// The record belongs to the container; n is filled in by the caller's path.
+		w.contained = append(w.contained, containedRec{id: f.id, hasID: f.hasID, selfRef: f.selfRef, n: w.path[len(w.path)-1].idx})
+	}
+	return td, end
+}
+
+// endFrame checks the invariants of a finished resource frame (strict only).
+func (w *walker) endFrame(f *frame) {
+	if f.kind == frameContained {
+		return // its records stay with the container
+	}
+	if f.td.domain {
+		for _, c := range w.contained[f.containedStart:] {
+			where := "contained[" + strconv.Itoa(c.n) + "]"
+			if !c.hasID {
+				w.add("invariant", "dom-3: a contained resource needs an id so that it can be referenced", where)
+				continue
+			}
+			if c.selfRef {
+				continue
+			}
+			found := false
+			for _, r := range w.localRefs[f.refStart:] {
+				if len(r.val) == len(c.id)+1 && string(r.val[1:]) == string(c.id) {
+					found = true
+					break
+				}
+			}
+			if !found {
+				w.add("invariant", "dom-3: contained resource "+quote(c.id)+" is not referenced from elsewhere in the resource", where)
+			}
+		}
+		if f.kind == frameTop && !f.hasText {
+			w.addAt(SeverityWarning, "invariant", "dom-6: a resource should have narrative for robust management", f.td.name)
+		}
+	}
+	for _, r := range w.localRefs[f.refStart:] {
+		if !r.isRef {
+			continue
+		}
+		found := false
+		for _, c := range w.contained[f.containedStart:] {
+			if c.hasID && len(r.val) == len(c.id)+1 && string(r.val[1:]) == string(c.id) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			w.addAt(SeverityError, "invalid", "reference "+quote(r.val)+" does not resolve to a contained resource", r.path)
+		}
+	}
+	w.contained = w.contained[:f.containedStart]
+	w.localRefs = w.localRefs[:f.refStart]
+}
+
+// object walks the object at d[i] (d[i] == '{') as type o.td.
+func (w *walker) object(i int, o *objState) int {
+	d := w.d
+	w.depth++
+	defer func() { w.depth-- }()
+	if w.depth > maxDepth {
+		return w.fail()
+	}
+	td := o.td
+	start := len(w.seen)
+	i = skipWS(d, i+1)
+	if i < len(d) && d[i] == '}' {
+		w.add("invariant", "ele-1: an element must have a value or children (empty object)", "")
+		return i + 1
+	}
+	rtSeen := false
+	for !w.failed {
+		if i >= len(d) || d[i] != '"' {
+			return w.fail()
+		}
+		kEnd, kEsc, ok := scanString(d, i)
+		if !ok {
+			return w.fail()
+		}
+		key := d[i+1 : kEnd-1]
+		if kEsc {
+			key = unescape(nil, key)
+		}
+		i = skipWS(d, kEnd)
+		if i >= len(d) || d[i] != ':' {
+			return w.fail()
+		}
+		i = skipWS(d, i+1)
+		if i >= len(d) {
+			return w.fail()
+		}
+		packed, known := td.keys[string(key)]
+		switch {
+		case known:
+			i = w.member(i, o, packed, start)
+		case td.resource && string(key) == "resourceType":
+			if rtSeen {
+				w.add("structure", `duplicate JSON key "resourceType"`, "resourceType")
+			}
+			rtSeen = true
+			i = w.skip(i)
+		default:
+			w.add("structure", "unknown element "+quote(key)+" in "+td.name, "")
+			i = w.skip(i)
+		}
+		if w.failed {
+			return i
+		}
+		i = skipWS(d, i)
+		if i >= len(d) {
+			return w.fail()
+		}
+		if d[i] == '}' {
+			i++
+			break
+		}
+		if d[i] != ',' {
+			return w.fail()
+		}
+		i = skipWS(d, i+1)
+	}
+	if w.failed {
+		return i
+	}
+	w.endObject(o, start)
+	if o.system != nil && o.code != nil {
+		w.checkCoding(o.vs, o.system, o.code)
+	}
+	w.seen = w.seen[:start]
+	return i
+}
+
+// endObject runs the per-object checks once all members are known.
+func (w *walker) endObject(o *objState, start int) {
+	td := o.td
+	seen := w.seen[start:]
+	// Primitive arrays and their _element arrays must line up.
+	for _, s := range seen {
+		e := &td.elems[s.key&0xffff]
+		if !e.many {
+			continue
+		}
+		if s.key&keyUnderscore == 0 {
+			if s.nulls == 0 {
+				continue
+			}
+			var under *seenKey
+			for k := range seen {
+				if seen[k].key&0xffff == s.key&0xffff && seen[k].key&keyUnderscore != 0 {
+					under = &seen[k]
+				}
+			}
+			if under == nil || s.nulls&^under.nulls != 0 {
+				w.add("value", "null items in "+e.name+" need a matching item in _"+e.name, e.name)
+			}
+			continue
+		}
+		for _, v := range seen {
+			if v.key&0xffff == s.key&0xffff && v.key&keyUnderscore == 0 && v.n != s.n {
+				w.add("structure", "_"+e.name+" must have as many items as "+e.name, "_"+e.name)
+			}
+		}
+	}
+	if !w.strict {
+		return
+	}
+	for _, ri := range td.required {
+		found := false
+		for _, s := range seen {
+			if s.key&0xffff == uint32(ri) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			e := &td.elems[ri]
+			name := e.name
+			if e.choice {
+				name += "[x]"
+			}
+			w.add("required", "missing required element "+e.path+" (minimum cardinality "+strconv.Itoa(e.min)+")", name)
+		}
+	}
+	if td == w.t.extension {
+		hasExt, hasValue := false, false
+		for _, s := range seen {
+			switch td.elems[s.key&0xffff].name {
+			case "extension":
+				hasExt = true
+			case "value":
+				hasValue = true
+			}
+		}
+		if hasExt == hasValue {
+			w.add("invariant", "ext-1: an extension must have either extensions or a value[x], not both", "")
+		}
+	}
+	if len(seen) == 1 && td.elems[seen[0].key&0xffff].name == "id" && !td.resource && td != w.t.element {
+		w.add("invariant", "ele-1: an element must have a value or children other than id", "")
+	}
+}
+
+// member walks the value of one known member at d[i].
+func (w *walker) member(i int, o *objState, packed uint32, start int) int {
+	d := w.d
+	td := o.td
+	ei, ti, under := int(packed&0xffff), int(packed>>16&0xff), packed&keyUnderscore != 0
+	e := &td.elems[ei]
+	et := &e.types[ti]
+	// Duplicate keys and second choice variants.
+	for _, s := range w.seen[start:] {
+		if s.key&0xffff != uint32(ei) {
+			continue
+		}
+		if int(s.key>>16&0xff) != ti {
+			w.add("structure", e.path+" has more than one type variant (only one "+e.name+"[x] is allowed)", jsonName(e, et, under))
+			break
+		}
+		if s.key&keyUnderscore == packed&keyUnderscore {
+			w.add("structure", "duplicate JSON key "+quote([]byte(jsonName(e, et, under))), jsonName(e, et, under))
+			break
+		}
+	}
+	if o.flags&flagResourceRoot != 0 {
+		f := &w.frames[len(w.frames)-1]
+		switch e.name {
+		case "text":
+			f.hasText = true
+		case "contained":
+			if f.kind == frameContained && w.strict {
+				w.add("invariant", "dom-2: a contained resource must not contain resources", "contained")
+			}
+		}
+	}
+	w.path = append(w.path, seg{jsonElemName(e, et), -1})
+	rec := seenKey{key: packed, n: -1}
+	child := objState{}
+	if !under && et.def != nil {
+		child.td = et.def
+		switch et.def {
+		case w.t.reference:
+			child.targets = et.targets
+		case w.t.coding, w.t.codeableConcept:
+			child.vs = e.vs
+			if e.vs == nil && td == w.t.codeableConcept {
+				child.vs = o.vs // CodeableConcept.coding inherits the binding
+			}
+		case w.t.meta:
+			if o.flags&flagResourceRoot != 0 && w.frames[len(w.frames)-1].kind == frameContained {
+				child.flags = flagContainedMeta
+			}
+		}
+	}
+	if o.flags&flagContainedMeta != 0 && w.strict {
+		switch e.name {
+		case "versionId", "lastUpdated":
+			w.add("invariant", "dom-4: a contained resource must not have meta.versionId or meta.lastUpdated", "")
+		case "security":
+			w.add("invariant", "dom-5: a contained resource must not have a security label", "")
+		}
+	}
+	if e.many {
+		if d[i] != '[' {
+			w.add("structure", e.path+" has maximum cardinality * and must be a JSON array", "")
+			i = w.skip(i)
+		} else {
+			i = skipWS(d, i+1)
+			if i < len(d) && d[i] == ']' {
+				w.add("value", "arrays must not be empty", "")
+			}
+			n := 0
+			for i < len(d) && d[i] != ']' && !w.failed {
+				w.path[len(w.path)-1].idx = n
+				if d[i] == 'n' {
+					var ok bool
+					if i, ok = scanLiteral(d, i, "null"); !ok {
+						return w.fail()
+					}
+					if et.prim < primBoolean {
+						w.add("value", "null is not allowed in "+e.path, "")
+					} else if !under && n < 64 {
+						rec.nulls |= 1 << uint(n)
+					}
+				} else {
+					if under && n < 64 {
+						rec.nulls |= 1 << uint(n)
+					}
+					i = w.item(i, o, e, et, under, &child)
+				}
+				n++
+				i = skipWS(d, i)
+				if i < len(d) && d[i] == ',' {
+					i = skipWS(d, i+1)
+					if i < len(d) && d[i] == ']' {
+						return w.fail()
+					}
+				} else if i >= len(d) || d[i] != ']' {
+					return w.fail()
+				}
+			}
+			if i >= len(d) {
+				return w.fail()
+			}
+			i++
+			rec.n = n
+		}
+	} else {
+		switch d[i] {
+		case '[':
+			w.add("structure", e.path+" has maximum cardinality 1 and must not be a JSON array", "")
+			i = w.skip(i)
+		case 'n':
+			w.add("value", "null is not allowed", "")
+			i = w.skip(i)
+		default:
+			i = w.item(i, o, e, et, under, &child)
+		}
+	}
+	w.path = w.path[:len(w.path)-1]
+	w.seen = append(w.seen, rec)
+	return i
+}
+
+// jsonElemName is the path step for an element: the JSON name of a choice
+// variant (valueQuantity), the plain name otherwise.
+func jsonElemName(e *elemDef, et *elemType) string {
+	if e.choice {
+		return et.jsonName
+	}
+	return e.name
+}
+
+func jsonName(e *elemDef, et *elemType, under bool) string {
+	n := jsonElemName(e, et)
+	if under {
+		return "_" + n
+	}
+	return n
+}
+
+// item walks one value (not null, not an array) of element e.
+func (w *walker) item(i int, o *objState, e *elemDef, et *elemType, under bool, child *objState) int {
+	d := w.d
+	if under {
+		if d[i] != '{' {
+			w.add("structure", "_"+e.name+" must be a JSON object (the primitive's id and extensions)", "")
+			return w.skip(i)
+		}
+		return w.object(i, &objState{td: w.t.element})
+	}
+	switch {
+	case et.prim >= primBoolean:
+		return w.primitive(i, o, e, et)
+	case et.prim == primResource:
+		if d[i] != '{' {
+			w.add("structure", e.path+" must be a JSON object (a resource)", "")
+			return w.skip(i)
+		}
+		kind := frameNested
+		if e.name == "contained" && o.flags&flagResourceRoot != 0 {
+			kind = frameContained
+		}
+		_, end := w.resource(i, kind, nil)
+		return end
+	default:
+		if d[i] != '{' {
+			w.add("structure", e.path+" is a "+et.code+" and must be a JSON object", "")
+			return w.skip(i)
+		}
+		c := *child
+		return w.object(i, &c)
+	}
+}
+
+// primitive walks a primitive value at d[i].
+func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
+	d := w.d
+	switch et.prim {
+	case primBoolean:
+		if d[i] != 't' && d[i] != 'f' {
+			w.add("structure", e.path+" is a boolean and must be JSON true or false", "")
+			return w.skip(i)
+		}
+		return w.skip(i)
+	case primInteger, primUnsignedInt, primPositiveInt, primDecimal:
+		if d[i] != '-' && (d[i] < '0' || d[i] > '9') {
+			w.add("structure", e.path+" is a "+et.code+" and must be a JSON number", "")
+			return w.skip(i)
+		}
+		end, ok := scanNumber(d, i)
+		if !ok {
+			return w.fail()
+		}
+		var min int64 = -1 << 31
+		switch et.prim {
+		case primDecimal:
+			return end
+		case primUnsignedInt:
+			min = 0
+		case primPositiveInt:
+			min = 1
+		}
+		if !integerToken(d[i:end], min) {
+			w.add("value", "value "+string(d[i:end])+" is not a valid "+et.code, "")
+		}
+		return end
+	}
+	if d[i] != '"' {
+		w.add("structure", e.path+" is a "+et.code+" and must be a JSON string", "")
+		return w.skip(i)
+	}
+	end, esc, ok := scanString(d, i)
+	if !ok {
+		return w.fail()
+	}
+	s := d[i+1 : end-1]
+	if esc {
+		w.buf = unescape(w.buf[:0], s)
+		s = w.buf
+	}
+	if len(s) == 0 {
+		w.add("value", "strings must not be empty", "")
+		return end
+	}
+	valid := true
+	switch et.prim {
+	case primString, primMarkdown:
+		valid = validString(s)
+	case primURI, primURL, primCanonical:
+		valid = validURI(s)
+		if s[0] == '#' && w.strict {
+			w.localRefs = append(w.localRefs, localRef{val: w.keep(s, esc)})
+		}
+	case primCode:
+		valid = validCode(s)
+	case primID:
+		valid = validID(s)
+	case primDate:
+		valid = validDate(s)
+	case primDateTime:
+		valid = validDateTime(s)
+	case primInstant:
+		valid = validInstant(s)
+	case primTime:
+		valid = validTime(s)
+	case primOID:
+		valid = validOID(s)
+	case primUUID:
+		valid = validUUID(s)
+	case primBase64Binary:
+		valid = validBase64(s)
+	}
+	if o.flags&flagResourceRoot != 0 && e.name == "id" {
+		f := &w.frames[len(w.frames)-1]
+		f.id, f.hasID = w.keep(s, esc), true
+	}
+	if !valid {
+		w.add("value", "value "+quote(s)+" is not a valid "+et.code, "")
+		return end
+	}
+	if !w.strict {
+		return end
+	}
+	if e.vs != nil && et.prim == primCode {
+		w.checkCode(e.vs, s)
+	}
+	if o.td == w.t.coding && o.vs != nil {
+		switch e.name {
+		case "system":
+			o.system = w.keep(s, esc)
+		case "code":
+			o.code = w.keep(s, esc)
+		}
+	}
+	if o.td == w.t.reference && e.name == "reference" {
+		w.checkReference(s, esc, o.targets)
+	}
+	return end
+}
+
+// keep returns s for storing beyond the current value: decoded strings live
+// in the scratch buffer, so they are copied.
+func (w *walker) keep(s []byte, esc bool) []byte {
+	if !esc {
+		return s
+	}
+	return append([]byte(nil), s...)
+}

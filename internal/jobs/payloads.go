@@ -1,0 +1,56 @@
+package jobs
+
+import "strings"
+
+// ImportParams is the request of an import job as kept in store.Job.Params.
+type ImportParams struct {
+	InputS3URI        string `json:"inputS3Uri"`
+	OutputS3URI       string `json:"outputS3Uri"` // the caller's prefix, as given
+	KmsKeyID          string `json:"kmsKeyId"`
+	DataAccessRoleArn string `json:"dataAccessRoleArn"`
+	ValidationLevel   string `json:"validationLevel"`
+}
+
+// ExportParams is the request of an export job as kept in store.Job.Params.
+type ExportParams struct {
+	OutputS3URI       string   `json:"outputS3Uri"`
+	KmsKeyID          string   `json:"kmsKeyId"`
+	DataAccessRoleArn string   `json:"dataAccessRoleArn"`
+	Types             []string `json:"types,omitempty"` // resource types to export; empty means all
+	Since             int64    `json:"since,omitempty"` // unix milliseconds; 0 means no lower bound
+	PatientIDs        []string `json:"patientIds,omitempty"`
+	Group             string   `json:"group,omitempty"`
+	Level             string   `json:"level,omitempty"` // "system" (default), "patient" or "group"
+}
+
+// ImportProgress is the live progress report of an import job as kept in store.Job.Progress.
+// Scanned == Imported + CustomerErrors + ServerErrors at every commit.
+type ImportProgress struct {
+	ScannedFiles           int64   `json:"scannedFiles"`
+	ScannedBytes           int64   `json:"scannedBytes"`
+	ImportedFiles          int64   `json:"importedFiles"`
+	FilesWithCustomerError int64   `json:"filesWithCustomerError"`
+	ResourcesScanned       int64   `json:"resourcesScanned"`
+	ResourcesImported      int64   `json:"resourcesImported"`
+	ImportedBytes          int64   `json:"importedBytes"`
+	ResourcesCustomerError int64   `json:"resourcesCustomerError"`
+	ResourcesServerError   int64   `json:"resourcesServerError"`
+	ActiveSeconds          float64 `json:"activeSeconds"` // processing time summed over attempts
+}
+
+// Throughput is resources imported per second of processing.
+func (p ImportProgress) Throughput() float64 {
+	if p.ActiveSeconds <= 0 {
+		return 0
+	}
+	return float64(p.ResourcesImported) / p.ActiveSeconds
+}
+
+// JobFolder returns the output folder of a job: the caller's prefix joined with
+// "<DatastoreId>-FHIR_<KIND>-<JobId>/".
+func JobFolder(prefix, datastoreID, kind, jobID string) string {
+	if !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	return prefix + datastoreID + "-FHIR_" + kind + "-" + jobID + "/"
+}

@@ -1,0 +1,238 @@
+// Package server assembles the service from its parts: it opens the store and the S3 access of a
+// Config, starts the job engine with its workers, and serves the control plane, the FHIR data plane
+// and /healthz behind SigV4 and request logging. It owns process-level concerns (the data directory
+// lock, the pagination-token key file, shutdown order) and no protocol logic.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fhirlake/fhirlake/internal/awsjson"
+	"github.com/fhirlake/fhirlake/internal/config"
+	"github.com/fhirlake/fhirlake/internal/controlplane"
+	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/importer"
+	"github.com/fhirlake/fhirlake/internal/jobs"
+	"github.com/fhirlake/fhirlake/internal/s3io"
+	"github.com/fhirlake/fhirlake/internal/sigv4"
+	"github.com/fhirlake/fhirlake/internal/store"
+	"github.com/fhirlake/fhirlake/internal/store/sqlite"
+)
+
+// objects is what the workers need of S3 access.
+type objects interface {
+	importer.Objects
+}
+
+// Server is a running fhirlake service.
+type Server struct {
+	cfg     config.Config
+	log     *slog.Logger
+	store   store.Store
+	objects objects
+	engine  *jobs.Engine
+	control *controlplane.Service
+	handler http.Handler
+	lock    *os.File
+	closers []func() error
+}
+
+// New opens everything cfg names and starts the job engine. cfg must have passed Validate.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log}
+	if err := s.open(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) open(ctx context.Context) error {
+	cfg := s.cfg
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	lock, err := lockDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	s.lock = lock
+	st, err := sqlite.Open(ctx, cfg.StorePath())
+	if err != nil {
+		return err
+	}
+	s.store = st
+	s.closers = append(s.closers, st.Close)
+	// This process holds the data directory lock, so no other worker can hold a lease: unfinished
+	// jobs resume now instead of after their leases expire.
+	if err := st.JobReleaseAll(ctx); err != nil {
+		return fmt.Errorf("release job leases: %w", err)
+	}
+	if cfg.S3Endpoint != "" {
+		remote, err := s3io.NewRemote(ctx, s3io.RemoteConfig{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region})
+		if err != nil {
+			return err
+		}
+		s.objects = remote
+	} else {
+		if err := os.MkdirAll(cfg.S3Dir, 0o755); err != nil {
+			return fmt.Errorf("create s3 dir: %w", err)
+		}
+		dir, err := s3io.NewDir(cfg.S3Dir)
+		if err != nil {
+			return err
+		}
+		s.objects = dir
+		s.closers = append(s.closers, dir.Close)
+	}
+	tokenKey, err := loadKey(filepath.Join(cfg.DataDir, "token.key"))
+	if err != nil {
+		return err
+	}
+	validator := fhir.NewValidator()
+	imp := importer.New(importer.Config{Objects: s.objects, Store: st, Validator: validator,
+		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, Logger: s.log})
+	s.engine = jobs.New(jobs.Config{
+		Store:   st,
+		Workers: map[store.JobKind]jobs.Worker{store.JobImport: imp},
+		Owner:   "node-" + awsjson.NewRequestID(),
+		Lease:   cfg.JobLease,
+		Logger:  s.log,
+		Tick: func(ctx context.Context) {
+			if _, err := st.DatastoreAdvance(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				s.log.Error("advance data store lifecycle", "err", err)
+			}
+		},
+	})
+	s.control = controlplane.New(st, controlplane.Options{
+		PublicURL: cfg.PublicURL, CreateDelay: cfg.DatastoreCreateDelay, MaxDatastores: cfg.MaxDatastores,
+		Jobs: s.engine, Logger: s.log, TokenKey: tokenKey,
+	})
+	creds := sigv4.StaticCredentials{}
+	for _, c := range cfg.Credentials() {
+		creds[c.AccessKeyID] = sigv4.Credential{SecretAccessKey: c.SecretAccessKey, AccountID: c.AccountID}
+	}
+	verifier := sigv4.NewVerifier(creds, "healthlake")
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/", verifier.Middleware(s.control.Handler(), s.control.WriteError))
+	s.handler = s.logRequests(mux)
+	s.engine.Start(context.WithoutCancel(ctx))
+	return nil
+}
+
+// Handler returns the service's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve serves HTTP on ln until ctx ends, then drains in-flight requests (up to 30s) and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := hs.Shutdown(shutCtx)
+	if e := <-errc; !errors.Is(e, http.ErrServerClosed) {
+		err = errors.Join(err, e)
+	}
+	return err
+}
+
+// Close stops the job engine (running jobs resume from their checkpoints next time) and releases
+// the store and the data directory lock.
+func (s *Server) Close() error {
+	if s.engine != nil {
+		s.engine.Stop()
+	}
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// lockDir takes an exclusive lock on the data directory so that two processes never share it.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data dir %s is in use by another fhirlake process", dir)
+	}
+	return f, nil
+}
+
+// loadKey reads a 32-byte key file, creating it on first use.
+func loadKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil && len(b) == 32 {
+		return b, nil
+	}
+	b = make([]byte, 32)
+	rand.Read(b)
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, fmt.Errorf("write key file: %w", err)
+	}
+	return b, nil
+}
+
+// statusWriter records the status code of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// logRequests gives every request an id (x-amzn-RequestId) and logs one line when it ends.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := awsjson.NewRequestID()
+		w.Header().Set("X-Amzn-RequestId", id)
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		op := s.control.Operation(r)
+		if op == "" {
+			op = r.Method + " " + r.URL.Path
+		}
+		s.log.Info("request", "request_id", id, "operation", op, "status", sw.status,
+			"duration", time.Since(start).Round(time.Microsecond))
+	})
+}

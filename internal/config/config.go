@@ -43,6 +43,10 @@ type Config struct {
 	S3Endpoint string
 	// S3Region is the signing region for S3Endpoint. Default "us-east-1".
 	S3Region string
+	// S3AccessKeyID and S3SecretAccessKey sign requests to S3Endpoint; empty means the standard
+	// AWS credential chain (environment, shared profile). Default "".
+	S3AccessKeyID     string
+	S3SecretAccessKey string
 	// AccessKeyID and SecretAccessKey are the primary credential, of account AccountID. Defaults
 	// DefaultAccessKeyID / DefaultSecretAccessKey, refused on a non-loopback Listen.
 	AccessKeyID     string

@@ -35,8 +35,27 @@ type objects interface {
 	importer.Objects
 }
 
+// Option adjusts a Server before it starts; tests use them to observe or slow down the parts.
+type Option func(*options)
+
+type options struct {
+	wrapObjects func(importer.Objects) importer.Objects
+	noWorkers   bool
+}
+
+// WithObjects wraps the S3 access the workers use.
+func WithObjects(wrap func(importer.Objects) importer.Objects) Option {
+	return func(o *options) { o.wrapObjects = wrap }
+}
+
+// WithoutWorkers starts no job runners: jobs stay as submitted.
+func WithoutWorkers() Option {
+	return func(o *options) { o.noWorkers = true }
+}
+
 // Server is a running fhirlake service.
 type Server struct {
+	opts    options
 	cfg     config.Config
 	log     *slog.Logger
 	store   store.Store
@@ -49,8 +68,11 @@ type Server struct {
 }
 
 // New opens everything cfg names and starts the job engine. cfg must have passed Validate.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*Server, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
 	s := &Server{cfg: cfg, log: log}
+	for _, o := range opts {
+		o(&s.opts)
+	}
 	if err := s.open(ctx); err != nil {
 		s.Close()
 		return nil, err
@@ -80,7 +102,8 @@ func (s *Server) open(ctx context.Context) error {
 		return fmt.Errorf("release job leases: %w", err)
 	}
 	if cfg.S3Endpoint != "" {
-		remote, err := s3io.NewRemote(ctx, s3io.RemoteConfig{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region})
+		remote, err := s3io.NewRemote(ctx, s3io.RemoteConfig{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region,
+			AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey})
 		if err != nil {
 			return err
 		}
@@ -100,8 +123,12 @@ func (s *Server) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var objs importer.Objects = s.objects
+	if s.opts.wrapObjects != nil {
+		objs = s.opts.wrapObjects(objs)
+	}
 	validator := fhir.NewValidator()
-	imp := importer.New(importer.Config{Objects: s.objects, Store: st, Validator: validator,
+	imp := importer.New(importer.Config{Objects: objs, Store: st, Validator: validator,
 		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, Logger: s.log})
 	s.engine = jobs.New(jobs.Config{
 		Store:   st,
@@ -131,9 +158,14 @@ func (s *Server) open(ctx context.Context) error {
 	})
 	mux.Handle("/", verifier.Middleware(s.control.Handler(), s.control.WriteError))
 	s.handler = s.logRequests(mux)
-	s.engine.Start(context.WithoutCancel(ctx))
+	if !s.opts.noWorkers {
+		s.engine.Start(context.WithoutCancel(ctx))
+	}
 	return nil
 }
+
+// Store returns the storage the server runs on.
+func (s *Server) Store() store.Store { return s.store }
 
 // Handler returns the service's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -233,6 +265,6 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 			op = r.Method + " " + r.URL.Path
 		}
 		s.log.Info("request", "request_id", id, "operation", op, "status", sw.status,
-			"duration", time.Since(start).Round(time.Microsecond))
+			"duration_ms", float64(time.Since(start).Microseconds())/1000)
 	})
 }

@@ -38,7 +38,11 @@ type testCase struct {
 }
 
 func loadCases(t testing.TB) []testCase {
-	path := filepath.Join(sharedDir(t), "data", "invalid", "cases.ndjson")
+	return loadCasesFrom(t, sharedDir(t))
+}
+
+func loadCasesFrom(t testing.TB, shared string) []testCase {
+	path := filepath.Join(shared, "data", "invalid", "cases.ndjson")
 	var cases []testCase
 	forEachLine(t, path, func(line []byte, n int) {
 		var c testCase

@@ -14,9 +14,18 @@ import (
 // directory that holds go.mod. The test is skipped when it is absent.
 func sharedDir(t testing.TB) string {
 	t.Helper()
+	shared := trySharedDir()
+	if shared == "" {
+		t.Skip("shared data folder (../shared next to the module root) not available")
+	}
+	return shared
+}
+
+// trySharedDir is sharedDir without the skip: "" when the folder is absent.
+func trySharedDir() string {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatal(err)
+		return ""
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -24,31 +33,39 @@ func sharedDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("go.mod not found above the package directory")
+			return ""
 		}
 		dir = parent
 	}
 	shared := filepath.Join(filepath.Dir(dir), "shared")
 	if _, err := os.Stat(filepath.Join(shared, "data")); err != nil {
-		t.Skipf("shared data folder not available: %v", err)
+		return ""
 	}
 	return shared
 }
 
 // forEachLine calls fn with every line of the NDJSON file at path (gzip when
-// the name ends in .gz). The line is only valid during the call.
+// the name ends in .gz). The line is only valid during the call. It must be
+// called from the test goroutine; other goroutines use readLines.
 func forEachLine(t testing.TB, path string, fn func(line []byte, n int)) {
 	t.Helper()
+	if err := readLines(path, fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readLines is forEachLine returning its error.
+func readLines(path string, fn func(line []byte, n int)) error {
 	f, err := os.Open(path)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer f.Close()
 	var r io.Reader = f
 	if strings.HasSuffix(path, ".gz") {
 		zr, err := gzip.NewReader(f)
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		defer zr.Close()
 		r = zr
@@ -57,7 +74,7 @@ func forEachLine(t testing.TB, path string, fn func(line []byte, n int)) {
 	for n := 1; ; n++ {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
-			// Rare long line: collect it fully.
+			// A line longer than the buffer: collect it whole.
 			full := append([]byte(nil), line...)
 			for err == bufio.ErrBufferFull {
 				line, err = br.ReadSlice('\n')
@@ -70,10 +87,10 @@ func forEachLine(t testing.TB, path string, fn func(line []byte, n int)) {
 			fn(line, n)
 		}
 		if err == io.EOF {
-			return
+			return nil
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
 }

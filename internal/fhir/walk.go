@@ -56,11 +56,11 @@ type frame struct {
 	td             *typeDef
 	kind           frameKind
 	id             []byte
-	hasID, hasText bool
+	hasID, hasText bool // a string id (kept in id, valid or not); a text member
+	idSeen         bool // an id member of any kind
 	selfRef        bool // a contained resource that references its container ("#")
 	containedStart int  // first record of this frame in walker.contained
 	refStart       int  // first record of this frame in walker.localRefs
-	pathLen        int
 }
 
 // containedRec is a contained resource of the frame that holds it.
@@ -98,11 +98,12 @@ func (w *walker) reset() {
 	w.issues = w.issues[:0]
 	w.path = w.path[:0]
 	w.seen = w.seen[:0]
+	// Drop the slices into the last input so that pooled walkers do not pin it.
+	clear(w.frames[:cap(w.frames)])
 	w.frames = w.frames[:0]
+	clear(w.contained[:cap(w.contained)])
 	w.contained = w.contained[:0]
-	for i := range w.localRefs {
-		w.localRefs[i] = localRef{}
-	}
+	clear(w.localRefs[:cap(w.localRefs)])
 	w.localRefs = w.localRefs[:0]
 	w.failed, w.capped, w.depth = false, false, 0
 	if cap(w.buf) > 1<<20 {
@@ -250,15 +251,13 @@ func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
 		if kind == frameTop {
 			env, ok := scanEnvelope(d, i)
 			if ok {
-				if id, valid := envelopeID(&env); valid {
-					res.ID = id
-				}
+				res.ID, _ = envelopeID(&env)
 			}
 		}
 		return nil, end
 	}
 
-	w.frames = append(w.frames, frame{td: td, kind: kind, containedStart: len(w.contained), refStart: len(w.localRefs), pathLen: len(w.path)})
+	w.frames = append(w.frames, frame{td: td, kind: kind, containedStart: len(w.contained), refStart: len(w.localRefs)})
 	end := w.object(i, &objState{td: td, flags: flagResourceRoot})
 	if w.failed {
 		return td, end
@@ -268,7 +267,7 @@ func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
 		if f.hasID {
 			res.ID = string(f.id)
 		}
-		if !f.hasID {
+		if !f.idSeen {
 			w.add("required", "id is missing", "id")
 		}
 	}
@@ -277,7 +276,8 @@ func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
 	}
 	w.frames = w.frames[:len(w.frames)-1]
 	if kind == frameContained && len(w.frames) > 0 {
-		// The record belongs to the container; n is filled in by the caller's path.
+		// The record belongs to the container; the path's last step is the
+		// contained[n] member being walked.
 		w.contained = append(w.contained, containedRec{id: f.id, hasID: f.hasID, selfRef: f.selfRef, n: w.path[len(w.path)-1].idx})
 	}
 	return td, end
@@ -379,7 +379,7 @@ func (w *walker) object(i int, o *objState) int {
 			rtSeen = true
 			i = w.skip(i)
 		default:
-			w.add("structure", "unknown element "+quote(key)+" in "+td.name, "")
+			w.add("structure", "unknown element "+quote(key)+" in "+td.name, string(key))
 			i = w.skip(i)
 		}
 		if w.failed {
@@ -503,6 +503,8 @@ func (w *walker) member(i int, o *objState, packed uint32, start int) int {
 	if o.flags&flagResourceRoot != 0 {
 		f := &w.frames[len(w.frames)-1]
 		switch e.name {
+		case "id":
+			f.idSeen = true
 		case "text":
 			f.hasText = true
 		case "contained":

@@ -21,7 +21,7 @@ import (
 
 // testServer is a running service on a loopback port with its own data directory.
 type testServer struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    config.Config
 	srv    *server.Server
 	url    string
@@ -36,7 +36,7 @@ const (
 )
 
 // newConfig returns a config for a fresh data directory.
-func newConfig(t *testing.T) config.Config {
+func newConfig(t testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
@@ -46,7 +46,7 @@ func newConfig(t *testing.T) config.Config {
 }
 
 // start runs a server with cfg until the test ends.
-func start(t *testing.T, cfg config.Config, opts ...server.Option) *testServer {
+func start(t testing.TB, cfg config.Config, opts ...server.Option) *testServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -110,7 +110,7 @@ func (ts *testServer) bucket(name string) string {
 }
 
 // createActive creates a data store and waits until it is ACTIVE.
-func createActive(t *testing.T, c *healthlake.Client, name string) string {
+func createActive(t testing.TB, c *healthlake.Client, name string) string {
 	t.Helper()
 	ctx := context.Background()
 	out, err := c.CreateFHIRDatastore(ctx, &healthlake.CreateFHIRDatastoreInput{

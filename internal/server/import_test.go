@@ -37,7 +37,7 @@ func importInput(id, in, out string) *healthlake.StartFHIRImportJobInput {
 }
 
 // waitImport waits with the SDK waiter and returns the final job description.
-func waitImport(t *testing.T, c *healthlake.Client, ds, job string) *types.ImportJobProperties {
+func waitImport(t testing.TB, c *healthlake.Client, ds, job string) *types.ImportJobProperties {
 	t.Helper()
 	ctx := context.Background()
 	w := healthlake.NewFHIRImportJobCompletedWaiter(c, func(o *healthlake.FHIRImportJobCompletedWaiterOptions) {
@@ -55,7 +55,7 @@ func waitImport(t *testing.T, c *healthlake.Client, ds, job string) *types.Impor
 }
 
 // copyDir copies the files of src into dst.
-func copyDir(t *testing.T, src, dst string) {
+func copyDir(t testing.TB, src, dst string) {
 	t.Helper()
 	entries, err := os.ReadDir(src)
 	if err != nil {
@@ -76,7 +76,7 @@ func copyDir(t *testing.T, src, dst string) {
 }
 
 // countLines counts the non-blank lines of the .ndjson files of a folder.
-func countLines(t *testing.T, dir string) (int64, int64) {
+func countLines(t testing.TB, dir string) (int64, int64) {
 	t.Helper()
 	var lines, size int64
 	entries, _ := os.ReadDir(dir)
@@ -99,7 +99,7 @@ func countLines(t *testing.T, dir string) (int64, int64) {
 	return lines, size
 }
 
-func readLines(t *testing.T, path string) []string {
+func readLines(t testing.TB, path string) []string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -204,7 +204,7 @@ func TestImportSynthea(t *testing.T) {
 	}
 }
 
-func mustReadDir(t *testing.T, dir string) []string {
+func mustReadDir(t testing.TB, dir string) []string {
 	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {

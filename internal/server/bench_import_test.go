@@ -1,0 +1,145 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
+)
+
+// peakRSS returns the process's peak resident set size in MiB (VmHWM), 0 where unknown.
+func peakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+// BenchmarkImportSyntheaFull imports synthea-full (180,520 resources, 16 gzip files) end to end
+// through StartFHIRImportJob at each validation level: S3 folder → gunzip → validate on all cores →
+// SQLite, with reports and manifest. Reported: resources/s, MB/s of uncompressed NDJSON, peak RSS.
+func BenchmarkImportSyntheaFull(b *testing.B) {
+	shared := sharedDir(b)
+	src := filepath.Join(shared, "data", "synthea-full")
+	for _, level := range []types.ValidationLevel{types.ValidationLevelMinimal, types.ValidationLevelStructureOnly, types.ValidationLevelStrict} {
+		b.Run(string(level), func(b *testing.B) {
+			var resources, rawBytes int64
+			var elapsed time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				cfg := newConfig(b)
+				ts := start(b, cfg)
+				c := ts.client("us-east-1")
+				ds := createActive(b, c, "bench")
+				copyDir(b, src, filepath.Join(ts.bucket("bench-in"), "full"))
+				ts.bucket("bench-out")
+				in := importInput(ds, "s3://bench-in/full/", "s3://bench-out/")
+				in.ValidationLevel = level
+				b.StartTimer()
+				t0 := time.Now()
+				out, err := c.StartFHIRImportJob(context.Background(), in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				job := waitImport(b, c, ds, *out.JobId)
+				elapsed += time.Since(t0)
+				b.StopTimer()
+				if job.JobStatus != types.JobStatusCompleted {
+					b.Fatalf("status %s", job.JobStatus)
+				}
+				resources += aws.ToInt64(job.JobProgressReport.TotalNumberOfResourcesImported)
+				var m struct {
+					Imported json.Number `json:"sizeOfDataImportedSuccessfullyInMB"`
+				}
+				mb, _ := os.ReadFile(filepath.Join(ts.cfg.S3Dir, "bench-out", ds+"-FHIR_IMPORT-"+*out.JobId, "manifest.json"))
+				json.Unmarshal(mb, &m)
+				f, _ := m.Imported.Float64()
+				rawBytes += int64(f * 1e6)
+				ts.stop()
+			}
+			b.ReportMetric(float64(resources)/elapsed.Seconds(), "resources/s")
+			b.ReportMetric(float64(rawBytes)/1e6/elapsed.Seconds(), "MB/s")
+			b.ReportMetric(peakRSS(), "peakRSS-MiB")
+		})
+	}
+}
+
+// BenchmarkRawBaseline is the floor the importer is compared with: gunzip + split lines +
+// json.Valid over synthea-full, one file per goroutine on all cores, nothing stored.
+func BenchmarkRawBaseline(b *testing.B) {
+	shared := sharedDir(b)
+	src := filepath.Join(shared, "data", "synthea-full")
+	entries, _ := os.ReadDir(src)
+	var files [][]byte
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		files = append(files, data)
+	}
+	b.ResetTimer()
+	var lines, raw int64
+	var mu sync.Mutex
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		work := make(chan []byte, len(files))
+		for _, f := range files {
+			work <- f
+		}
+		close(work)
+		var wg sync.WaitGroup
+		for w := 0; w < runtime.NumCPU(); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				var n, size int64
+				for f := range work {
+					zr, err := gzip.NewReader(bytes.NewReader(f))
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					sc := bufio.NewScanner(zr)
+					sc.Buffer(make([]byte, 1<<20), 64<<20)
+					for sc.Scan() {
+						if !json.Valid(sc.Bytes()) {
+							b.Error("invalid line")
+						}
+						n++
+						size += int64(len(sc.Bytes()))
+					}
+				}
+				mu.Lock()
+				lines += n
+				raw += size
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	el := time.Since(start).Seconds()
+	b.ReportMetric(float64(lines)/el, "resources/s")
+	b.ReportMetric(float64(raw)/1e6/el, "MB/s")
+}
+

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/s3io"
+	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
@@ -188,8 +189,9 @@ func (r *run) stream(ctx context.Context, f inputFile) error {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	par := r.im.cfg.Parallelism
-	chunks := make(chan chunk, 2*par)
-	results := make(chan result, 2*par)
+	// Deep enough buffers let reading and validation run on while a commit is in progress.
+	chunks := make(chan chunk, 16*par)
+	results := make(chan result, 16*par)
 	var readErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -217,7 +219,7 @@ func (r *run) stream(ctx context.Context, f inputFile) error {
 		close(results)
 	}()
 
-	werr := r.write(pctx, results)
+	werr := r.write(pctx, cancel, results)
 	cancel()
 	for range results {
 		// Drain so the workers can exit.
@@ -339,7 +341,8 @@ func (r *run) validate(c chunk) result {
 		vr := v.Validate(line, r.level)
 		res.scanned++
 		if vr.Valid() {
-			res.writes = append(res.writes, store.ResourceWrite{Type: vr.ResourceType, ID: vr.ID, Body: line})
+			res.writes = append(res.writes, store.ResourceWrite{Type: vr.ResourceType, ID: vr.ID, Body: line,
+				Index: indexEntries(vr.ResourceType, line)})
 			res.okLines = append(res.okLines, c.lineNos[i])
 			res.okBytes += int64(len(line))
 			continue
@@ -354,6 +357,22 @@ func (r *run) validate(c chunk) result {
 			Diagnostics: fmt.Sprintf("line %d is longer than %d bytes", n, r.im.cfg.MaxLine)}})
 	}
 	return res
+}
+
+// indexEntries computes the search index entries of a resource (in the parallel workers, so the
+// single writer only inserts them).
+func indexEntries(typ string, body []byte) []store.IndexEntry {
+	es := search.Extract(typ, body)
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]store.IndexEntry, len(es))
+	for i, e := range es {
+		out[i] = store.IndexEntry{Param: e.Param, Kind: store.IndexKind(e.Kind), System: e.System, Code: e.Code,
+			Value: e.Value, Exact: e.Exact, RefType: e.RefType, RefID: e.RefID, Low: e.Low, High: e.High,
+			NumLow: e.NumLow, NumHigh: e.NumHigh}
+	}
+	return out
 }
 
 // failureRecord appends one FAILURE report line.
@@ -398,8 +417,32 @@ func successRecord(dst []byte, lineID int64, w store.ResourceWrite, res store.Re
 
 // write is the single ordered writer: it puts results back in file order and commits them in
 // batches with their reports, counters and checkpoint.
-func (r *run) write(ctx context.Context, results <-chan result) error {
+func (r *run) write(ctx context.Context, cancel context.CancelFunc, results <-chan result) error {
 	f := r.files[r.cp.File]
+	// One committer goroutine applies steps in order while the writer gathers the next batch.
+	steps := make(chan store.ImportCommitParams, 1)
+	committed := make(chan error, 1)
+	go func() {
+		var err error
+		for p := range steps {
+			if err == nil {
+				if _, err = r.im.cfg.Store.ImportCommit(ctx, p); err != nil {
+					cancel()
+				}
+			}
+		}
+		committed <- err
+	}()
+	werr := r.gather(ctx, f, results, steps)
+	close(steps)
+	if err := <-committed; err != nil {
+		return err
+	}
+	return werr
+}
+
+// gather reorders results and turns them into commit steps.
+func (r *run) gather(ctx context.Context, f inputFile, results <-chan result, steps chan<- store.ImportCommitParams) error {
 	pending := map[int]result{}
 	next := 0
 	var batch []result
@@ -440,10 +483,12 @@ func (r *run) write(ctx context.Context, results <-chan result) error {
 			}
 			return out
 		}
-		if err := r.commit(ctx, writes, reports, nil); err != nil {
-			return err
+		select {
+		case steps <- r.step(writes, reports, nil):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		batch, nWrites, last = batch[:0], 0, time.Now()
+		batch, nWrites, last = nil, 0, time.Now()
 		return nil
 	}
 	for res := range results {

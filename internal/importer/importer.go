@@ -54,9 +54,9 @@ type Config struct {
 	Parallelism int
 	// MaxFiles fails a job whose input holds more objects. Default 10000.
 	MaxFiles int
-	// BatchResources is the number of resources per commit. Default 2000.
+	// BatchResources is the most resources per commit. Default 20000.
 	BatchResources int
-	// CommitInterval bounds the time between commits, which is how fresh progress is. Default 250ms.
+	// CommitInterval bounds the time between commits, which is how fresh progress is. Default 400ms.
 	CommitInterval time.Duration
 	// MaxLine is the longest accepted line in bytes. Default 64 MiB.
 	MaxLine int
@@ -77,10 +77,10 @@ func New(cfg Config) *Importer {
 		cfg.MaxFiles = 10000
 	}
 	if cfg.BatchResources <= 0 {
-		cfg.BatchResources = 2000
+		cfg.BatchResources = 20000
 	}
 	if cfg.CommitInterval <= 0 {
-		cfg.CommitInterval = 250 * time.Millisecond
+		cfg.CommitInterval = 400 * time.Millisecond
 	}
 	if cfg.MaxLine <= 0 {
 		cfg.MaxLine = 64 << 20
@@ -296,17 +296,23 @@ func reportName(prefix, key string) string {
 	return strings.TrimSuffix(name, ".gz")
 }
 
-// commit writes one step atomically and advances the in-memory state only when it succeeds.
-func (r *run) commit(ctx context.Context, writes []store.ResourceWrite, reports func([]store.ResourceWriteResult) []store.ReportChunk, drop []string) error {
+// step captures one atomic step with the progress and checkpoint as they stand now.
+func (r *run) step(writes []store.ResourceWrite, reports func([]store.ResourceWriteResult) []store.ReportChunk, drop []string) store.ImportCommitParams {
 	now := time.Now()
 	r.progress.ActiveSeconds += now.Sub(r.lastTick).Seconds()
 	r.lastTick = now
 	prog, _ := json.Marshal(r.progress)
 	cp, _ := json.Marshal(r.cp)
-	_, err := r.im.cfg.Store.ImportCommit(ctx, store.ImportCommitParams{
+	return store.ImportCommitParams{
 		JobID: r.job.ID, Owner: r.lease.Owner, DatastoreID: r.job.DatastoreID, Writes: writes, Reports: reports,
 		DeleteReports: drop, Progress: prog, Checkpoint: cp, LeaseExpires: r.lease.Until(), Now: now,
-	})
+	}
+}
+
+// commit writes one step atomically. The in-memory state is only trusted while commits succeed:
+// after an error the run ends and the next one starts from the stored checkpoint.
+func (r *run) commit(ctx context.Context, writes []store.ResourceWrite, reports func([]store.ResourceWriteResult) []store.ReportChunk, drop []string) error {
+	_, err := r.im.cfg.Store.ImportCommit(ctx, r.step(writes, reports, drop))
 	return err
 }
 

@@ -95,6 +95,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.DurationVar(&cfg.JobLease, "job-lease", cfg.JobLease, "job claim lease; an unfinished job is resumed by another worker after it expires")
 	fs.IntVar(&cfg.ImportParallelism, "import-parallelism", cfg.ImportParallelism, "goroutines validating import lines (0: one per CPU)")
 	fs.IntVar(&cfg.MaxImportFiles, "max-import-files", cfg.MaxImportFiles, "input objects allowed per import job")
+	fs.IntVar(&cfg.ExportPerFile, "export-per-file", cfg.ExportPerFile, "resources per exported NDJSON object")
 	fs.StringVar(&level, "log-level", level, "debug, info, warn or error")
 
 	// Environment fallbacks, applied before the command line so that flags win.

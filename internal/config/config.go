@@ -72,6 +72,8 @@ type Config struct {
 	ImportParallelism int
 	// MaxImportFiles is the number of input objects above which an import job fails. Default 10000.
 	MaxImportFiles int
+	// ExportPerFile is the number of resources per exported NDJSON object. Default 5000.
+	ExportPerFile int
 }
 
 // Default returns the configuration with every default applied.
@@ -86,6 +88,7 @@ func Default() Config {
 		MaxDatastores:   10,
 		JobLease:        30 * time.Second,
 		MaxImportFiles:  10000,
+		ExportPerFile:   5000,
 	}
 }
 
@@ -164,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DatastoreCreateDelay < 0 {
 		errs = append(errs, errors.New("datastore create delay must not be negative"))
+	}
+	if c.ExportPerFile <= 0 {
+		errs = append(errs, errors.New("export per file must be positive"))
 	}
 	if c.MaxImportFiles <= 0 {
 		errs = append(errs, errors.New("max import files must be positive"))

@@ -21,6 +21,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/awsjson"
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/controlplane"
+	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/jobs"
@@ -131,11 +132,14 @@ func (s *Server) open(ctx context.Context) error {
 	imp := importer.New(importer.Config{Objects: objs, Store: st, Validator: validator,
 		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, Logger: s.log})
 	s.engine = jobs.New(jobs.Config{
-		Store:   st,
-		Workers: map[store.JobKind]jobs.Worker{store.JobImport: imp},
-		Owner:   "node-" + awsjson.NewRequestID(),
-		Lease:   cfg.JobLease,
-		Logger:  s.log,
+		Store: st,
+		Workers: map[store.JobKind]jobs.Worker{
+			store.JobImport: imp,
+			store.JobExport: exporter.New(exporter.Config{Objects: objs, Store: st, PerFile: cfg.ExportPerFile, Logger: s.log}),
+		},
+		Owner:  "node-" + awsjson.NewRequestID(),
+		Lease:  cfg.JobLease,
+		Logger: s.log,
 		Tick: func(ctx context.Context) {
 			if _, err := st.DatastoreAdvance(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				s.log.Error("advance data store lifecycle", "err", err)

@@ -142,7 +142,7 @@ func (s *Store) JobClaim(ctx context.Context, p store.JobClaimParams) (store.Job
 		}
 		q := `SELECT j.seq FROM jobs j WHERE j.kind IN ` + inKinds + ` AND j.status IN ` + activeStatuses + `
 			AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.ds = j.ds AND e.kind = j.kind AND e.seq < j.seq AND e.status IN ` + activeStatuses + `)
-			AND (j.status IN ('SUBMITTED','QUEUED','CANCEL_SUBMITTED') OR j.lease_expires < ?)
+			AND (j.status IN ('SUBMITTED','QUEUED') OR j.lease_expires < ?)
 			ORDER BY j.seq LIMIT 1`
 		var seq int64
 		err := tx.QueryRowContext(ctx, q, append(args, now)...).Scan(&seq)

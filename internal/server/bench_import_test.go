@@ -142,4 +142,3 @@ func BenchmarkRawBaseline(b *testing.B) {
 	b.ReportMetric(float64(lines)/el, "resources/s")
 	b.ReportMetric(float64(raw)/1e6/el, "MB/s")
 }
-

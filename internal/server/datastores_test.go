@@ -70,7 +70,9 @@ func TestDatastoreLifecycleWithWaiters(t *testing.T) {
 	if !errors.As(err, &conflict) {
 		t.Fatalf("delete CREATING: err = %v, want ConflictException", err)
 	}
-	waitOpt := func(o *healthlake.FHIRDatastoreActiveWaiterOptions) { o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond }
+	waitOpt := func(o *healthlake.FHIRDatastoreActiveWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
+	}
 	if err := healthlake.NewFHIRDatastoreActiveWaiter(c, waitOpt).Wait(ctx, &healthlake.DescribeFHIRDatastoreInput{DatastoreId: &id}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +96,9 @@ func TestDatastoreLifecycleWithWaiters(t *testing.T) {
 	if err != nil || del.DatastoreStatus != types.DatastoreStatusDeleting {
 		t.Fatalf("delete = %v, %v", del, err)
 	}
-	delOpt := func(o *healthlake.FHIRDatastoreDeletedWaiterOptions) { o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond }
+	delOpt := func(o *healthlake.FHIRDatastoreDeletedWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
+	}
 	if err := healthlake.NewFHIRDatastoreDeletedWaiter(c, delOpt).Wait(ctx, &healthlake.DescribeFHIRDatastoreInput{DatastoreId: &id}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +332,9 @@ func TestWireErrors(t *testing.T) {
 		{name: "unknown_key", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 403,
 			sign: func(b string) func(*http.Request) error { return signer("NOSUCHKEY", "x", time.Now(), b) }},
 		{name: "wrong_secret", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 403,
-			sign: func(b string) func(*http.Request) error { return signer(config.DefaultAccessKeyID, "wrong", time.Now(), b) }},
+			sign: func(b string) func(*http.Request) error {
+				return signer(config.DefaultAccessKeyID, "wrong", time.Now(), b)
+			}},
 		{name: "stale_date", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 403,
 			sign: func(b string) func(*http.Request) error {
 				return signer(config.DefaultAccessKeyID, config.DefaultSecretAccessKey, time.Now().Add(-20*time.Minute), b)

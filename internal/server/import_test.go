@@ -28,8 +28,8 @@ var role = aws.String("arn:aws:iam::000000000000:role/HealthLakeImport")
 
 func importInput(id, in, out string) *healthlake.StartFHIRImportJobInput {
 	return &healthlake.StartFHIRImportJobInput{
-		DatastoreId:       &id,
-		InputDataConfig:   &types.InputDataConfigMemberS3Uri{Value: in},
+		DatastoreId:     &id,
+		InputDataConfig: &types.InputDataConfigMemberS3Uri{Value: in},
 		JobOutputDataConfig: &types.OutputDataConfigMemberS3Configuration{Value: types.S3Configuration{
 			S3Uri: aws.String(out), KmsKeyId: aws.String(kmsKey)}},
 		DataAccessRoleArn: role,

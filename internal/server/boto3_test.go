@@ -1,0 +1,25 @@
+package server_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// TestBoto3 drives the service with boto3 (botocore's parsers, waiters and validation), when
+// python3 with boto3 is on the machine; it skips cleanly otherwise.
+func TestBoto3(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("starts python")
+	}
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		t.Skip("python3 with boto3 not available")
+	}
+	ts := start(t, newConfig(t))
+	out, err := exec.Command("python3", filepath.Join("testdata", "boto3", "smoke.py"), ts.url, ts.cfg.S3Dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("boto3 smoke test: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}

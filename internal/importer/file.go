@@ -16,6 +16,7 @@ import (
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/s3io"
+	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
@@ -340,7 +341,8 @@ func (r *run) validate(c chunk) result {
 		vr := v.Validate(line, r.level)
 		res.scanned++
 		if vr.Valid() {
-			res.writes = append(res.writes, store.ResourceWrite{Type: vr.ResourceType, ID: vr.ID, Body: line})
+			res.writes = append(res.writes, store.ResourceWrite{Type: vr.ResourceType, ID: vr.ID, Body: line,
+				Index: indexEntries(vr.ResourceType, line)})
 			res.okLines = append(res.okLines, c.lineNos[i])
 			res.okBytes += int64(len(line))
 			continue
@@ -355,6 +357,22 @@ func (r *run) validate(c chunk) result {
 			Diagnostics: fmt.Sprintf("line %d is longer than %d bytes", n, r.im.cfg.MaxLine)}})
 	}
 	return res
+}
+
+// indexEntries computes the search index entries of a resource (in the parallel workers, so the
+// single writer only inserts them).
+func indexEntries(typ string, body []byte) []store.IndexEntry {
+	es := search.Extract(typ, body)
+	if len(es) == 0 {
+		return nil
+	}
+	out := make([]store.IndexEntry, len(es))
+	for i, e := range es {
+		out[i] = store.IndexEntry{Param: e.Param, Kind: store.IndexKind(e.Kind), System: e.System, Code: e.Code,
+			Value: e.Value, Exact: e.Exact, RefType: e.RefType, RefID: e.RefID, Low: e.Low, High: e.High,
+			NumLow: e.NumLow, NumHigh: e.NumHigh}
+	}
+	return out
 }
 
 // failureRecord appends one FAILURE report line.

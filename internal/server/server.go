@@ -23,6 +23,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/controlplane"
 	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/fhirapi"
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/jobs"
 	"github.com/fhirlake/fhirlake/internal/s3io"
@@ -161,6 +162,8 @@ func (s *Server) open(ctx context.Context) error {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/", verifier.Middleware(s.control.Handler(), s.control.WriteError))
+	data := fhirapi.New(st, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log})
+	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
 	s.handler = s.logRequests(mux)
 	if !s.opts.noWorkers {
 		s.engine.Start(context.WithoutCancel(ctx))

@@ -22,6 +22,8 @@ var (
 	ErrLeaseLost = errors.New("job lease lost")
 	// ErrVersionMismatch means a conditional resource write named a version that is not current.
 	ErrVersionMismatch = errors.New("version mismatch")
+	// ErrBadQuery means a search query or its cursor cannot be run as given.
+	ErrBadQuery = errors.New("invalid query")
 )
 
 // Tenant identifies the owner of every record: an AWS account in one region.
@@ -195,6 +197,48 @@ type ResourceWrite struct {
 	Delete bool
 	// IfVersion, when > 0, makes the write conditional on the current version (else ErrVersionMismatch).
 	IfVersion int64
+	// IfNoneExist makes the write a pure create: it fails with ErrConflict when a current
+	// (non-deleted) version exists.
+	IfNoneExist bool
+	// Index holds the search index entries of the new version; they replace the entries of the
+	// previous version in the same transaction. A delete drops all entries (Index is ignored).
+	Index []IndexEntry
+	// IdempotencyKey, when not "", is remembered per data store with the written resource. A
+	// later write with the same key is not applied: its result has Replayed set and names the
+	// resource the key first created.
+	IdempotencyKey string
+}
+
+// IndexKind is the search parameter type of an index entry (FHIR SearchParameter.type).
+type IndexKind uint8
+
+// Index kinds. The fields of IndexEntry each kind uses are listed with it.
+const (
+	IndexString    IndexKind = iota + 1 // Value (normalised), Exact
+	IndexToken                          // System, Code, Value (normalised display/text, for :text)
+	IndexReference                      // RefType, RefID (RefType "" for an absolute URL or canonical in RefID)
+	IndexDate                           // Low, High
+	IndexNumber                         // NumLow, NumHigh
+	IndexQuantity                       // NumLow, NumHigh, System, Code (the unit code)
+	IndexURI                            // Value
+)
+
+// IndexEntry is one value of one search parameter of a resource version, computed at write time.
+type IndexEntry struct {
+	Param  string // the parameter code, e.g. "code", "subject", "birthdate"
+	Kind   IndexKind
+	System string
+	Code   string
+	Value  string
+	Exact  string
+	// RefType and RefID are a reference's target ("Patient", "123").
+	RefType string
+	RefID   string
+	// Low and High bound a date as inclusive unix milliseconds (math.MinInt64/MaxInt64 for an
+	// open end).
+	Low, High int64
+	// NumLow and NumHigh bound a number or quantity (equal for a point value).
+	NumLow, NumHigh float64
 }
 
 // ResourceWriteResult is the outcome of one ResourceWrite.
@@ -202,6 +246,10 @@ type ResourceWriteResult struct {
 	Version     int64
 	LastUpdated time.Time
 	Created     bool // no current (non-deleted) version existed before
+	// Replayed reports a write skipped because its IdempotencyKey was used before; ID and Version
+	// then name the resource that the key created (of the write's Type).
+	Replayed bool
+	ID       string
 }
 
 // Resource is one stored version of a resource.
@@ -212,6 +260,16 @@ type Resource struct {
 	LastUpdated time.Time
 	Deleted     bool
 	Body        []byte // nil when Deleted
+}
+
+// TypeHistoryParams selects a page of the history of one resource type.
+type TypeHistoryParams struct {
+	DatastoreID string
+	Type        string
+	Since       time.Time // LastUpdated >= Since when not zero
+	// After continues after this version (the last of the previous page) when not nil.
+	After *Resource
+	Limit int
 }
 
 // ReportChunk is a piece of a job report (e.g. SUCCESS or FAILURE lines of one input file), stored
@@ -297,11 +355,19 @@ type Store interface {
 	ResourceVersion(ctx context.Context, datastoreID, typ, id string, version int64) (Resource, error)
 	// ResourceHistory returns all versions of one resource, newest first.
 	ResourceHistory(ctx context.Context, datastoreID, typ, id string) ([]Resource, error)
+	// ResourceTypeHistory returns a page of the versions (deletes included) of all resources of
+	// one type, newest first (LastUpdated desc, ID asc, Version desc).
+	ResourceTypeHistory(ctx context.Context, p TypeHistoryParams) ([]Resource, error)
 	// ResourceCount counts current, non-deleted resources of a store by type.
 	ResourceCount(ctx context.Context, datastoreID string) (map[string]int64, error)
 	// ResourceScan streams current, non-deleted resources of one type in id order, starting after
 	// afterID; fn returning an error stops the scan.
 	ResourceScan(ctx context.Context, datastoreID, typ, afterID string, fn func(Resource) error) error
+
+	// ResourceSearch runs a search over the current, non-deleted resources of one type of a store.
+	// Parameters that no resource has ever been indexed with match nothing (":missing=true" and
+	// ":not" match everything). An unknown store gives ErrNotFound.
+	ResourceSearch(ctx context.Context, q SearchQuery) (SearchResult, error)
 
 	// Close releases the backend.
 	Close() error

@@ -203,6 +203,13 @@ func (s *Store) DatastoreAdvance(ctx context.Context, now time.Time) ([]store.Da
 			for _, q := range []string{
 				"DELETE FROM resources WHERE ds = ?",
 				"DELETE FROM resource_history WHERE ds = ?",
+				"DELETE FROM idx_string WHERE ds = ?",
+				"DELETE FROM idx_token WHERE ds = ?",
+				"DELETE FROM idx_ref WHERE ds = ?",
+				"DELETE FROM idx_date WHERE ds = ?",
+				"DELETE FROM idx_number WHERE ds = ?",
+				"DELETE FROM idx_uri WHERE ds = ?",
+				"DELETE FROM idempotency_keys WHERE ds = ?",
 				"UPDATE datastores SET status = 'DELETED' WHERE seq = ?",
 			} {
 				if _, err := tx.ExecContext(ctx, q, seq); err != nil {

@@ -13,6 +13,7 @@ import (
 // resourceStmts are the per-resource statements of a write transaction, prepared once per transaction.
 type resourceStmts struct {
 	get, insert, archive, update *sql.Stmt
+	idx                          *indexStmts
 }
 
 func prepareResourceStmts(ctx context.Context, tx *sql.Tx) (*resourceStmts, error) {
@@ -27,7 +28,7 @@ func prepareResourceStmts(ctx context.Context, tx *sql.Tx) (*resourceStmts, erro
 		return s
 	}
 	st.get = prep("SELECT pk, version, deleted FROM resources WHERE ds = ? AND type = ? AND id = ?")
-	st.insert = prep("INSERT INTO resources (ds, type, id, version, updated, deleted, body) VALUES (?,?,?,1,?,?,?)")
+	st.insert = prep("INSERT INTO resources (ds, type, id, version, updated, deleted, body) VALUES (?,?,?,1,?,?,?) ON CONFLICT (ds, type, id) DO NOTHING")
 	st.archive = prep(`INSERT INTO resource_history (ds, type, id, version, updated, deleted, body)
 		SELECT ds, type, id, version, updated, deleted, body FROM resources WHERE pk = ?`)
 	st.update = prep("UPDATE resources SET version = version + 1, updated = ?, deleted = ?, body = ? WHERE pk = ?")
@@ -40,11 +41,34 @@ func (st *resourceStmts) close() {
 			s.Close()
 		}
 	}
+	if st.idx != nil {
+		st.idx.close()
+	}
 }
 
 // write applies one resource write inside the transaction of st.
 func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWrite, now int64) (store.ResourceWriteResult, error) {
 	res := store.ResourceWriteResult{LastUpdated: fromMS(now)}
+	if w.IdempotencyKey != "" {
+		if prev, ok, err := st.idx.replay(ctx, ds, w); ok || err != nil {
+			return prev, err
+		}
+	}
+	if !w.Delete && w.IfVersion == 0 && !w.IfNoneExist {
+		// Most imported resources are new: try the insert first and look up only on conflict.
+		ins, err := st.insert.ExecContext(ctx, ds, w.Type, w.ID, now, false, w.Body)
+		if err != nil {
+			return res, fmt.Errorf("insert %s/%s: %w", w.Type, w.ID, err)
+		}
+		if n, _ := ins.RowsAffected(); n == 1 {
+			pk, err := ins.LastInsertId()
+			if err != nil {
+				return res, err
+			}
+			res.Version, res.Created = 1, true
+			return res, st.indexed(ctx, ds, pk, w, res.Version, false)
+		}
+	}
 	var pk, version int64
 	var deleted bool
 	err := st.get.QueryRowContext(ctx, ds, w.Type, w.ID).Scan(&pk, &version, &deleted)
@@ -55,6 +79,9 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 	if w.IfVersion > 0 && (!exists || deleted || version != w.IfVersion) {
 		return res, fmt.Errorf("%s/%s: %w", w.Type, w.ID, store.ErrVersionMismatch)
 	}
+	if w.IfNoneExist && exists && !deleted {
+		return res, fmt.Errorf("%s/%s: %w", w.Type, w.ID, store.ErrConflict)
+	}
 	var body []byte
 	if !w.Delete {
 		body = w.Body
@@ -63,11 +90,15 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 		if w.Delete {
 			return res, fmt.Errorf("%s/%s: %w", w.Type, w.ID, store.ErrNotFound)
 		}
-		if _, err := st.insert.ExecContext(ctx, ds, w.Type, w.ID, now, false, body); err != nil {
+		ins, err := st.insert.ExecContext(ctx, ds, w.Type, w.ID, now, false, body)
+		if err != nil {
 			return res, fmt.Errorf("insert %s/%s: %w", w.Type, w.ID, err)
 		}
+		if pk, err = ins.LastInsertId(); err != nil {
+			return res, err
+		}
 		res.Version, res.Created = 1, true
-		return res, nil
+		return res, st.indexed(ctx, ds, pk, w, res.Version, false)
 	}
 	if w.Delete && deleted {
 		// Deleting a deleted resource changes nothing.
@@ -81,7 +112,27 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 		return res, fmt.Errorf("update %s/%s: %w", w.Type, w.ID, err)
 	}
 	res.Version, res.Created = version+1, deleted
-	return res, nil
+	return res, st.indexed(ctx, ds, pk, w, res.Version, !deleted)
+}
+
+// indexed replaces the index rows of the resource at pk with those of the version just written
+// (none for a delete) and remembers its idempotency key. hadRows says whether the previous
+// version was current and so may have rows.
+func (st *resourceStmts) indexed(ctx context.Context, ds, pk int64, w store.ResourceWrite, version int64, hadRows bool) error {
+	if hadRows {
+		if err := st.idx.clear(ctx, pk); err != nil {
+			return fmt.Errorf("unindex %s/%s: %w", w.Type, w.ID, err)
+		}
+	}
+	if !w.Delete {
+		if err := st.idx.insert(ctx, ds, pk, w.Type, w.Index); err != nil {
+			return err
+		}
+	}
+	if w.IdempotencyKey != "" {
+		return st.idx.remember(ctx, ds, w, version)
+	}
+	return nil
 }
 
 func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
@@ -97,6 +148,9 @@ func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, wr
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	defer st.close()
+	if st.idx, err = prepareIndexStmts(ctx, tx, &s.params); err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
 	out := make([]store.ResourceWriteResult, len(writes))
 	n := ms(now)
 	for i, w := range writes {
@@ -104,7 +158,7 @@ func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, wr
 			return nil, err
 		}
 	}
-	return out, nil
+	return out, st.idx.flush(ctx)
 }
 
 // ResourceWrite implements store.Store.

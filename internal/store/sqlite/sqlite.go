@@ -29,8 +29,13 @@ var migrations embed.FS
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	w *sql.DB // the single writer connection
-	r *sql.DB // readers
+	w    *sql.DB // the single writer connection
+	r    *sql.DB // readers
+	ckpt *sql.DB // the checkpointer's connection
+	stop chan struct{}
+	done chan struct{}
+	// params caches search parameter keys for the writer (see index.go).
+	params paramCache
 }
 
 var _ store.Store = (*Store)(nil)
@@ -46,7 +51,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	if _, err := w.ExecContext(ctx, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=4000"); err != nil {
+	if _, err := w.ExecContext(ctx, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0"); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("configure sqlite: %w", err)
 	}
@@ -61,12 +66,43 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	return &Store{w: w, r: r}, nil
+	ckpt, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	s := &Store{w: w, r: r, ckpt: ckpt, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.checkpointer()
+	return s, nil
 }
 
-// Close closes both connection pools.
+// checkpointInterval is how often the WAL is copied back into the database file.
+const checkpointInterval = 250 * time.Millisecond
+
+// checkpointer copies the WAL into the database file on its own connection, so the writer never
+// pays for checkpoints (and their fsyncs) inside a commit; it exits when Close is called.
+func (s *Store) checkpointer() {
+	defer close(s.done)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+		}
+		s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
+}
+
+// Close stops the checkpointer and closes the connection pools; the last connection to close
+// checkpoints the WAL fully.
 func (s *Store) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	close(s.stop)
+	<-s.done
+	return errors.Join(s.r.Close(), s.ckpt.Close(), s.w.Close())
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -1,0 +1,120 @@
+package fhirapi_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+)
+
+// latencies runs fn n times and reports p50 and p99 in milliseconds under the given name.
+func latencies(b *testing.B, name string, n int, fn func(i int)) {
+	b.Helper()
+	d := make([]time.Duration, n)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		fn(i)
+		d[i] = time.Since(start)
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
+	b.ReportMetric(ms(d[n/2]), name+"-p50-ms")
+	b.ReportMetric(ms(d[n*99/100]), name+"-p99-ms")
+}
+
+// sampleIDs reads up to n ids and subject references of a gzip NDJSON file.
+func sampleIDs(b *testing.B, path string, n int) (ids, subjects []string) {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 64<<20)
+	for k := 0; sc.Scan() && len(ids) < n; k++ {
+		if k%7 != 0 {
+			continue
+		}
+		var m struct {
+			ID      string
+			Subject struct{ Reference string }
+		}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+		subjects = append(subjects, m.Subject.Reference)
+	}
+	return ids, subjects
+}
+
+// BenchmarkSyntheaFull imports synthea-full (180k resources) through an import job, then
+// measures read, token search, date-range search and create over HTTP with SigV4. Run with
+// go test -run XXX -bench SyntheaFull -benchtime 1x ./internal/fhirapi/
+func BenchmarkSyntheaFull(b *testing.B) {
+	dir := filepath.Join(sharedDir(b), "data", "synthea-full")
+	if _, err := os.Stat(dir); err != nil {
+		b.Skip("synthea-full not present")
+	}
+	e := newEnv(b)
+	start := time.Now()
+	e.importDir(dir)
+	imported := time.Since(start)
+
+	obsIDs, subjects := sampleIDs(b, filepath.Join(dir, "Observation.ndjson.gz"), 1000)
+	const n = 1000
+	b.ResetTimer()
+	for range b.N {
+		b.ReportMetric(180520/imported.Seconds(), "import-resources/s")
+		latencies(b, "read", n, func(i int) {
+			if r := e.do("GET", "Observation/"+obsIDs[i%len(obsIDs)], nil); r.status != 200 {
+				b.Fatalf("read: %d", r.status)
+			}
+		})
+		codes := []string{"8302-2", "29463-7", "39156-5", "72514-3", "8867-4", "2093-3"}
+		latencies(b, "search-token", 300, func(i int) {
+			q := fmt.Sprintf("Observation?code=http://loinc.org|%s&subject=%s", codes[i%len(codes)], subjects[i%len(subjects)])
+			if r := e.do("GET", q, nil); r.status != 200 {
+				b.Fatalf("search: %d %s", r.status, r.body)
+			}
+		})
+		latencies(b, "search-token-page100", 100, func(i int) {
+			q := fmt.Sprintf("Observation?code=http://loinc.org|%s&_count=100", codes[i%len(codes)])
+			if r := e.do("GET", q, nil); r.status != 200 {
+				b.Fatalf("search: %d %s", r.status, r.body)
+			}
+		})
+		latencies(b, "search-date", 300, func(i int) {
+			y := 1990 + i%30
+			q := fmt.Sprintf("Observation?subject=%s&date=ge%d-01-01&date=lt%d-07-01", subjects[i%len(subjects)], y, y+3)
+			if r := e.do("GET", q, nil); r.status != 200 {
+				b.Fatalf("search: %d %s", r.status, r.body)
+			}
+		})
+		latencies(b, "search-date-only", 100, func(i int) {
+			y := 1990 + i%30
+			q := fmt.Sprintf("Observation?date=ge%d-03-01&date=lt%d-03-15", y, y)
+			if r := e.do("GET", q, nil); r.status != 200 {
+				b.Fatalf("search: %d %s", r.status, r.body)
+			}
+		})
+		created := time.Now()
+		const creates = 500
+		for i := 0; i < creates; i++ {
+			if r := e.do("POST", "Patient", []byte(patientJSON)); r.status != 201 {
+				b.Fatalf("create: %d %s", r.status, r.body)
+			}
+		}
+		b.ReportMetric(creates/time.Since(created).Seconds(), "creates/s")
+	}
+}

@@ -1,0 +1,271 @@
+package fhirapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/sigv4"
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// contentType is the media type of every response body.
+const contentType = "application/fhir+json; charset=utf-8"
+
+// maxBody bounds a request body (a Bundle of 500 large resources fits).
+const maxBody = 64 << 20
+
+// Store is the part of the store contract the data plane uses.
+type Store interface {
+	DatastoreGet(ctx context.Context, t store.Tenant, id string) (store.Datastore, error)
+	ResourceWrite(ctx context.Context, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error)
+	ResourceGet(ctx context.Context, datastoreID, typ, id string) (store.Resource, error)
+	ResourceVersion(ctx context.Context, datastoreID, typ, id string, version int64) (store.Resource, error)
+	ResourceHistory(ctx context.Context, datastoreID, typ, id string) ([]store.Resource, error)
+	ResourceTypeHistory(ctx context.Context, p store.TypeHistoryParams) ([]store.Resource, error)
+	ResourceSearch(ctx context.Context, q store.SearchQuery) (store.SearchResult, error)
+}
+
+// Validator checks one resource at a level.
+type Validator interface {
+	Validate(resource []byte, level fhir.Level) fhir.Result
+}
+
+// Options configures a Handler.
+type Options struct {
+	// PublicURL is the base URL clients reach the service at (no trailing slash); links and
+	// Location headers start with it. Default: from the request's Host.
+	PublicURL string
+	// MaxBundleEntries caps the entries of a batch or transaction. Default 500.
+	MaxBundleEntries int
+	// Now returns the time of writes. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Handler serves the data plane of every data store.
+type Handler struct {
+	st   Store
+	v    Validator
+	opt  Options
+	log  *slog.Logger
+	caps func() []byte // the CapabilityStatement, built on first use
+}
+
+// New returns a Handler over st that validates writes with v.
+func New(st Store, v Validator, opt Options) *Handler {
+	if opt.MaxBundleEntries <= 0 {
+		opt.MaxBundleEntries = 500
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	opt.PublicURL = strings.TrimRight(opt.PublicURL, "/")
+	h := &Handler{st: st, v: v, opt: opt, log: opt.Logger}
+	h.caps = sync.OnceValue(capabilityStatement)
+	return h
+}
+
+// call is one request, resolved to its data store.
+type call struct {
+	ds   string // data store id
+	base string // [base], no trailing slash
+	r    *http.Request
+}
+
+// response is what an interaction produces; batch entries reuse it.
+type response struct {
+	status       int
+	body         []byte
+	etag         string
+	lastModified time.Time
+	location     string
+}
+
+// ServeHTTP routes /datastore/{id}/r4/... requests.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	resp, err := h.serve(r)
+	if err != nil {
+		h.WriteError(w, r, err)
+		return
+	}
+	hd := w.Header()
+	if resp.etag != "" {
+		hd.Set("ETag", resp.etag)
+	}
+	if !resp.lastModified.IsZero() {
+		hd.Set("Last-Modified", resp.lastModified.UTC().Format(http.TimeFormat))
+	}
+	if resp.location != "" {
+		hd.Set("Location", resp.location)
+	}
+	if resp.body != nil {
+		hd.Set("Content-Type", contentType)
+	}
+	w.WriteHeader(resp.status)
+	if resp.body != nil && r.Method != http.MethodHead {
+		w.Write(resp.body)
+	}
+}
+
+func (h *Handler) serve(r *http.Request) (*response, error) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/datastore/")
+	if !ok {
+		return nil, fail(http.StatusNotFound, "not-found", "unknown path")
+	}
+	dsID, rest, _ := strings.Cut(rest, "/")
+	rest, ok = strings.CutPrefix(rest, "r4")
+	if !ok || (rest != "" && rest[0] != '/') {
+		return nil, fail(http.StatusNotFound, "not-found", "unknown path; the FHIR base is /datastore/{id}/r4/")
+	}
+	id, ok := sigv4.IdentityFrom(r.Context())
+	if !ok {
+		return nil, fail(http.StatusUnauthorized, "login", "missing authentication")
+	}
+	d, err := h.st.DatastoreGet(r.Context(), store.Tenant{AccountID: id.AccountID, Region: id.Region}, dsID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, fail(http.StatusNotFound, "not-found", "data store %s does not exist", dsID)
+		}
+		return nil, err
+	}
+	switch d.Status {
+	case store.DatastoreActive:
+	case store.DatastoreDeleted:
+		return nil, fail(http.StatusNotFound, "not-found", "data store %s does not exist", dsID)
+	default:
+		return nil, fail(http.StatusConflict, "processing", "data store %s is %s, not ACTIVE", dsID, d.Status)
+	}
+	base := h.opt.PublicURL
+	if base == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		base = scheme + "://" + r.Host
+	}
+	c := &call{ds: dsID, base: base + "/datastore/" + dsID + "/r4", r: r}
+	segs := strings.Split(strings.Trim(rest, "/"), "/")
+	if len(segs) == 1 && segs[0] == "" {
+		segs = nil
+	}
+	m := r.Method
+	if m == http.MethodHead {
+		m = http.MethodGet
+	}
+	notAllowed := func() (*response, error) {
+		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "%s is not supported on this path", r.Method)
+	}
+	switch len(segs) {
+	case 0:
+		if m == http.MethodPost {
+			return h.bundle(c)
+		}
+		return notAllowed()
+	case 1:
+		if segs[0] == "metadata" {
+			if m != http.MethodGet {
+				return notAllowed()
+			}
+			return &response{status: http.StatusOK, body: h.caps()}, nil
+		}
+		typ, err := resourceType(segs[0])
+		if err != nil {
+			return nil, err
+		}
+		switch m {
+		case http.MethodGet:
+			return h.searchGET(c, typ)
+		case http.MethodPost:
+			body, err := readBody(r)
+			if err != nil {
+				return nil, err
+			}
+			return h.create(c, typ, body, r.Header.Get("x-amz-fhir-idempotency-key"))
+		}
+		return notAllowed()
+	case 2:
+		typ, err := resourceType(segs[0])
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case segs[1] == "_search":
+			if m != http.MethodPost {
+				return notAllowed()
+			}
+			return h.searchPOST(c, typ)
+		case segs[1] == "_history":
+			if m != http.MethodGet {
+				return notAllowed()
+			}
+			return h.typeHistory(c, typ)
+		case strings.HasPrefix(segs[1], "$"):
+			return nil, fail(http.StatusNotImplemented, "not-supported", "operation %s is not supported", segs[1])
+		}
+		rid := segs[1]
+		switch m {
+		case http.MethodGet:
+			return h.read(c, typ, rid)
+		case http.MethodPut:
+			body, err := readBody(r)
+			if err != nil {
+				return nil, err
+			}
+			return h.update(c, typ, rid, body, r.Header.Get("If-Match"))
+		case http.MethodPatch:
+			body, err := readBody(r)
+			if err != nil {
+				return nil, err
+			}
+			return h.patch(c, typ, rid, body, r.Header.Get("Content-Type"), r.Header.Get("If-Match"))
+		case http.MethodDelete:
+			return h.delete(c, typ, rid)
+		}
+		return notAllowed()
+	case 3, 4:
+		typ, err := resourceType(segs[0])
+		if err != nil {
+			return nil, err
+		}
+		if segs[2] != "_history" {
+			break
+		}
+		if m != http.MethodGet {
+			return notAllowed()
+		}
+		if len(segs) == 3 {
+			return h.history(c, typ, segs[1])
+		}
+		return h.vread(c, typ, segs[1], segs[3])
+	}
+	return nil, fail(http.StatusNotFound, "not-found", "unknown path")
+}
+
+// resourceType checks a type segment.
+func resourceType(s string) (string, error) {
+	if !fhir.IsResourceType(s) {
+		return "", fail(http.StatusNotFound, "not-supported", "%q is not an R4 resource type", s)
+	}
+	return s, nil
+}
+
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, invalid("cannot read the request body")
+	}
+	if len(b) > maxBody {
+		return nil, fail(http.StatusRequestEntityTooLarge, "too-costly", "the request body is larger than %d bytes", maxBody)
+	}
+	return b, nil
+}

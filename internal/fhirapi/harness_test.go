@@ -1,0 +1,269 @@
+package fhirapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/healthlake"
+	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
+
+	"github.com/fhirlake/fhirlake/internal/config"
+	"github.com/fhirlake/fhirlake/internal/server"
+)
+
+const (
+	region       = "us-east-1"
+	otherKey     = "OTHERKEY"
+	otherSecret  = "other-secret"
+	otherAccount = "222222222222"
+)
+
+// env is a running service with one ACTIVE data store.
+type env struct {
+	t   testing.TB
+	cfg config.Config
+	url string
+	hl  *healthlake.Client
+	ds  string
+	// key and secret sign data-plane requests.
+	key, secret string
+}
+
+// newEnv starts a service on a loopback port with its own data directory and creates a store.
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	cfg := config.Default()
+	cfg.DataDir = t.TempDir()
+	cfg.MaxDatastores = 0
+	cfg.ExtraCredentials = []config.Credential{{AccessKeyID: otherKey, SecretAccessKey: otherSecret, AccountID: otherAccount}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = ln.Addr().String()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("FHIRLAKE_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		ln.Close()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if err := srv.Close(); err != nil {
+			t.Errorf("close server: %v", err)
+		}
+	})
+	e := &env{t: t, cfg: cfg, url: "http://" + cfg.Listen, key: config.DefaultAccessKeyID, secret: config.DefaultSecretAccessKey}
+	e.hl = healthlake.New(healthlake.Options{Region: region, BaseEndpoint: aws.String(e.url),
+		Credentials: credentials.NewStaticCredentialsProvider(e.key, e.secret, "")})
+	e.ds = e.createStore("main")
+	return e
+}
+
+// createStore creates a data store and waits until it is ACTIVE.
+func (e *env) createStore(name string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	out, err := e.hl.CreateFHIRDatastore(ctx, &healthlake.CreateFHIRDatastoreInput{
+		DatastoreName: aws.String(name), DatastoreTypeVersion: types.FHIRVersionR4})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w := healthlake.NewFHIRDatastoreActiveWaiter(e.hl, func(o *healthlake.FHIRDatastoreActiveWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
+	})
+	if err := w.Wait(ctx, &healthlake.DescribeFHIRDatastoreInput{DatastoreId: out.DatastoreId}, 10*time.Second); err != nil {
+		e.t.Fatal(err)
+	}
+	if want := e.url + "/datastore/" + *out.DatastoreId + "/r4/"; aws.ToString(out.DatastoreEndpoint) != want {
+		e.t.Fatalf("DatastoreEndpoint = %s, want %s", aws.ToString(out.DatastoreEndpoint), want)
+	}
+	return *out.DatastoreId
+}
+
+// importDir imports the NDJSON files of dir into the store through a real import job.
+func (e *env) importDir(dir string) {
+	e.t.Helper()
+	ctx := context.Background()
+	in := filepath.Join(e.cfg.S3Dir, "input", "data")
+	if err := os.MkdirAll(in, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(e.cfg.S3Dir, "output"), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, f := range entries {
+		// The embedded S3 is confined to its folder (no symbolic links out), so copy.
+		b, err := os.ReadFile(filepath.Join(dir, f.Name()))
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(in, f.Name()), b, 0o644); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	out, err := e.hl.StartFHIRImportJob(ctx, &healthlake.StartFHIRImportJobInput{
+		DatastoreId:     &e.ds,
+		InputDataConfig: &types.InputDataConfigMemberS3Uri{Value: "s3://input/data/"},
+		JobOutputDataConfig: &types.OutputDataConfigMemberS3Configuration{Value: types.S3Configuration{
+			S3Uri: aws.String("s3://output/"), KmsKeyId: aws.String("arn:aws:kms:us-east-1:000000000000:key/test")}},
+		DataAccessRoleArn: aws.String("arn:aws:iam::000000000000:role/HealthLakeImport"),
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	w := healthlake.NewFHIRImportJobCompletedWaiter(e.hl, func(o *healthlake.FHIRImportJobCompletedWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
+	})
+	job, err := w.WaitForOutput(ctx, &healthlake.DescribeFHIRImportJobInput{DatastoreId: &e.ds, JobId: out.JobId}, 30*time.Minute)
+	if err != nil {
+		e.t.Fatalf("import: %v", err)
+	}
+	if job.ImportJobProperties.JobStatus != types.JobStatusCompleted {
+		e.t.Fatalf("import job %s: %s", job.ImportJobProperties.JobStatus, aws.ToString(job.ImportJobProperties.Message))
+	}
+}
+
+// resp is a data-plane response.
+type resp struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r resp) json(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not JSON: %v: %s", err, r.body)
+	}
+	return m
+}
+
+// do sends a SigV4-signed request to [base]/path of the env's store (or of the absolute URL path).
+func (e *env) do(method, path string, body []byte, hdr ...string) resp {
+	e.t.Helper()
+	u := path
+	if !strings.HasPrefix(path, "http") {
+		u = e.url + "/datastore/" + e.ds + "/r4/" + strings.TrimPrefix(path, "/")
+	}
+	return e.send(method, u, body, e.key, e.secret, hdr...)
+}
+
+func (e *env) send(method, u string, body []byte, key, secret string, hdr ...string) resp {
+	e.t.Helper()
+	req, err := http.NewRequest(method, u, bytes.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	sum := sha256.Sum256(body)
+	if key != "" {
+		signer := v4.NewSigner()
+		creds := aws.Credentials{AccessKeyID: key, SecretAccessKey: secret}
+		if err := signer.SignHTTP(context.Background(), creds, req, hex.EncodeToString(sum[:]), "healthlake", region, time.Now()); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// sharedDir returns the shared test data folder (../shared from the module root), skipping the
+// test when it is absent.
+func sharedDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Skip("module root not found")
+		}
+		dir = parent
+	}
+	shared := filepath.Join(filepath.Dir(dir), "shared")
+	if _, err := os.Stat(filepath.Join(shared, "data")); err != nil {
+		t.Skip("shared test data not present")
+	}
+	return shared
+}
+
+// bundleIDs returns "Type/id" of the entries of a Bundle with the given search mode ("" = any).
+func bundleIDs(t testing.TB, b map[string]any, mode string) []string {
+	t.Helper()
+	var out []string
+	entries, _ := b["entry"].([]any)
+	for _, e := range entries {
+		em := e.(map[string]any)
+		if mode != "" {
+			s, _ := em["search"].(map[string]any)
+			if s == nil || s["mode"] != mode {
+				continue
+			}
+		}
+		r := em["resource"].(map[string]any)
+		out = append(out, r["resourceType"].(string)+"/"+r["id"].(string))
+	}
+	return out
+}
+
+// nextLink returns the next link of a Bundle, "" when none.
+func nextLink(b map[string]any) string {
+	links, _ := b["link"].([]any)
+	for _, l := range links {
+		lm := l.(map[string]any)
+		if lm["relation"] == "next" {
+			return lm["url"].(string)
+		}
+	}
+	return ""
+}

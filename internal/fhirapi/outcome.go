@@ -1,0 +1,81 @@
+package fhirapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/search"
+	"github.com/fhirlake/fhirlake/internal/sigv4"
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// apiError is a data-plane error whose status and issues are decided where it is raised.
+type apiError struct {
+	status int
+	issues []fhir.Issue
+}
+
+func (e *apiError) Error() string {
+	if len(e.issues) == 0 {
+		return http.StatusText(e.status)
+	}
+	return e.issues[0].Code + ": " + e.issues[0].Diagnostics
+}
+
+// fail returns an apiError with one error issue.
+func fail(status int, code, format string, args ...any) error {
+	return &apiError{status: status, issues: []fhir.Issue{{Severity: fhir.SeverityError, Code: code, Diagnostics: fmt.Sprintf(format, args...)}}}
+}
+
+func invalid(format string, args ...any) error {
+	return fail(http.StatusBadRequest, "invalid", format, args...)
+}
+
+// outcome is the single translation of any error into an HTTP status and an OperationOutcome.
+// Text of unexpected errors is logged, never returned.
+func (h *Handler) outcome(err error) (int, []byte) {
+	var (
+		api *apiError
+		se  *search.Error
+		sv  *sigv4.Error
+	)
+	status, code, msg := 0, "", ""
+	switch {
+	case errors.As(err, &api):
+		return api.status, fhir.MarshalOperationOutcome(api.issues)
+	case errors.As(err, &se):
+		status, code, msg = http.StatusBadRequest, "invalid", se.Error()
+	case errors.As(err, &sv):
+		switch sv.Kind {
+		case sigv4.MissingAuth:
+			status, code = http.StatusUnauthorized, "login"
+		case sigv4.BodyTooLarge:
+			status, code = http.StatusRequestEntityTooLarge, "too-costly"
+		default:
+			status, code = http.StatusForbidden, "security"
+		}
+		msg = sv.Msg
+	case errors.Is(err, store.ErrNotFound):
+		status, code, msg = http.StatusNotFound, "not-found", "the resource or data store does not exist"
+	case errors.Is(err, store.ErrVersionMismatch):
+		status, code, msg = http.StatusPreconditionFailed, "conflict", "the resource version does not match If-Match"
+	case errors.Is(err, store.ErrConflict):
+		status, code, msg = http.StatusConflict, "conflict", "the resource exists already"
+	case errors.Is(err, store.ErrBadQuery):
+		status, code, msg = http.StatusBadRequest, "invalid", "the search or its page link is not valid"
+	default:
+		h.log.Error("data plane internal error", "err", err)
+		status, code, msg = http.StatusInternalServerError, "exception", "an internal error occurred; retry the request"
+	}
+	return status, fhir.MarshalOperationOutcome([]fhir.Issue{{Severity: fhir.SeverityError, Code: code, Diagnostics: msg}})
+}
+
+// WriteError writes err as an OperationOutcome; it is also the sigv4 middleware's error writer.
+func (h *Handler) WriteError(w http.ResponseWriter, _ *http.Request, err error) {
+	status, body := h.outcome(err)
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	w.Write(body)
+}

@@ -1,0 +1,288 @@
+package fhirapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/search"
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// indexEntries extracts the search index entries of a resource version.
+func indexEntries(typ string, body []byte) []store.IndexEntry {
+	es := search.Extract(typ, body)
+	out := make([]store.IndexEntry, len(es))
+	for i, e := range es {
+		out[i] = store.IndexEntry{Param: e.Param, Kind: store.IndexKind(e.Kind), System: e.System, Code: e.Code,
+			Value: e.Value, Exact: e.Exact, RefType: e.RefType, RefID: e.RefID, Low: e.Low, High: e.High,
+			NumLow: e.NumLow, NumHigh: e.NumHigh}
+	}
+	return out
+}
+
+// newID returns a random (version 4) UUID, the form HealthLake gives server-assigned ids.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// validUUID reports whether s is a UUID in the 8-4-4-4-12 hex form.
+func validUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if c != '-' {
+				return false
+			}
+			continue
+		}
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func etag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+// parseETag reads an If-Match value (W/"3", "3" or 3).
+func parseETag(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "W/")
+	s = strings.Trim(s, `"`)
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v <= 0 {
+		return 0, fail(http.StatusBadRequest, "invalid", "If-Match must be a version ETag such as W/\"1\"")
+	}
+	return v, nil
+}
+
+// render returns a stored version with its server-managed meta applied.
+func render(r store.Resource) ([]byte, error) {
+	return fhir.SetMeta(r.Body, strconv.FormatInt(r.Version, 10), r.LastUpdated)
+}
+
+// resourceResponse is a 200/201 response carrying a resource version.
+func (c *call) resourceResponse(status int, r store.Resource) (*response, error) {
+	body, err := render(r)
+	if err != nil {
+		return nil, err
+	}
+	resp := &response{status: status, body: body, etag: etag(r.Version), lastModified: r.LastUpdated}
+	if status == http.StatusCreated {
+		resp.location = c.versionURL(r.Type, r.ID, r.Version)
+	}
+	if strings.Contains(c.r.Header.Get("Prefer"), "return=minimal") {
+		resp.body = nil
+	}
+	return resp, nil
+}
+
+func (c *call) versionURL(typ, id string, version int64) string {
+	return c.base + "/" + typ + "/" + id + "/_history/" + strconv.FormatInt(version, 10)
+}
+
+func (h *Handler) read(c *call, typ, id string) (*response, error) {
+	r, err := h.st.ResourceGet(c.r.Context(), c.ds, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	if r.Deleted {
+		return nil, gone(typ, id)
+	}
+	return c.resourceResponse(http.StatusOK, r)
+}
+
+func gone(typ, id string) error {
+	return fail(http.StatusGone, "deleted", "%s/%s has been deleted", typ, id)
+}
+
+func (h *Handler) vread(c *call, typ, id, vid string) (*response, error) {
+	v, err := strconv.ParseInt(vid, 10, 64)
+	if err != nil || v <= 0 {
+		return nil, fail(http.StatusNotFound, "not-found", "version %q of %s/%s does not exist", vid, typ, id)
+	}
+	r, err := h.st.ResourceVersion(c.r.Context(), c.ds, typ, id, v)
+	if err != nil {
+		return nil, err
+	}
+	if r.Deleted {
+		return nil, gone(typ, id)
+	}
+	return c.resourceResponse(http.StatusOK, r)
+}
+
+// prepare checks a resource body for a write of type typ: a JSON object of that type, given the
+// id (added or replaced when setID, else it must equal id), valid at the strict level. It
+// returns the body to store.
+func (h *Handler) prepare(body []byte, typ, id string, setID bool) ([]byte, error) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(body)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return nil, invalid("the body is not a JSON object")
+	}
+	if got := string(v.GetStringBytes("resourceType")); got != typ {
+		return nil, invalid("the body's resourceType %q does not match the type %s of the URL", got, typ)
+	}
+	if setID {
+		body = withID(v, typ, id)
+	} else {
+		got := string(v.GetStringBytes("id"))
+		if got == "" {
+			return nil, invalid("an update must carry the resource id %q in the body", id)
+		}
+		if got != id {
+			return nil, invalid("the body's id %q does not match the id %q of the URL", got, id)
+		}
+	}
+	res := h.v.Validate(body, fhir.LevelStrict)
+	if !res.Valid() {
+		return nil, &apiError{status: http.StatusBadRequest, issues: res.Issues}
+	}
+	return body, nil
+}
+
+// withID re-renders a resource object with resourceType and id first and every other member
+// after them in their order.
+func withID(v *fastjson.Value, typ, id string) []byte {
+	o, _ := v.Object()
+	b := make([]byte, 0, len(v.MarshalTo(nil))+64)
+	b = append(b, `{"resourceType":`...)
+	b = appendJSON(b, typ)
+	b = append(b, `,"id":`...)
+	b = appendJSON(b, id)
+	o.Visit(func(k []byte, m *fastjson.Value) {
+		if string(k) == "resourceType" || string(k) == "id" {
+			return
+		}
+		b = append(b, ',')
+		b = appendJSON(b, string(k))
+		b = append(b, ':')
+		b = m.MarshalTo(b)
+	})
+	return append(b, '}')
+}
+
+func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*response, error) {
+	if idemKey != "" && !validUUID(idemKey) {
+		return nil, invalid("x-amz-fhir-idempotency-key must be a UUID")
+	}
+	id := newID()
+	body, err := h.prepare(body, typ, id, true)
+	if err != nil {
+		return nil, err
+	}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: body, IfNoneExist: true, Index: indexEntries(typ, body), IdempotencyKey: idemKey}
+	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
+	if err != nil {
+		return nil, err
+	}
+	if res[0].Replayed {
+		orig, err := h.st.ResourceVersion(c.r.Context(), c.ds, typ, res[0].ID, res[0].Version)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := c.resourceResponse(http.StatusConflict, orig)
+		if err != nil {
+			return nil, err
+		}
+		resp.location = c.versionURL(orig.Type, orig.ID, orig.Version)
+		return resp, nil
+	}
+	return c.resourceResponse(http.StatusCreated, store.Resource{Type: typ, ID: id, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: body})
+}
+
+func (h *Handler) update(c *call, typ, id string, body []byte, ifMatch string) (*response, error) {
+	if typ == "AuditEvent" {
+		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be updated")
+	}
+	body, err := h.prepare(body, typ, id, false)
+	if err != nil {
+		return nil, err
+	}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: body, Index: indexEntries(typ, body)}
+	if ifMatch != "" {
+		if w.IfVersion, err = parseETag(ifMatch); err != nil {
+			return nil, err
+		}
+	}
+	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
+	if err != nil {
+		return nil, err
+	}
+	status := http.StatusOK
+	if res[0].Created {
+		status = http.StatusCreated
+	}
+	return c.resourceResponse(status, store.Resource{Type: typ, ID: id, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: body})
+}
+
+func (h *Handler) patch(c *call, typ, id string, body []byte, ctype, ifMatch string) (*response, error) {
+	if typ == "AuditEvent" {
+		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be updated")
+	}
+	if mt, _, _ := strings.Cut(ctype, ";"); strings.TrimSpace(mt) != "application/json-patch+json" {
+		return nil, fail(http.StatusUnsupportedMediaType, "not-supported", "PATCH takes a JSON Patch document (Content-Type application/json-patch+json)")
+	}
+	cur, err := h.st.ResourceGet(c.r.Context(), c.ds, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	if cur.Deleted {
+		return nil, gone(typ, id)
+	}
+	if ifMatch != "" {
+		v, err := parseETag(ifMatch)
+		if err != nil {
+			return nil, err
+		}
+		if v != cur.Version {
+			return nil, fmt.Errorf("patch %s/%s: %w", typ, id, store.ErrVersionMismatch)
+		}
+	}
+	patched, err := applyPatch(cur.Body, body)
+	if err != nil {
+		return nil, err
+	}
+	if patched, err = h.prepare(patched, typ, id, false); err != nil {
+		return nil, err
+	}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: patched, IfVersion: cur.Version, Index: indexEntries(typ, patched)}
+	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
+	if err != nil {
+		return nil, err
+	}
+	return c.resourceResponse(http.StatusOK, store.Resource{Type: typ, ID: id, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: patched})
+}
+
+func (h *Handler) delete(c *call, typ, id string) (*response, error) {
+	if typ == "AuditEvent" {
+		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be deleted")
+	}
+	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{{Type: typ, ID: id, Delete: true}}, h.opt.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: http.StatusNoContent, etag: etag(res[0].Version)}, nil
+}
+
+// appendJSON appends s as a JSON string.
+func appendJSON(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}

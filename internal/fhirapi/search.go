@@ -1,0 +1,394 @@
+package fhirapi
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fhirlake/fhirlake/internal/search"
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// strictHandling reports whether the client asked for errors on unknown parameters.
+func strictHandling(r *http.Request) bool {
+	for _, v := range r.Header.Values("Prefer") {
+		for _, p := range strings.Split(v, ",") {
+			if strings.TrimSpace(p) == "handling=strict" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (h *Handler) searchGET(c *call, typ string) (*response, error) {
+	return h.search(c, typ, c.r.URL.Query(), strictHandling(c.r))
+}
+
+func (h *Handler) searchPOST(c *call, typ string) (*response, error) {
+	mt, _, _ := mime.ParseMediaType(c.r.Header.Get("Content-Type"))
+	if mt != "application/x-www-form-urlencoded" {
+		return nil, fail(http.StatusUnsupportedMediaType, "not-supported", "POST _search takes a form body (application/x-www-form-urlencoded)")
+	}
+	body, err := readBody(c.r)
+	if err != nil {
+		return nil, err
+	}
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, invalid("the form body cannot be parsed")
+	}
+	params := c.r.URL.Query()
+	if len(form) > 0 && len(params) > 0 {
+		return nil, invalid("search parameters go either in the body or in the URL, not both")
+	}
+	if len(form) > 0 {
+		params = form
+	}
+	return h.search(c, typ, params, strictHandling(c.r))
+}
+
+// search runs a search and renders one searchset page.
+func (h *Handler) search(c *call, typ string, params url.Values, strict bool) (*response, error) {
+	q, err := search.Parse(typ, params, strict)
+	if err != nil {
+		return nil, err
+	}
+	sq, err := storeQuery(c.ds, q)
+	if err != nil {
+		return nil, err
+	}
+	ctx := c.r.Context()
+	var total *int64
+	if q.CountOnly || q.Total {
+		cq := sq
+		cq.CountOnly = true
+		res, err := h.st.ResourceSearch(ctx, cq)
+		if err != nil {
+			return nil, err
+		}
+		total = &res.Total
+	}
+	b := newBundle("searchset")
+	if total != nil {
+		b.Total = total
+	}
+	self := selfQuery(params)
+	b.link("self", c.base+"/"+typ+queryString(self, q.Page))
+	if !q.CountOnly {
+		res, err := h.st.ResourceSearch(ctx, sq)
+		if err != nil {
+			return nil, err
+		}
+		if res.Next != nil {
+			b.link("next", c.base+"/"+typ+queryString(self, base64.RawURLEncoding.EncodeToString(res.Next)))
+		}
+		for _, r := range res.Matches {
+			if err := b.addResource(c, r, "match"); err != nil {
+				return nil, err
+			}
+		}
+		for _, r := range res.Included {
+			if err := b.addResource(c, r, "include"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return b.response(http.StatusOK)
+}
+
+// selfQuery is the query of a search without its paging cursor.
+func selfQuery(params url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range params {
+		if k != "_page" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func queryString(params url.Values, page string) string {
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		for _, v := range params[k] {
+			if b.Len() > 0 {
+				b.WriteByte('&')
+			}
+			b.WriteString(url.QueryEscape(k) + "=" + url.QueryEscape(v))
+		}
+	}
+	if page != "" {
+		if b.Len() > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString("_page=" + page)
+	}
+	if b.Len() == 0 {
+		return ""
+	}
+	return "?" + b.String()
+}
+
+// storeQuery converts a parsed search into the store's query.
+func storeQuery(ds string, q search.Query) (store.SearchQuery, error) {
+	sq := store.SearchQuery{DatastoreID: ds, Type: q.Type, Count: q.Count, CountOnly: q.CountOnly}
+	for _, any := range q.Where {
+		ps := make([]store.SearchPredicate, len(any))
+		for i, p := range any {
+			ps[i] = storePredicate(p)
+		}
+		sq.Where = append(sq.Where, ps)
+	}
+	for _, s := range q.Sort {
+		sq.Sort = append(sq.Sort, store.SearchSort{Param: s.Param, Kind: store.IndexKind(s.Kind), Desc: s.Desc})
+	}
+	for _, inc := range q.Include {
+		sq.Include = append(sq.Include, store.SearchInclude(inc))
+	}
+	for _, inc := range q.RevInclude {
+		sq.RevInclude = append(sq.RevInclude, store.SearchInclude(inc))
+	}
+	if q.Page != "" {
+		cur, err := base64.RawURLEncoding.DecodeString(q.Page)
+		if err != nil {
+			return sq, invalid("_page is not a page link of this server")
+		}
+		sq.Cursor = cur
+	}
+	return sq, nil
+}
+
+func storePredicate(p search.Predicate) store.SearchPredicate {
+	sp := store.SearchPredicate{Param: p.Param, Kind: store.IndexKind(p.Kind), Op: store.SearchOp(p.Op), Not: p.Not,
+		Missing: p.Missing, AnySystem: p.AnySystem, System: p.System, Code: p.Code, Value: p.Value,
+		RefType: p.RefType, RefID: p.RefID, Low: p.Low, High: p.High, NumLow: p.NumLow, NumHigh: p.NumHigh, Num: p.Num}
+	if p.Chain != nil {
+		ch := &store.SearchChain{Type: p.Chain.Type}
+		for _, ip := range p.Chain.Where {
+			ch.Where = append(ch.Where, storePredicate(ip))
+		}
+		sp.Chain = ch
+	}
+	return sp
+}
+
+// bundle is a Bundle being built.
+type bundle struct {
+	ResourceType string        `json:"resourceType"`
+	ID           string        `json:"id"`
+	Meta         *bundleMeta   `json:"meta,omitempty"`
+	Type         string        `json:"type"`
+	Total        *int64        `json:"total,omitempty"`
+	Link         []bundleLink  `json:"link,omitempty"`
+	Entry        []bundleEntry `json:"entry,omitempty"`
+}
+
+type bundleMeta struct {
+	LastUpdated string `json:"lastUpdated"`
+}
+
+type bundleLink struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
+}
+
+type bundleEntry struct {
+	FullURL  string          `json:"fullUrl,omitempty"`
+	Resource json.RawMessage `json:"resource,omitempty"`
+	Search   *entrySearch    `json:"search,omitempty"`
+	Request  *entryRequest   `json:"request,omitempty"`
+	Response *entryResponse  `json:"response,omitempty"`
+}
+
+type entrySearch struct {
+	Mode string `json:"mode"`
+}
+
+type entryRequest struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+}
+
+type entryResponse struct {
+	Status       string          `json:"status"`
+	Location     string          `json:"location,omitempty"`
+	Etag         string          `json:"etag,omitempty"`
+	LastModified string          `json:"lastModified,omitempty"`
+	Outcome      json.RawMessage `json:"outcome,omitempty"`
+}
+
+func newBundle(typ string) *bundle {
+	return &bundle{ResourceType: "Bundle", ID: newID(), Type: typ,
+		Meta: &bundleMeta{LastUpdated: time.Now().UTC().Format("2006-01-02T15:04:05.000Z")}}
+}
+
+func (b *bundle) link(rel, u string) {
+	b.Link = append(b.Link, bundleLink{Relation: rel, URL: u})
+}
+
+func (b *bundle) addResource(c *call, r store.Resource, mode string) error {
+	body, err := render(r)
+	if err != nil {
+		return err
+	}
+	b.Entry = append(b.Entry, bundleEntry{FullURL: c.base + "/" + r.Type + "/" + r.ID, Resource: body, Search: &entrySearch{Mode: mode}})
+	return nil
+}
+
+// response renders the Bundle. Resources are spliced in as stored (json.Marshal would re-escape
+// and re-compact every one of them).
+func (b *bundle) response(status int) (*response, error) {
+	entries := b.Entry
+	b.Entry = nil
+	head, err := json.Marshal(b)
+	b.Entry = entries
+	if err != nil {
+		return nil, err
+	}
+	n := len(head) + 32
+	for _, e := range entries {
+		n += len(e.Resource) + 256
+	}
+	out := make([]byte, 0, n)
+	out = append(out, head[:len(head)-1]...)
+	if len(entries) > 0 {
+		out = append(out, `,"entry":[`...)
+		for i, e := range entries {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			res := e.Resource
+			e.Resource = nil
+			meta, err := json.Marshal(e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, meta[:len(meta)-1]...)
+			if len(res) > 0 {
+				if len(meta) > 2 {
+					out = append(out, ',')
+				}
+				out = append(out, `"resource":`...)
+				out = append(out, res...)
+			}
+			out = append(out, '}')
+		}
+		out = append(out, ']')
+	}
+	out = append(out, '}')
+	return &response{status: status, body: out}, nil
+}
+
+// historyPage is the page size of history bundles.
+const historyPage = 100
+
+// historyEntry renders one version as a history entry.
+func historyEntry(c *call, r store.Resource) (bundleEntry, error) {
+	e := bundleEntry{FullURL: c.base + "/" + r.Type + "/" + r.ID,
+		Response: &entryResponse{Etag: etag(r.Version), LastModified: r.LastUpdated.UTC().Format("2006-01-02T15:04:05.000Z")}}
+	switch {
+	case r.Deleted:
+		e.Request = &entryRequest{Method: http.MethodDelete, URL: r.Type + "/" + r.ID}
+		e.Response.Status = "204 No Content"
+	case r.Version == 1:
+		e.Request = &entryRequest{Method: http.MethodPost, URL: r.Type}
+		e.Response.Status = "201 Created"
+	default:
+		e.Request = &entryRequest{Method: http.MethodPut, URL: r.Type + "/" + r.ID}
+		e.Response.Status = "200 OK"
+	}
+	if !r.Deleted {
+		body, err := render(r)
+		if err != nil {
+			return e, err
+		}
+		e.Resource = body
+	}
+	return e, nil
+}
+
+func (h *Handler) history(c *call, typ, id string) (*response, error) {
+	versions, err := h.st.ResourceHistory(c.r.Context(), c.ds, typ, id)
+	if err != nil {
+		return nil, err
+	}
+	b := newBundle("history")
+	n := int64(len(versions))
+	b.Total = &n
+	b.link("self", c.base+"/"+typ+"/"+id+"/_history")
+	for _, r := range versions {
+		e, err := historyEntry(c, r)
+		if err != nil {
+			return nil, err
+		}
+		b.Entry = append(b.Entry, e)
+	}
+	return b.response(http.StatusOK)
+}
+
+// historyCursor is the position after a type history page.
+type historyCursor struct {
+	Updated int64  `json:"u"`
+	ID      string `json:"i"`
+	Version int64  `json:"v"`
+}
+
+func (h *Handler) typeHistory(c *call, typ string) (*response, error) {
+	qv := c.r.URL.Query()
+	p := store.TypeHistoryParams{DatastoreID: c.ds, Type: typ, Limit: historyPage + 1}
+	if s := qv.Get("_count"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return nil, invalid("_count must be a positive integer")
+		}
+		p.Limit = min(n, historyPage) + 1
+	}
+	if s := qv.Get("_since"); s != "" {
+		r, ok := search.ParseDate(s)
+		if !ok {
+			return nil, invalid("_since must be an instant")
+		}
+		p.Since = time.UnixMilli(r.Low)
+	}
+	if s := qv.Get("_page"); s != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(s)
+		var hc historyCursor
+		if err != nil || json.Unmarshal(raw, &hc) != nil {
+			return nil, invalid("_page is not a page link of this server")
+		}
+		p.After = &store.Resource{LastUpdated: time.UnixMilli(hc.Updated), ID: hc.ID, Version: hc.Version}
+	}
+	versions, err := h.st.ResourceTypeHistory(c.r.Context(), p)
+	if err != nil {
+		return nil, err
+	}
+	b := newBundle("history")
+	self := selfQuery(qv)
+	b.link("self", c.base+"/"+typ+"/_history"+queryString(self, qv.Get("_page")))
+	if len(versions) == p.Limit {
+		versions = versions[:p.Limit-1]
+		last := versions[len(versions)-1]
+		raw, _ := json.Marshal(historyCursor{Updated: last.LastUpdated.UnixMilli(), ID: last.ID, Version: last.Version})
+		b.link("next", c.base+"/"+typ+"/_history"+queryString(self, base64.RawURLEncoding.EncodeToString(raw)))
+	}
+	for _, r := range versions {
+		e, err := historyEntry(c, r)
+		if err != nil {
+			return nil, err
+		}
+		b.Entry = append(b.Entry, e)
+	}
+	return b.response(http.StatusOK)
+}

@@ -1,0 +1,31 @@
+// Package search owns FHIR R4 search for fhirlake: the registry of search parameters (generated
+// from the R4 definition bundle search-parameters.json.gz into registry_gen.go by
+// ./internal/gen; run "go generate" with the shared folder next to the module), the extraction
+// of index entries from resource JSON at write time (Extract, used by imports and REST writes
+// alike), and the parsing of search URLs into a typed Query (Parse).
+//
+// Extraction evaluates each parameter's FHIRPath expression with a small evaluator
+// (fhirpath.go) that covers the forms the R4 definitions use: paths, "|" unions, choice
+// elements, "as"/"as()"/"ofType()", ".where(resolve() is Type)" and ".where(field='x')". Three
+// definitions use more and are not indexed (Skipped lists them): Bundle-composition and
+// Bundle-message (indexers "[0]" and resolve() into contained entries) and Patient-deceased
+// ("exists() and != false"). Composite and special parameters, and _text/_content (no
+// expression), are not indexed either.
+//
+// Values are indexed by kind: strings lower-cased and accent-folded (Normalize) with the exact
+// text kept for :exact; tokens as system, code and display/text; references as target type
+// and id (absolute URLs and canonicals whole); dates, periods and timings as inclusive
+// millisecond ranges given by their precision (ParseDate), so prefixes follow the FHIR range
+// rules; numbers and quantities (Range as low..high, Money with its currency) as number ranges
+// with their unit; uris as written.
+//
+// Parse understands the modifiers :exact, :contains (string), :not, :text (token), :missing
+// (all), :below (uri), :[type] (reference); the prefixes eq ne gt lt ge le sa eb (not ap); one
+// level of chaining; and _id, _lastUpdated, _count, _sort, _include, _revinclude,
+// _summary=count, _total and the server's own _page cursor. Unknown parameters are listed in
+// Query.Ignored, or rejected in strict handling.
+//
+// The package imports no storage: Entry and Predicate mirror the store's IndexEntry and
+// SearchPredicate field for field and the data plane converts them. It holds no mutable state
+// beyond a pool of JSON parsers; the registry is built once and never changed.
+package search

@@ -1,0 +1,132 @@
+package search
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/fhirlake/fhirlake/internal/fhir"
+)
+
+// Kind is a search parameter type.
+type Kind = kind
+
+// Search parameter types (FHIR SearchParameter.type) that this package indexes.
+const (
+	KindString    = kindString
+	KindToken     = kindToken
+	KindReference = kindReference
+	KindDate      = kindDate
+	KindNumber    = kindNumber
+	KindQuantity  = kindQuantity
+	KindURI       = kindURI
+)
+
+// String returns the FHIR name of the type ("token", ...).
+func (k kind) String() string {
+	switch k {
+	case kindString:
+		return "string"
+	case kindToken:
+		return "token"
+	case kindReference:
+		return "reference"
+	case kindDate:
+		return "date"
+	case kindNumber:
+		return "number"
+	case kindQuantity:
+		return "quantity"
+	case kindURI:
+		return "uri"
+	}
+	return "unknown"
+}
+
+// definition is one generated search parameter definition.
+type definition struct {
+	code    string
+	kind    kind
+	bases   []string
+	expr    string
+	targets []string
+	url     string
+}
+
+// Param is a search parameter of one resource type.
+type Param struct {
+	Code     string
+	Kind     Kind
+	URL      string   // the canonical URL of the SearchParameter definition
+	Expr     string   // its FHIRPath expression
+	Targets  []string // reference target types
+	compiled expr     // nil for _id and _lastUpdated, which the store answers from the resource row
+}
+
+// registry is the compiled, immutable set of parameters per resource type.
+type registry struct {
+	byType  map[string]map[string]*Param
+	sorted  map[string][]*Param
+	skipped map[string]string // definition URL -> why it is not indexed
+}
+
+// reg builds the registry once per process; it is never modified afterwards.
+var reg = sync.OnceValue(buildRegistry)
+
+func buildRegistry() *registry {
+	r := &registry{byType: map[string]map[string]*Param{}, sorted: map[string][]*Param{}, skipped: map[string]string{}}
+	all := fhir.ResourceTypes()
+	for i := range definitions {
+		d := &definitions[i]
+		var c expr
+		if d.code != "_id" && d.code != "_lastUpdated" {
+			var err error
+			if c, err = compile(d.expr); err != nil {
+				r.skipped[d.url] = err.Error()
+				continue
+			}
+		}
+		for _, base := range d.bases {
+			types := []string{base}
+			if base == "Resource" || base == "DomainResource" {
+				types = all
+			}
+			for _, t := range types {
+				if base == "DomainResource" && (t == "Bundle" || t == "Binary" || t == "Parameters") {
+					continue
+				}
+				m := r.byType[t]
+				if m == nil {
+					m = map[string]*Param{}
+					r.byType[t] = m
+				}
+				if _, dup := m[d.code]; dup {
+					continue
+				}
+				p := &Param{Code: d.code, Kind: d.kind, URL: d.url, Expr: d.expr, Targets: d.targets, compiled: c}
+				m[d.code] = p
+				r.sorted[t] = append(r.sorted[t], p)
+			}
+		}
+	}
+	for _, ps := range r.sorted {
+		sort.Slice(ps, func(i, j int) bool { return ps[i].Code < ps[j].Code })
+	}
+	return r
+}
+
+// Params returns the search parameters of a resource type, sorted by code.
+func Params(typ string) []*Param {
+	return reg().sorted[typ]
+}
+
+// Lookup returns one search parameter of a resource type.
+func Lookup(typ, code string) (*Param, bool) {
+	p, ok := reg().byType[typ][code]
+	return p, ok
+}
+
+// Skipped returns the definitions (by URL) whose expression this package cannot evaluate, with
+// the reason.
+func Skipped() map[string]string {
+	return reg().skipped
+}

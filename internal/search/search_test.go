@@ -1,0 +1,250 @@
+package search
+
+import (
+	"net/url"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/valyala/fastjson"
+)
+
+func TestEvaluate(t *testing.T) {
+	t.Parallel()
+	body := `{"resourceType":"Observation","id":"o","status":"final",
+	 "code":{"coding":[{"system":"http://loinc.org","code":"1-8","display":"One"}],"text":"One eight"},
+	 "subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/d1"},{"reference":"Patient/p2"}],
+	 "effectivePeriod":{"start":"2020-01-01","end":"2020-02-01"},"valueQuantity":{"value":5.5,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"},
+	 "component":[{"code":{"text":"c"},"valueCodeableConcept":{"coding":[{"system":"s","code":"x"}]}},{"code":{"text":"d"},"valueString":"str"}],
+	 "classHistory":[{"class":{"code":"no"}}]}`
+	tests := []struct {
+		name string
+		expr string
+		want []string // JSON of the values reached, with their type after '@'
+	}{
+		{"path", "Observation.status", []string{`"final"@`}},
+		{"other type selects nothing", "Patient.status", nil},
+		{"union", "Observation.status | Observation.subject", []string{`"final"@`, `{"reference":"Patient/p1"}@`}},
+		{"choice by base name", "Observation.effective", []string{`{"start":"2020-01-01","end":"2020-02-01"}@Period`}},
+		{"as on a choice", "(Observation.value as Quantity)", []string{`{"value":5.5,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"}@Quantity`}},
+		{"as filters other types", "(Observation.value as string)", nil},
+		{"as() function", "Observation.component.value.as(string)", []string{`"str"@string`}},
+		{"ofType", "Observation.component.value.ofType(CodeableConcept)", []string{`{"coding":[{"system":"s","code":"x"}]}@CodeableConcept`}},
+		{"parenthesised path then step", "(Observation.value as CodeableConcept).text", nil},
+		{"where resolve is", "Observation.performer.where(resolve() is Patient)", []string{`{"reference":"Patient/p2"}@`}},
+		{"where field equals", "Observation.component.code.where(text='d')", []string{`{"text":"d"}@`}},
+		{"a suffix that is not a type is not a choice", "Observation.class", nil},
+		{"Resource base", "Resource.id", []string{`"o"@`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e, err := compile(tc.expr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := fastjson.MustParse(body)
+			var got []string
+			for _, n := range e.eval(node{v: v}, "Observation", nil) {
+				got = append(got, n.v.String()+"@"+n.typ)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", tc.expr, diff)
+			}
+		})
+	}
+}
+
+func TestCompileRejects(t *testing.T) {
+	t.Parallel()
+	for _, expr := range []string{"Patient.deceased.exists() and Patient.deceased != false", "Bundle.entry[0].resource", "Patient.name.first()", "(Patient.name"} {
+		if _, err := compile(expr); err == nil {
+			t.Errorf("compile(%q) succeeded, want an error", expr)
+		}
+	}
+}
+
+// TestSkipped pins the definitions that cannot be indexed, so that a change is deliberate.
+func TestSkipped(t *testing.T) {
+	var got []string
+	for u := range Skipped() {
+		got = append(got, u)
+	}
+	sort.Strings(got)
+	want := []string{
+		"http://hl7.org/fhir/SearchParameter/Bundle-composition", // Bundle.entry[0].resource: indexers
+		"http://hl7.org/fhir/SearchParameter/Bundle-message",     // Bundle.entry[0].resource
+		"http://hl7.org/fhir/SearchParameter/Patient-deceased",   // exists() and != false
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("skipped definitions (-want +got):\n%s", diff)
+	}
+}
+
+func TestExtract(t *testing.T) {
+	t.Parallel()
+	pat := `{"resourceType":"Patient","id":"p","name":[{"family":"Müller","given":["Renée","Jo"]}],"gender":"female","birthDate":"1970-05",
+	 "telecom":[{"system":"email","value":"a@b.c"}],"identifier":[{"system":"urn:s","value":"42","type":{"text":"MRN"}}],
+	 "generalPractitioner":[{"reference":"https://other.example/fhir/Practitioner/9"}],"managingOrganization":{"reference":"Organization/o1/_history/3"}}`
+	got := map[string][]Entry{}
+	for _, e := range Extract("Patient", []byte(pat)) {
+		got[e.Param] = append(got[e.Param], e)
+	}
+	may := mustRange(t, "1970-05")
+	checks := []struct {
+		param string
+		want  []Entry
+	}{
+		{"family", []Entry{{Param: "family", Kind: KindString, Value: "muller", Exact: "Müller"}}},
+		{"given", []Entry{{Param: "given", Kind: KindString, Value: "renee", Exact: "Renée"}, {Param: "given", Kind: KindString, Value: "jo", Exact: "Jo"}}},
+		{"gender", []Entry{{Param: "gender", Kind: KindToken, Code: "female"}}},
+		{"birthdate", []Entry{{Param: "birthdate", Kind: KindDate, Low: may.Low, High: may.High}}},
+		{"email", []Entry{{Param: "email", Kind: KindToken, Code: "a@b.c"}}},
+		{"identifier", []Entry{{Param: "identifier", Kind: KindToken, System: "urn:s", Code: "42", Value: "mrn"}}},
+		{"general-practitioner", []Entry{{Param: "general-practitioner", Kind: KindReference, RefID: "https://other.example/fhir/Practitioner/9"}}},
+		{"organization", []Entry{{Param: "organization", Kind: KindReference, RefType: "Organization", RefID: "o1"}}},
+	}
+	for _, c := range checks {
+		if diff := cmp.Diff(c.want, got[c.param]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.param, diff)
+		}
+	}
+	if Extract("Patient", []byte("not json")) != nil {
+		t.Errorf("entries from a body that is not JSON")
+	}
+}
+
+func mustRange(t *testing.T, s string) Range {
+	t.Helper()
+	r, ok := ParseDate(s)
+	if !ok {
+		t.Fatalf("ParseDate(%q) failed", s)
+	}
+	return r
+}
+
+func TestParseDate(t *testing.T) {
+	t.Parallel()
+	ms := func(s string) int64 {
+		ts, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts.UnixMilli()
+	}
+	tests := []struct {
+		in        string
+		low, high string
+	}{
+		{"2020", "2020-01-01T00:00:00Z", "2020-12-31T23:59:59.999Z"},
+		{"2020-02", "2020-02-01T00:00:00Z", "2020-02-29T23:59:59.999Z"},
+		{"2020-02-03", "2020-02-03T00:00:00Z", "2020-02-03T23:59:59.999Z"},
+		{"2020-02-03T10:20", "2020-02-03T10:20:00Z", "2020-02-03T10:20:59.999Z"},
+		{"2020-02-03T10:20:30+02:00", "2020-02-03T08:20:30Z", "2020-02-03T08:20:30.999Z"},
+		{"2020-02-03T10:20:30.5Z", "2020-02-03T10:20:30.5Z", "2020-02-03T10:20:30.5Z"},
+	}
+	for _, tc := range tests {
+		r, ok := ParseDate(tc.in)
+		if !ok || r.Low != ms(tc.low) || r.High != ms(tc.high) {
+			t.Errorf("ParseDate(%q) = %v, %v; want [%s, %s]", tc.in, r, ok, tc.low, tc.high)
+		}
+	}
+	for _, bad := range []string{"", "20", "2020-13", "2020-02-30x", "2020-02-03 10:00", "abcd"} {
+		if _, ok := ParseDate(bad); ok {
+			t.Errorf("ParseDate(%q) accepted", bad)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		typ    string
+		query  string
+		strict bool
+		want   [][]Predicate
+		err    bool
+	}{
+		{"token with system", "Observation", "code=http://loinc.org|1-8", false,
+			[][]Predicate{{{Param: "code", Kind: KindToken, System: "http://loinc.org", Code: "1-8"}}}, false},
+		{"token any system, or", "Observation", "code=a,b", false,
+			[][]Predicate{{{Param: "code", Kind: KindToken, AnySystem: true, Code: "a"}, {Param: "code", Kind: KindToken, AnySystem: true, Code: "b"}}}, false},
+		{"token no system and :not", "Observation", "status:not=|final", false,
+			[][]Predicate{{{Param: "status", Kind: KindToken, Not: true, Code: "final"}}}, false},
+		{"escaped comma", "Patient", `name=a\,b`, false,
+			[][]Predicate{{{Param: "name", Kind: KindString, Op: OpPrefix, Value: "a,b"}}}, false},
+		{"string :exact keeps case", "Patient", "name:exact=Mü", false,
+			[][]Predicate{{{Param: "name", Kind: KindString, Op: OpExact, Value: "Mü"}}}, false},
+		{"date prefix", "Patient", "birthdate=ge2020", false,
+			[][]Predicate{{{Param: "birthdate", Kind: KindDate, Op: OpGe, Low: mustRange(t, "2020").Low, High: mustRange(t, "2020").High}}}, false},
+		{"quantity with precision", "Observation", "value-quantity=lt5.4|http://unitsofmeasure.org|mg", false,
+			[][]Predicate{{{Param: "value-quantity", Kind: KindQuantity, Op: OpLt, Num: 5.4, NumLow: 5.3500000000000005, NumHigh: 5.45, System: "http://unitsofmeasure.org", Code: "mg"}}}, false},
+		{"reference with a single target gets its type", "Patient", "organization=o1", false,
+			[][]Predicate{{{Param: "organization", Kind: KindReference, RefType: "Organization", RefID: "o1"}}}, false},
+		{"reference type modifier", "Observation", "subject:Patient=p1", false,
+			[][]Predicate{{{Param: "subject", Kind: KindReference, RefType: "Patient", RefID: "p1"}}}, false},
+		{"chain", "Observation", "subject:Patient.name=smi", false,
+			[][]Predicate{{{Param: "subject", Kind: KindReference, Chain: &Chain{Type: "Patient", Where: []Predicate{{Param: "name", Kind: KindString, Op: OpPrefix, Value: "smi"}}}}}}, false},
+		{"missing", "Patient", "gender:missing=true", false,
+			[][]Predicate{{{Param: "gender", Kind: KindToken, Op: OpMissing, Missing: true}}}, false},
+		{"_id", "Patient", "_id=x", false, [][]Predicate{{{Param: "_id", Kind: KindToken, AnySystem: true, Code: "x"}}}, false},
+		{"unknown lenient", "Patient", "foo=1", false, nil, false},
+		{"unknown strict", "Patient", "foo=1", true, nil, true},
+		{"bad modifier", "Patient", "name:text=x", false, nil, true},
+		{"bad date", "Patient", "birthdate=2020-13", false, nil, true},
+		{"ap is not supported", "Patient", "birthdate=ap2020", false, nil, true},
+		{"two-level chain", "Observation", "subject:Patient.organization.name=x", false, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v, err := url.ParseQuery(tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := Parse(tc.typ, v, tc.strict)
+			if (err != nil) != tc.err {
+				t.Fatalf("Parse(%s) error = %v, want error %v", tc.query, err, tc.err)
+			}
+			if tc.err {
+				return
+			}
+			if diff := cmp.Diff(tc.want, q.Where); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseControls(t *testing.T) {
+	t.Parallel()
+	v, _ := url.ParseQuery("_count=500&_sort=-date,_id&_include=Encounter:patient&_revinclude=Observation:encounter&_summary=count&_page=abc")
+	q, err := Parse("Encounter", v, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Query{Type: "Encounter", Count: MaxCount, CountOnly: true, Page: "abc",
+		Sort:       []Sort{{Param: "date", Kind: KindDate, Desc: true}, {Param: "_id"}},
+		Include:    []Include{{Type: "Encounter", Param: "patient"}},
+		RevInclude: []Include{{Type: "Observation", Param: "encounter"}}}
+	if diff := cmp.Diff(want, q); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"_include=Patient:organization", "_revinclude=Observation:code", "_sort=subject", "_count=-1"} {
+		v, _ := url.ParseQuery(bad)
+		if _, err := Parse("Encounter", v, true); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{"Renée  Müller ": "renee muller", "ŁÓDŹ": "lodz", "Straße": "strasse", "": ""} {
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,281 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// indexTables lists the index tables, in store.IndexKind order from IndexString.
+var indexTables = [...]string{"idx_string", "idx_token", "idx_ref", "idx_date", "idx_number", "idx_number", "idx_uri"}
+
+// tableOf returns the index table of a kind.
+func tableOf(k store.IndexKind) (string, bool) {
+	if k < store.IndexString || int(k) > len(indexTables) {
+		return "", false
+	}
+	return indexTables[k-1], true
+}
+
+// paramCache maps (type, code) to the search_params key. It only ever holds keys that were read
+// back committed, so a rolled-back transaction cannot leave a key behind that no row has.
+type paramCache struct {
+	mu sync.RWMutex
+	m  map[string]int64
+}
+
+func paramKey(typ, code string) string { return typ + "\x00" + code }
+
+func (c *paramCache) get(k string) (int64, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	v, ok := c.m[k]
+	return v, ok
+}
+
+func (c *paramCache) put(k string, v int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]int64{}
+	}
+	c.m[k] = v
+}
+
+// batchRows is the number of rows of one multi-row index INSERT.
+const batchRows = 32
+
+// rowBuffer collects the rows of one index table and inserts them batchRows at a time.
+type rowBuffer struct {
+	cols      int
+	args      []any
+	one, many *sql.Stmt // single-row and batchRows-row INSERTs
+}
+
+func (rb *rowBuffer) add(ctx context.Context, vals ...any) error {
+	rb.args = append(rb.args, vals...)
+	if len(rb.args) >= rb.cols*batchRows {
+		return rb.flush(ctx, false)
+	}
+	return nil
+}
+
+// flush inserts the full batches, and with all also the rest row by row.
+func (rb *rowBuffer) flush(ctx context.Context, all bool) error {
+	n := rb.cols * batchRows
+	done := 0
+	for len(rb.args)-done >= n {
+		if _, err := rb.many.ExecContext(ctx, rb.args[done:done+n]...); err != nil {
+			return err
+		}
+		done += n
+	}
+	if all {
+		for ; done < len(rb.args); done += rb.cols {
+			if _, err := rb.one.ExecContext(ctx, rb.args[done:done+rb.cols]...); err != nil {
+				return err
+			}
+		}
+	}
+	rb.args = append(rb.args[:0], rb.args[done:]...)
+	return nil
+}
+
+// indexStmts writes the index rows of one write transaction. Rows are buffered per table and
+// inserted with multi-row statements; clear and the end of the transaction's writes flush them.
+type indexStmts struct {
+	params                 *paramCache
+	local                  map[string]int64 // keys created by this transaction, not yet committed
+	getParam, insertParam  *sql.Stmt
+	str, tok, ref, dt, num rowBuffer
+	uri                    rowBuffer
+	del                    [6]*sql.Stmt // one per distinct table
+	keyGet, keyPut         *sql.Stmt
+}
+
+// insertSQL returns an INSERT of rows rows into table.
+func insertSQL(table string, cols []string, rows int) string {
+	var b strings.Builder
+	b.WriteString("INSERT OR IGNORE INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES ")
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", len(cols)), ",") + ")"
+	for i := 0; i < rows; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(tuple)
+	}
+	return b.String()
+}
+
+func prepareIndexStmts(ctx context.Context, tx *sql.Tx, params *paramCache) (*indexStmts, error) {
+	st := &indexStmts{params: params}
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var s *sql.Stmt
+		s, err = tx.PrepareContext(ctx, q)
+		return s
+	}
+	st.getParam = prep("SELECT seq FROM search_params WHERE type = ? AND code = ?")
+	st.insertParam = prep("INSERT INTO search_params (type, code) VALUES (?, ?)")
+	buf := func(rb *rowBuffer, table string, cols ...string) {
+		rb.cols = len(cols)
+		rb.one = prep(insertSQL(table, cols, 1))
+		rb.many = prep(insertSQL(table, cols, batchRows))
+	}
+	buf(&st.str, "idx_string", "ds", "param", "value", "exact", "rpk")
+	buf(&st.tok, "idx_token", "ds", "param", "code", "system", "text", "rpk")
+	buf(&st.ref, "idx_ref", "ds", "param", "ref_id", "ref_type", "rpk")
+	buf(&st.dt, "idx_date", "ds", "param", "lo", "hi", "rpk")
+	buf(&st.num, "idx_number", "ds", "param", "lo", "hi", "system", "code", "rpk")
+	buf(&st.uri, "idx_uri", "ds", "param", "value", "rpk")
+	for i, t := range []string{"idx_string", "idx_token", "idx_ref", "idx_date", "idx_number", "idx_uri"} {
+		st.del[i] = prep("DELETE FROM " + t + " WHERE rpk = ?")
+	}
+	st.keyGet = prep("SELECT type, id, version FROM idempotency_keys WHERE ds = ? AND key = ?")
+	st.keyPut = prep("INSERT INTO idempotency_keys (ds, key, type, id, version) VALUES (?,?,?,?,?)")
+	if err != nil {
+		st.close()
+	}
+	return st, err
+}
+
+func (st *indexStmts) close() {
+	all := []*sql.Stmt{st.getParam, st.insertParam, st.keyGet, st.keyPut}
+	for _, rb := range st.buffers() {
+		all = append(all, rb.one, rb.many)
+	}
+	all = append(all, st.del[:]...)
+	for _, s := range all {
+		if s != nil {
+			s.Close()
+		}
+	}
+}
+
+// param returns the key of (typ, code), creating it when new.
+func (st *indexStmts) param(ctx context.Context, typ, code string) (int64, error) {
+	k := paramKey(typ, code)
+	if v, ok := st.local[k]; ok {
+		return v, nil
+	}
+	if v, ok := st.params.get(k); ok {
+		return v, nil
+	}
+	var seq int64
+	err := st.getParam.QueryRowContext(ctx, typ, code).Scan(&seq)
+	if err == nil {
+		st.params.put(k, seq)
+		return seq, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, err
+	}
+	res, err := st.insertParam.ExecContext(ctx, typ, code)
+	if err != nil {
+		return 0, err
+	}
+	if seq, err = res.LastInsertId(); err != nil {
+		return 0, err
+	}
+	if st.local == nil {
+		st.local = map[string]int64{}
+	}
+	st.local[k] = seq
+	return seq, nil
+}
+
+func (st *indexStmts) buffers() []*rowBuffer {
+	return []*rowBuffer{&st.str, &st.tok, &st.ref, &st.dt, &st.num, &st.uri}
+}
+
+// flush inserts every buffered row.
+func (st *indexStmts) flush(ctx context.Context) error {
+	for _, rb := range st.buffers() {
+		if err := rb.flush(ctx, true); err != nil {
+			return fmt.Errorf("index: %w", err)
+		}
+	}
+	return nil
+}
+
+// clear drops every index row of a resource (buffered rows are written first, so that a
+// resource written twice in one transaction keeps only the rows of its last version).
+func (st *indexStmts) clear(ctx context.Context, rpk int64) error {
+	if err := st.flush(ctx); err != nil {
+		return err
+	}
+	for _, s := range st.del {
+		if _, err := s.ExecContext(ctx, rpk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insert writes the index rows of a resource version.
+func (st *indexStmts) insert(ctx context.Context, ds, rpk int64, typ string, entries []store.IndexEntry) error {
+	lastCode, lastParam := "", int64(0)
+	for i := range entries {
+		e := &entries[i]
+		p := lastParam
+		if e.Param != lastCode || p == 0 {
+			var err error
+			if p, err = st.param(ctx, typ, e.Param); err != nil {
+				return fmt.Errorf("search parameter %s: %w", e.Param, err)
+			}
+			lastCode, lastParam = e.Param, p
+		}
+		var err error
+		switch e.Kind {
+		case store.IndexString:
+			err = st.str.add(ctx, ds, p, e.Value, e.Exact, rpk)
+		case store.IndexToken:
+			err = st.tok.add(ctx, ds, p, e.Code, e.System, e.Value, rpk)
+		case store.IndexReference:
+			err = st.ref.add(ctx, ds, p, e.RefID, e.RefType, rpk)
+		case store.IndexDate:
+			err = st.dt.add(ctx, ds, p, e.Low, e.High, rpk)
+		case store.IndexNumber:
+			err = st.num.add(ctx, ds, p, e.NumLow, e.NumHigh, "", "", rpk)
+		case store.IndexQuantity:
+			err = st.num.add(ctx, ds, p, e.NumLow, e.NumHigh, e.System, e.Code, rpk)
+		case store.IndexURI:
+			err = st.uri.add(ctx, ds, p, e.Value, rpk)
+		default:
+			err = fmt.Errorf("unknown index kind %d", e.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("index %s/%s: %w", typ, e.Param, err)
+		}
+	}
+	return nil
+}
+
+// replay returns the write result of a known idempotency key, or ok=false.
+func (st *indexStmts) replay(ctx context.Context, ds int64, w store.ResourceWrite) (store.ResourceWriteResult, bool, error) {
+	var typ, id string
+	var version int64
+	err := st.keyGet.QueryRowContext(ctx, ds, w.IdempotencyKey).Scan(&typ, &id, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ResourceWriteResult{}, false, nil
+	}
+	if err != nil {
+		return store.ResourceWriteResult{}, false, fmt.Errorf("idempotency key: %w", err)
+	}
+	return store.ResourceWriteResult{Replayed: true, ID: id, Version: version}, true, nil
+}
+
+func (st *indexStmts) remember(ctx context.Context, ds int64, w store.ResourceWrite, version int64) error {
+	if _, err := st.keyPut.ExecContext(ctx, ds, w.IdempotencyKey, w.Type, w.ID, version); err != nil {
+		return fmt.Errorf("idempotency key: %w", err)
+	}
+	return nil
+}

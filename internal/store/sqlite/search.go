@@ -1,0 +1,621 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// maxIncluded caps the resources that _include and _revinclude add to one page.
+const maxIncluded = 1000
+
+// Desc sort keys of missing values use this sentinel, below every number and text in SQLite's
+// ordering; asc keys use x” (a blob, above every number and text), so resources without a value
+// come last either way and keyset comparisons never meet a NULL.
+const descMissing = -1e300
+
+// sqlBuilder accumulates SQL text and its arguments.
+type sqlBuilder struct {
+	b    strings.Builder
+	args []any
+}
+
+func (q *sqlBuilder) w(s string, args ...any) {
+	q.b.WriteString(s)
+	q.args = append(q.args, args...)
+}
+
+// paramExpr is the scalar subquery of a parameter key.
+const paramExpr = "(SELECT seq FROM search_params WHERE type = ? AND code = ?)"
+
+// ResourceSearch implements store.Store.
+func (s *Store) ResourceSearch(ctx context.Context, q store.SearchQuery) (store.SearchResult, error) {
+	var res store.SearchResult
+	ds, err := dsSeq(ctx, s.r, q.DatastoreID)
+	if err != nil {
+		return res, err
+	}
+	var b sqlBuilder
+	if q.CountOnly {
+		b.w("SELECT count(*) FROM resources r WHERE ")
+		if err := where(&b, ds, q.Type, "r", q.Where); err != nil {
+			return res, err
+		}
+		err := s.r.QueryRowContext(ctx, b.b.String(), b.args...).Scan(&res.Total)
+		return res, err
+	}
+	if q.Count <= 0 {
+		return res, fmt.Errorf("search page size %d: %w", q.Count, store.ErrBadQuery)
+	}
+	keys := make([]string, len(q.Sort))
+	for i, so := range q.Sort {
+		if keys[i], err = sortKey(&b, so, q.Type); err != nil {
+			return res, err
+		}
+	}
+	// Sort expressions carry arguments; they are written once in the select list and referred to
+	// by alias (k0, k1, ...) in the keyset condition and ORDER BY.
+	var sel sqlBuilder
+	sel.w("SELECT r.pk, r.type, r.id, r.version, r.updated, r.deleted, r.body")
+	sel.args = append(sel.args, b.args...)
+	for i, k := range keys {
+		fmt.Fprintf(&sel.b, ", %s AS k%d", k, i)
+	}
+	sel.w(" FROM resources r WHERE ")
+	if err := where(&sel, ds, q.Type, "r", q.Where); err != nil {
+		return res, err
+	}
+	if q.Cursor != nil {
+		var c cursor
+		if err := json.Unmarshal(q.Cursor, &c); err != nil || len(c.Keys) != len(keys) {
+			return res, fmt.Errorf("search cursor: %w", store.ErrBadQuery)
+		}
+		sel.w(" AND ")
+		keyset(&sel, q.Sort, c)
+	}
+	sel.w(" ORDER BY ")
+	for i, so := range q.Sort {
+		fmt.Fprintf(&sel.b, "k%d", i)
+		if so.Desc {
+			sel.w(" DESC")
+		}
+		sel.w(", ")
+	}
+	sel.w("r.pk LIMIT ?", q.Count+1)
+
+	rows, err := s.r.QueryContext(ctx, sel.b.String(), sel.args...)
+	if err != nil {
+		return res, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var pks []int64
+	var last cursor
+	for rows.Next() {
+		var pk int64
+		var updated int64
+		var r store.Resource
+		vals := make([]any, len(keys))
+		dest := []any{&pk, &r.Type, &r.ID, &r.Version, &updated, &r.Deleted, &r.Body}
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return res, err
+		}
+		r.LastUpdated = fromMS(updated)
+		if len(res.Matches) == q.Count {
+			next, err := json.Marshal(last)
+			if err != nil {
+				return res, err
+			}
+			res.Next = next
+			break
+		}
+		res.Matches = append(res.Matches, r)
+		pks = append(pks, pk)
+		last = cursor{PK: pk, Keys: make([]cursorKey, len(vals))}
+		for i, v := range vals {
+			last.Keys[i] = newCursorKey(v)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return res, err
+	}
+	rows.Close()
+	if len(pks) > 0 && (len(q.Include) > 0 || len(q.RevInclude) > 0) {
+		if res.Included, err = s.includes(ctx, ds, q, pks, res.Matches); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// cursor is the keyset position after a page: the sort values and pk of its last match.
+type cursor struct {
+	Keys []cursorKey `json:"k,omitempty"`
+	PK   int64       `json:"p"`
+}
+
+// cursorKey keeps a sort value with its SQLite type so that the comparison of the next page is
+// made in the same domain.
+type cursorKey struct {
+	Int   *int64   `json:"i,omitempty"`
+	Float *float64 `json:"f,omitempty"`
+	Text  *string  `json:"s,omitempty"`
+	Blob  bool     `json:"b,omitempty"`
+}
+
+func newCursorKey(v any) cursorKey {
+	switch x := v.(type) {
+	case int64:
+		return cursorKey{Int: &x}
+	case float64:
+		return cursorKey{Float: &x}
+	case string:
+		return cursorKey{Text: &x}
+	case []byte:
+		s := string(x)
+		if len(x) == 0 {
+			return cursorKey{Blob: true}
+		}
+		return cursorKey{Text: &s}
+	}
+	return cursorKey{Blob: true}
+}
+
+func (k cursorKey) value() any {
+	switch {
+	case k.Int != nil:
+		return *k.Int
+	case k.Float != nil:
+		return *k.Float
+	case k.Text != nil:
+		return *k.Text
+	}
+	return []byte{}
+}
+
+// keyset writes the condition "row sorts after c" for the lexicographic order (k0, k1, ..., pk).
+func keyset(b *sqlBuilder, sorts []store.SearchSort, c cursor) {
+	b.w("(")
+	for i := 0; i <= len(sorts); i++ {
+		if i > 0 {
+			b.w(" OR ")
+		}
+		b.w("(")
+		for j := 0; j < i; j++ {
+			fmt.Fprintf(&b.b, "k%d = ? AND ", j)
+			b.args = append(b.args, c.Keys[j].value())
+		}
+		if i == len(sorts) {
+			b.w("r.pk > ?)", c.PK)
+			continue
+		}
+		op := ">"
+		if sorts[i].Desc {
+			op = "<"
+		}
+		fmt.Fprintf(&b.b, "k%d %s ?)", i, op)
+		b.args = append(b.args, c.Keys[i].value())
+	}
+	b.w(")")
+}
+
+// sortKey returns the SQL expression of one sort key over alias r.
+func sortKey(b *sqlBuilder, so store.SearchSort, typ string) (string, error) {
+	missing := "x''"
+	agg := "min"
+	if so.Desc {
+		missing, agg = fmt.Sprint(descMissing), "max"
+	}
+	switch so.Param {
+	case "_id":
+		return "r.id", nil
+	case "_lastUpdated":
+		return "r.updated", nil
+	}
+	col := ""
+	switch so.Kind {
+	case store.IndexString:
+		col = "value"
+	case store.IndexToken:
+		col = "code"
+	case store.IndexDate:
+		col = "lo"
+		if so.Desc {
+			col = "hi"
+		}
+	case store.IndexNumber, store.IndexQuantity:
+		col = "lo"
+	case store.IndexURI:
+		col = "value"
+	default:
+		return "", fmt.Errorf("sort by %s: %w", so.Param, store.ErrBadQuery)
+	}
+	table, _ := tableOf(so.Kind)
+	b.args = append(b.args, typ, so.Param)
+	return fmt.Sprintf("coalesce((SELECT %s(%s) FROM %s x WHERE x.rpk = r.pk AND x.param = %s), %s)",
+		agg, col, table, paramExpr, missing), nil
+}
+
+// where writes the conditions selecting current resources of typ in ds (alias a) that satisfy
+// every clause. The most selective clause drives the query: it is written as "pk IN (index
+// range)", which SQLite runs first and walks in pk order; every other clause is a correlated
+// EXISTS on the (rpk, param) index, checked only for the driver's candidates.
+func where(b *sqlBuilder, ds int64, typ, a string, clauses [][]store.SearchPredicate) error {
+	b.w(a+".ds = ? AND "+a+".type = ? AND "+a+".deleted = 0", ds, typ)
+	driver, best := -1, 0
+	for i, any := range clauses {
+		if r := drivingRank(any); r > best {
+			driver, best = i, r
+		}
+	}
+	for i, any := range clauses {
+		if len(any) == 0 {
+			continue
+		}
+		b.w(" AND (")
+		if i == driver {
+			if err := drivingSet(b, ds, typ, a, any); err != nil {
+				return err
+			}
+			b.w(")")
+			continue
+		}
+		for j, p := range any {
+			if j > 0 {
+				b.w(" OR ")
+			}
+			if err := predicate(b, ds, typ, a, p); err != nil {
+				return err
+			}
+		}
+		b.w(")")
+	}
+	return nil
+}
+
+// drivingRank estimates how few rows a clause selects through its index (higher is fewer); 0
+// means it cannot drive (negations, :missing, _id and _lastUpdated, mixed parameters).
+func drivingRank(any []store.SearchPredicate) int {
+	rank := 0
+	for i, p := range any {
+		if p.Not || p.Op == store.OpMissing || p.Param == "_id" || p.Param == "_lastUpdated" || p.Param != any[0].Param || p.Kind != any[0].Kind {
+			return 0
+		}
+		r := 1
+		switch p.Kind {
+		case store.IndexReference, store.IndexURI:
+			r = 6
+			if p.Op == store.OpBelow {
+				r = 3
+			}
+		case store.IndexToken:
+			if p.Code != "" {
+				r = 5
+			}
+		case store.IndexString:
+			switch p.Op {
+			case store.OpExact:
+				r = 4
+			case store.OpPrefix:
+				r = 3
+			default:
+				r = 0
+			}
+		case store.IndexDate:
+			if p.Op == store.OpEq {
+				r = 2
+			}
+		}
+		if i == 0 || r < rank {
+			rank = r
+		}
+	}
+	return rank
+}
+
+// drivingSet writes "pk IN (rows of the index matching any predicate of the clause)".
+func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredicate) error {
+	table, ok := tableOf(any[0].Kind)
+	if !ok {
+		return fmt.Errorf("search parameter %s: unknown kind: %w", any[0].Param, store.ErrBadQuery)
+	}
+	b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, any[0].Param)
+	for i, p := range any {
+		if i > 0 {
+			b.w(" OR ")
+		}
+		b.w("(")
+		if err := valueCond(b, ds, p); err != nil {
+			return err
+		}
+		b.w(")")
+	}
+	b.w("))")
+	return nil
+}
+
+// predicate writes one predicate over alias a as a correlated test.
+func predicate(b *sqlBuilder, ds int64, typ, a string, p store.SearchPredicate) error {
+	switch p.Param {
+	case "_id":
+		if p.Op == store.OpMissing {
+			b.w(boolSQL(!p.Missing))
+			return nil
+		}
+		not := ""
+		if p.Not || p.Op == store.OpNe {
+			not = "NOT "
+		}
+		b.w(not+a+".id = ?", p.Code)
+		return nil
+	case "_lastUpdated":
+		if p.Op == store.OpMissing {
+			b.w(boolSQL(!p.Missing))
+			return nil
+		}
+		return dateCond(b, p, a+".updated", a+".updated")
+	}
+	table, ok := tableOf(p.Kind)
+	if !ok {
+		return fmt.Errorf("search parameter %s: unknown kind: %w", p.Param, store.ErrBadQuery)
+	}
+	if p.Op == store.OpMissing {
+		if p.Missing {
+			b.w("NOT ")
+		}
+		b.w("EXISTS (SELECT 1 FROM "+table+" x WHERE x.rpk = "+a+".pk AND x.param = "+paramExpr+")", typ, p.Param)
+		return nil
+	}
+	// ne on ranges is "has a value outside the range", which is a positive row test; :not on a
+	// token is "has no matching value", a negated set test.
+	if p.Not {
+		b.w("NOT ")
+	}
+	b.w("EXISTS (SELECT 1 FROM "+table+" x WHERE x.rpk = "+a+".pk AND x.param = "+paramExpr+" AND ", typ, p.Param)
+	if err := valueCond(b, ds, p); err != nil {
+		return err
+	}
+	b.w(")")
+	return nil
+}
+
+func boolSQL(v bool) string {
+	if v {
+		return "1"
+	}
+	return "0"
+}
+
+// valueCond writes the test of one index row (alias x) against the predicate's value.
+func valueCond(b *sqlBuilder, ds int64, p store.SearchPredicate) error {
+	switch p.Kind {
+	case store.IndexString:
+		switch p.Op {
+		case store.OpExact:
+			b.w("x.exact = ?", p.Value)
+		case store.OpContains:
+			b.w("x.value LIKE ? ESCAPE '\\'", "%"+likeEscape(p.Value)+"%")
+		default:
+			b.w("x.value >= ? AND x.value < ?", p.Value, p.Value+"\U0010FFFF")
+		}
+	case store.IndexToken:
+		if p.Op == store.OpText {
+			b.w("x.text >= ? AND x.text < ?", p.Value, p.Value+"\U0010FFFF")
+			return nil
+		}
+		conds := []string{}
+		var args []any
+		if p.Code != "" {
+			conds = append(conds, "x.code = ?")
+			args = append(args, p.Code)
+		}
+		if !p.AnySystem {
+			conds = append(conds, "x.system = ?")
+			args = append(args, p.System)
+		}
+		if len(conds) == 0 {
+			conds = append(conds, "1")
+		}
+		b.w(strings.Join(conds, " AND "), args...)
+	case store.IndexReference:
+		if p.Chain != nil {
+			b.w("x.ref_type = ? AND x.ref_id IN (SELECT c.id FROM resources c WHERE ", p.Chain.Type)
+			if err := where(b, ds, p.Chain.Type, "c", [][]store.SearchPredicate{p.Chain.Where}); err != nil {
+				return err
+			}
+			b.w(")")
+			return nil
+		}
+		b.w("x.ref_id = ?", p.RefID)
+		if p.RefType != "" {
+			b.w(" AND x.ref_type = ?", p.RefType)
+		}
+	case store.IndexDate:
+		return dateCond(b, p, "x.lo", "x.hi")
+	case store.IndexNumber, store.IndexQuantity:
+		if err := numberCond(b, p); err != nil {
+			return err
+		}
+		if p.Kind == store.IndexQuantity {
+			if p.Code != "" {
+				b.w(" AND x.code = ?", p.Code)
+			}
+			if !p.AnySystem {
+				b.w(" AND x.system = ?", p.System)
+			}
+		}
+	case store.IndexURI:
+		if p.Op == store.OpBelow {
+			b.w("x.value >= ? AND x.value < ?", p.Value, p.Value+"\U0010FFFF")
+		} else {
+			b.w("x.value = ?", p.Value)
+		}
+	default:
+		return fmt.Errorf("search parameter %s: unknown kind: %w", p.Param, store.ErrBadQuery)
+	}
+	return nil
+}
+
+// dateCond compares the inclusive range [lo, hi] of a row with the predicate's range [Low, High]
+// by the FHIR R4 prefix rules.
+func dateCond(b *sqlBuilder, p store.SearchPredicate, lo, hi string) error {
+	eq := fmt.Sprintf("(%s >= ? AND %s <= ?)", lo, hi)
+	// The bounds "lo <= High" (eq, le) and "hi >= Low" (ge) follow from lo <= hi; they are
+	// written out so that the lo and hi indexes can be used.
+	switch p.Op {
+	case store.OpEq:
+		b.w(lo+" <= ? AND "+eq, p.High, p.Low, p.High)
+	case store.OpNe:
+		b.w("NOT "+eq, p.Low, p.High)
+	case store.OpGt:
+		b.w(hi+" > ?", p.High)
+	case store.OpLt:
+		b.w(lo+" < ?", p.Low)
+	case store.OpGe:
+		b.w(hi+" >= ? AND ("+hi+" > ? OR "+eq+")", p.Low, p.High, p.Low, p.High)
+	case store.OpLe:
+		b.w(lo+" <= ? AND ("+lo+" < ? OR "+eq+")", p.High, p.Low, p.Low, p.High)
+	case store.OpSa:
+		b.w(lo+" > ?", p.High)
+	case store.OpEb:
+		b.w(hi+" < ?", p.Low)
+	default:
+		return fmt.Errorf("date comparison %d: %w", p.Op, store.ErrBadQuery)
+	}
+	return nil
+}
+
+// numberCond compares a row's [lo, hi] with the predicate's value Num and its precision range
+// [NumLow, NumHigh).
+func numberCond(b *sqlBuilder, p store.SearchPredicate) error {
+	switch p.Op {
+	case store.OpEq:
+		b.w("(x.lo >= ? AND x.hi < ?)", p.NumLow, p.NumHigh)
+	case store.OpNe:
+		b.w("NOT (x.lo >= ? AND x.hi < ?)", p.NumLow, p.NumHigh)
+	case store.OpGt:
+		b.w("x.hi > ?", p.Num)
+	case store.OpLt:
+		b.w("x.lo < ?", p.Num)
+	case store.OpGe:
+		b.w("x.hi >= ?", p.Num)
+	case store.OpLe:
+		b.w("x.lo <= ?", p.Num)
+	case store.OpSa:
+		b.w("x.lo > ?", p.Num)
+	case store.OpEb:
+		b.w("x.hi < ?", p.Num)
+	default:
+		return fmt.Errorf("number comparison %d: %w", p.Op, store.ErrBadQuery)
+	}
+	return nil
+}
+
+func likeEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// includes loads the resources that _include and _revinclude add to a page, without duplicates
+// and without the matches themselves.
+func (s *Store) includes(ctx context.Context, ds int64, q store.SearchQuery, pks []int64, matches []store.Resource) ([]store.Resource, error) {
+	seen := map[string]bool{}
+	for _, m := range matches {
+		seen[m.Type+"/"+m.ID] = true
+	}
+	var out []store.Resource
+	collect := func(query string, args []any) error {
+		rows, err := s.r.QueryContext(ctx, query, args...)
+		if err != nil {
+			return fmt.Errorf("include: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r, err := scanResource(rows)
+			if err != nil {
+				return err
+			}
+			if k := r.Type + "/" + r.ID; !seen[k] && len(out) < maxIncluded {
+				seen[k] = true
+				out = append(out, r)
+			}
+		}
+		return rows.Err()
+	}
+	pkList := make([]any, len(pks))
+	for i, pk := range pks {
+		pkList[i] = pk
+	}
+	marks := strings.TrimSuffix(strings.Repeat("?,", len(pks)), ",")
+	for _, inc := range q.Include {
+		query := `SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM idx_ref x
+			JOIN resources t ON t.ds = x.ds AND t.type = x.ref_type AND t.id = x.ref_id AND t.deleted = 0
+			WHERE x.rpk IN (` + marks + `) AND x.param = ` + paramExpr
+		args := append(append([]any{}, pkList...), inc.Type, inc.Param)
+		if inc.TargetType != "" {
+			query += " AND x.ref_type = ?"
+			args = append(args, inc.TargetType)
+		}
+		if err := collect(query, args); err != nil {
+			return nil, err
+		}
+	}
+	ids := make([]any, 0, len(matches))
+	for _, m := range matches {
+		ids = append(ids, m.ID)
+	}
+	idMarks := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
+	for _, inc := range q.RevInclude {
+		query := `SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM idx_ref x
+			JOIN resources t ON t.pk = x.rpk AND t.deleted = 0
+			WHERE x.ds = ? AND x.param = ` + paramExpr + ` AND x.ref_type = ? AND x.ref_id IN (` + idMarks + `)
+			ORDER BY x.rpk LIMIT ?`
+		args := append([]any{ds, inc.Type, inc.Param, q.Type}, ids...)
+		args = append(args, maxIncluded+1)
+		if err := collect(query, args); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ResourceTypeHistory implements store.Store.
+func (s *Store) ResourceTypeHistory(ctx context.Context, p store.TypeHistoryParams) ([]store.Resource, error) {
+	ds, err := dsSeq(ctx, s.r, p.DatastoreID)
+	if err != nil {
+		return nil, err
+	}
+	var b sqlBuilder
+	b.w(`SELECT type, id, version, updated, deleted, body FROM (
+		SELECT type, id, version, updated, deleted, body FROM resources WHERE ds = ?1 AND type = ?2
+		UNION ALL
+		SELECT type, id, version, updated, deleted, body FROM resource_history WHERE ds = ?1 AND type = ?2)
+		WHERE updated >= ?3`, ds, p.Type, ms(p.Since))
+	if a := p.After; a != nil {
+		u := ms(a.LastUpdated)
+		b.w(" AND (updated < ?4 OR (updated = ?4 AND (id > ?5 OR (id = ?5 AND version < ?6))))", u, a.ID, a.Version)
+	}
+	b.w(" ORDER BY updated DESC, id, version DESC LIMIT ?")
+	b.args = append(b.args, p.Limit)
+	// Numbered and anonymous parameters mix: the LIMIT takes the next free number.
+	q := strings.Replace(b.b.String(), "LIMIT ?", fmt.Sprintf("LIMIT ?%d", len(b.args)), 1)
+	rows, err := s.r.QueryContext(ctx, q, b.args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Resource
+	for rows.Next() {
+		r, err := scanResource(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,232 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fhirlake/fhirlake/internal/store"
+)
+
+// RunSearch runs the search part of the suite: index maintenance on write and delete, every
+// index kind and operator, sorting, keyset paging, includes and tenancy of the index.
+func RunSearch(t *testing.T, newStore Factory) {
+	t.Run("Search", func(t *testing.T) {
+		t.Parallel()
+		testSearch(t, newStore(t))
+	})
+}
+
+func ms(s string) int64 {
+	ts, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
+	}
+	return ts.UnixMilli()
+}
+
+func testSearch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "sa", time.Now(), 0)
+	mkStore(t, s, tenantB, "sb", time.Now(), 0)
+	obs := func(id, patient, code string, when string, value float64) store.ResourceWrite {
+		lo := ms(when)
+		return store.ResourceWrite{Type: "Observation", ID: id, Body: []byte(`{"resourceType":"Observation","id":"` + id + `"}`),
+			Index: []store.IndexEntry{
+				{Param: "subject", Kind: store.IndexReference, RefType: "Patient", RefID: patient},
+				{Param: "code", Kind: store.IndexToken, System: "http://loinc.org", Code: code, Value: "body height"},
+				{Param: "date", Kind: store.IndexDate, Low: lo, High: lo + 999},
+				{Param: "value-quantity", Kind: store.IndexQuantity, NumLow: value, NumHigh: value, System: "http://unitsofmeasure.org", Code: "cm"},
+			}}
+	}
+	writes := []store.ResourceWrite{
+		{Type: "Patient", ID: "p1", Body: []byte(`{"resourceType":"Patient","id":"p1"}`), Index: []store.IndexEntry{
+			{Param: "name", Kind: store.IndexString, Value: "muller", Exact: "Müller"},
+			{Param: "birthdate", Kind: store.IndexDate, Low: ms("1970-01-01T00:00:00Z"), High: ms("1970-01-02T00:00:00Z") - 1},
+			{Param: "_profile", Kind: store.IndexURI, Value: "http://x/p"},
+		}},
+		{Type: "Patient", ID: "p2", Body: []byte(`{"resourceType":"Patient","id":"p2"}`), Index: []store.IndexEntry{
+			{Param: "name", Kind: store.IndexString, Value: "smith", Exact: "Smith"},
+			{Param: "birthdate", Kind: store.IndexDate, Low: math.MinInt64, High: ms("1980-01-01T00:00:00Z")},
+		}},
+	}
+	for i := 0; i < 250; i++ {
+		p := "p1"
+		if i%2 == 1 {
+			p = "p2"
+		}
+		code := "8302-2"
+		if i%5 == 0 {
+			code = "29463-7"
+		}
+		writes = append(writes, obs(fmt.Sprintf("o%03d", i), p, code, fmt.Sprintf("2020-01-%02dT10:00:00Z", 1+i%28), float64(i)))
+	}
+	if _, err := s.ResourceWrite(ctx, "sa", writes, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	// The other tenant's store has a look-alike that must never show up.
+	if _, err := s.ResourceWrite(ctx, "sb", []store.ResourceWrite{obs("o000", "p1", "8302-2", "2020-01-01T10:00:00Z", 1)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+
+	search := func(t *testing.T, typ string, where ...[]store.SearchPredicate) []string {
+		t.Helper()
+		var ids []string
+		q := store.SearchQuery{DatastoreID: "sa", Type: typ, Where: where, Count: 40}
+		for pages := 0; ; pages++ {
+			res, err := s.ResourceSearch(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res.Matches {
+				ids = append(ids, r.ID)
+			}
+			if res.Next == nil {
+				break
+			}
+			q.Cursor = res.Next
+		}
+		sort.Strings(ids)
+		return ids
+	}
+	one := func(p store.SearchPredicate) []store.SearchPredicate { return []store.SearchPredicate{p} }
+	obsWhere := func(keep func(i int) bool) []string {
+		var out []string
+		for i := 0; i < 250; i++ {
+			if keep(i) {
+				out = append(out, fmt.Sprintf("o%03d", i))
+			}
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		typ   string
+		where [][]store.SearchPredicate
+		want  []string
+	}{
+		{"string prefix", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "name", Kind: store.IndexString, Op: store.OpPrefix, Value: "mul"})}, []string{"p1"}},
+		{"string exact", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "name", Kind: store.IndexString, Op: store.OpExact, Value: "Müller"})}, []string{"p1"}},
+		{"string exact is case-sensitive", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "name", Kind: store.IndexString, Op: store.OpExact, Value: "müller"})}, nil},
+		{"string contains", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "name", Kind: store.IndexString, Op: store.OpContains, Value: "mit"})}, []string{"p2"}},
+		{"uri", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "_profile", Kind: store.IndexURI, Value: "http://x/p"})}, []string{"p1"}},
+		{"uri below", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "_profile", Kind: store.IndexURI, Op: store.OpBelow, Value: "http://x/"})}, []string{"p1"}},
+		{"missing true", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "_profile", Kind: store.IndexURI, Op: store.OpMissing, Missing: true})}, []string{"p2"}},
+		{"missing on a never-indexed parameter", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "gender", Kind: store.IndexToken, Op: store.OpMissing, Missing: true})}, []string{"p1", "p2"}},
+		{"date eq a day", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "birthdate", Kind: store.IndexDate, Op: store.OpEq, Low: ms("1970-01-01T00:00:00Z"), High: ms("1970-01-02T00:00:00Z") - 1})}, []string{"p1"}},
+		{"date lt reaches an open start", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "birthdate", Kind: store.IndexDate, Op: store.OpLt, Low: ms("1960-01-01T00:00:00Z"), High: ms("1961-01-01T00:00:00Z") - 1})}, []string{"p2"}},
+		{"date gt", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "birthdate", Kind: store.IndexDate, Op: store.OpGt, Low: ms("1975-01-01T00:00:00Z"), High: ms("1976-01-01T00:00:00Z") - 1})}, []string{"p2"}},
+		{"date sa", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "birthdate", Kind: store.IndexDate, Op: store.OpSa, Low: ms("1969-01-01T00:00:00Z"), High: ms("1970-01-01T00:00:00Z") - 1})}, []string{"p1"}},
+		{"date eb", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "birthdate", Kind: store.IndexDate, Op: store.OpEb, Low: ms("1971-01-01T00:00:00Z"), High: ms("1972-01-01T00:00:00Z") - 1})}, []string{"p1"}},
+		{"date ne", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "birthdate", Kind: store.IndexDate, Op: store.OpNe, Low: ms("1970-01-01T00:00:00Z"), High: ms("1970-01-02T00:00:00Z") - 1})}, []string{"p2"}},
+		{"_id", "Patient", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "_id", Kind: store.IndexToken, Code: "p2"})}, []string{"p2"}},
+		{"reference and token", "Observation", [][]store.SearchPredicate{
+			one(store.SearchPredicate{Param: "subject", Kind: store.IndexReference, RefType: "Patient", RefID: "p1"}),
+			one(store.SearchPredicate{Param: "code", Kind: store.IndexToken, System: "http://loinc.org", Code: "29463-7"}),
+		}, obsWhere(func(i int) bool { return i%2 == 0 && i%5 == 0 })},
+		{"token any system, two values (or)", "Observation", [][]store.SearchPredicate{{
+			{Param: "code", Kind: store.IndexToken, AnySystem: true, Code: "29463-7"},
+			{Param: "code", Kind: store.IndexToken, AnySystem: true, Code: "nope"},
+		}}, obsWhere(func(i int) bool { return i%5 == 0 })},
+		{"token :not", "Observation", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "code", Kind: store.IndexToken, AnySystem: true, Code: "8302-2", Not: true})}, obsWhere(func(i int) bool { return i%5 == 0 })},
+		{"token :text", "Observation", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "code", Kind: store.IndexToken, Op: store.OpText, Value: "body"})}, obsWhere(func(i int) bool { return true })},
+		{"quantity ge with unit", "Observation", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "value-quantity", Kind: store.IndexQuantity, Op: store.OpGe, Num: 240, Code: "cm", AnySystem: true})}, obsWhere(func(i int) bool { return i >= 240 })},
+		{"quantity eq with precision", "Observation", [][]store.SearchPredicate{one(store.SearchPredicate{Param: "value-quantity", Kind: store.IndexQuantity, Op: store.OpEq, Num: 7, NumLow: 6.5, NumHigh: 7.5, AnySystem: true})}, []string{"o007"}},
+		{"chained reference", "Observation", [][]store.SearchPredicate{
+			one(store.SearchPredicate{Param: "subject", Kind: store.IndexReference, Chain: &store.SearchChain{Type: "Patient",
+				Where: []store.SearchPredicate{{Param: "name", Kind: store.IndexString, Op: store.OpPrefix, Value: "smi"}}}}),
+			one(store.SearchPredicate{Param: "date", Kind: store.IndexDate, Op: store.OpLe, Low: ms("2020-01-02T00:00:00Z"), High: ms("2020-01-03T00:00:00Z") - 1}),
+		}, obsWhere(func(i int) bool { return i%2 == 1 && 1+i%28 <= 2 })},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, search(t, tc.typ, tc.where...)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	t.Run("count, sort and includes", func(t *testing.T) {
+		res, err := s.ResourceSearch(ctx, store.SearchQuery{DatastoreID: "sa", Type: "Observation", CountOnly: true})
+		if err != nil || res.Total != 250 {
+			t.Fatalf("count = %d, %v", res.Total, err)
+		}
+		q := store.SearchQuery{DatastoreID: "sa", Type: "Observation", Count: 7,
+			Sort:    []store.SearchSort{{Param: "value-quantity", Kind: store.IndexQuantity, Desc: true}},
+			Include: []store.SearchInclude{{Type: "Observation", Param: "subject"}}}
+		var vals []string
+		for {
+			res, err := s.ResourceSearch(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res.Matches {
+				vals = append(vals, r.ID)
+			}
+			if len(res.Included) == 0 || len(res.Included) > 2 {
+				t.Errorf("included %d patients", len(res.Included))
+			}
+			if res.Next == nil {
+				break
+			}
+			q.Cursor = res.Next
+		}
+		want := obsWhere(func(int) bool { return true })
+		sort.Sort(sort.Reverse(sort.StringSlice(want)))
+		if diff := cmp.Diff(want, vals); diff != "" {
+			t.Errorf("sorted by value desc (-want +got):\n%s", diff)
+		}
+		res, err = s.ResourceSearch(ctx, store.SearchQuery{DatastoreID: "sa", Type: "Patient", Count: 10,
+			Where:      [][]store.SearchPredicate{{{Param: "_id", Kind: store.IndexToken, Code: "p1"}}},
+			RevInclude: []store.SearchInclude{{Type: "Observation", Param: "subject"}}})
+		if err != nil || len(res.Included) != 125 {
+			t.Errorf("revinclude: %d, %v", len(res.Included), err)
+		}
+	})
+
+	t.Run("update and delete maintain the index", func(t *testing.T) {
+		w := obs("o001", "p1", "new-code", "2020-01-01T10:00:00Z", 1)
+		if _, err := s.ResourceWrite(ctx, "sa", []store.ResourceWrite{w}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		code := func(c string) [][]store.SearchPredicate {
+			return [][]store.SearchPredicate{{{Param: "code", Kind: store.IndexToken, AnySystem: true, Code: c}}}
+		}
+		if got := search(t, "Observation", code("new-code")...); !cmp.Equal(got, []string{"o001"}) {
+			t.Errorf("after update: %v", got)
+		}
+		if got := search(t, "Observation", code("8302-2")...); len(got) != 199 {
+			t.Errorf("old value still indexed: %d matches", len(got))
+		}
+		if _, err := s.ResourceWrite(ctx, "sa", []store.ResourceWrite{{Type: "Observation", ID: "o001", Delete: true}}, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if got := search(t, "Observation", code("new-code")...); len(got) != 0 {
+			t.Errorf("after delete: %v", got)
+		}
+	})
+
+	t.Run("idempotency keys and bad cursors", func(t *testing.T) {
+		w := store.ResourceWrite{Type: "Patient", ID: "k1", Body: []byte(`{"resourceType":"Patient","id":"k1"}`), IdempotencyKey: "key-1"}
+		if res, err := s.ResourceWrite(ctx, "sa", []store.ResourceWrite{w}, time.Now()); err != nil || res[0].Replayed {
+			t.Fatalf("first write: %v %v", res, err)
+		}
+		w.ID = "k2"
+		res, err := s.ResourceWrite(ctx, "sa", []store.ResourceWrite{w}, time.Now())
+		if err != nil || !res[0].Replayed || res[0].ID != "k1" || res[0].Version != 1 {
+			t.Errorf("replay = %+v, %v", res, err)
+		}
+		if _, err := s.ResourceGet(ctx, "sa", "Patient", "k2"); err == nil {
+			t.Errorf("a replayed write was applied")
+		}
+		_, err = s.ResourceSearch(ctx, store.SearchQuery{DatastoreID: "sa", Type: "Patient", Count: 1, Cursor: []byte("junk")})
+		if err == nil {
+			t.Errorf("junk cursor accepted")
+		}
+	})
+}

@@ -243,8 +243,9 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 	seq := 0
 	cur := chunk{seq: seq}
 	slab := make([]byte, 0, slabSize)
-	flush := func() error {
-		cur.endOffset, cur.endLine, cur.rawPos = offset, lineNo, counter.n
+	// flush sends the current chunk, which ends at file offset end after line endLine.
+	flush := func(end, endLine int64) error {
+		cur.endOffset, cur.endLine, cur.rawPos = end, endLine, counter.n
 		select {
 		case out <- cur:
 		case <-ctx.Done():
@@ -257,6 +258,7 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 	}
 	var big []byte
 	for {
+		lineStart, prevLine := offset, lineNo
 		line, err := br.ReadSlice('\n')
 		tooLong := false
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -283,7 +285,7 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 			}
 			var gzErr bool = errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF)
 			if gzErr {
-				if ferr := flush(); ferr != nil {
+				if ferr := flush(lineStart, prevLine); ferr != nil {
 					return ferr
 				}
 				return &fileError{fmt.Sprintf("the object is corrupt after line %d: %v", lineNo, err)}
@@ -301,7 +303,8 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 				cur.tooLong = append(cur.tooLong, lineNo)
 			case len(content) > 0:
 				if len(slab)+len(content) > cap(slab) && len(cur.lines) > 0 {
-					if ferr := flush(); ferr != nil {
+					// The chunk ends before this line, which starts the next one.
+					if ferr := flush(lineStart, prevLine); ferr != nil {
 						return ferr
 					}
 				}
@@ -314,13 +317,13 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 				cur.lineNos = append(cur.lineNos, lineNo)
 			}
 			if len(cur.lines) >= maxLines {
-				if ferr := flush(); ferr != nil {
+				if ferr := flush(offset, lineNo); ferr != nil {
 					return ferr
 				}
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			return flush()
+			return flush(offset, lineNo)
 		}
 	}
 }

@@ -13,12 +13,21 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // tempPrefix starts the name of every file that Put is still writing. Such
 // files are never listed, and keys with a segment that starts with it are
 // rejected, so a temp file can never be mistaken for an object.
 const tempPrefix = ".s3io-put-"
+
+// tempDir is the folder, directly under root, where Put writes before renaming into place. Its
+// name is not a valid bucket name, so it never shows as a bucket, and a write cut short by a
+// crash leaves nothing inside any bucket.
+const tempDir = ".s3io-tmp"
+
+// staleTemp is the age after which NewDir removes a leftover temp file (one whose writer died).
+const staleTemp = time.Hour
 
 // maxKeyLen is the S3 limit on key length, in bytes.
 const maxKeyLen = 1024
@@ -52,7 +61,24 @@ func NewDir(root string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open object folder: %w", err)
 	}
-	return &Dir{root: r}, nil
+	d := &Dir{root: r}
+	d.sweepTemp(time.Now().Add(-staleTemp))
+	return d, nil
+}
+
+// sweepTemp removes temp files last written before cutoff: leftovers of writers that died.
+func (d *Dir) sweepTemp(cutoff time.Time) {
+	f, err := d.root.Open(tempDir)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	entries, _ := f.ReadDir(-1)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.ModTime().Before(cutoff) {
+			d.root.Remove(filepath.Join(tempDir, e.Name()))
+		}
+	}
 }
 
 // Close releases the handle on the root folder. The Dir must not be used
@@ -208,9 +234,10 @@ func (d *Dir) Open(ctx context.Context, bucket, key string, offset int64) (io.Re
 	return f, nil
 }
 
-// Put implements Store.Put. It writes to a temp file next to the target,
-// syncs it, and renames it over the target, so readers see either the old
-// object or the complete new one.
+// Put implements Store.Put. It writes to a temp file in the root's temp
+// folder, syncs it, and renames it over the target, so readers see either the
+// old object or the complete new one, and a crash mid-write leaves no file in
+// the bucket.
 func (d *Dir) Put(ctx context.Context, bucket, key string, body io.Reader) (err error) {
 	name, err := objectPath(bucket, key)
 	if err != nil {
@@ -258,7 +285,10 @@ func (d *Dir) createTemp(dir string) (*os.File, string, error) {
 			}
 			return nil, "", err
 		}
-		tmp := filepath.Join(dir, tempPrefix+rand.Text())
+		if err = d.root.MkdirAll(tempDir, 0o777); err != nil {
+			return nil, "", err
+		}
+		tmp := filepath.Join(tempDir, tempPrefix+rand.Text())
 		var f *os.File
 		f, err = d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
 		if err == nil {

@@ -1,12 +1,14 @@
 package s3io
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -154,5 +156,47 @@ func TestDirConfinement(t *testing.T) {
 	}
 	if got := readAll(t, d, "bkt", "clash"); got != "x" {
 		t.Errorf("object after clashing Put: got %q, want %q", got, "x")
+	}
+}
+
+// TestDirTempOutsideBuckets checks that writes in progress live outside every bucket and that
+// leftovers of dead writers are swept once stale.
+func TestDirTempOutsideBuckets(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, tempDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(root, tempDir, tempPrefix+"old")
+	fresh := filepath.Join(root, tempDir, tempPrefix+"new")
+	for _, p := range []string{stale, fresh} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * staleTemp)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temp file kept: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temp file removed: %v", err)
+	}
+	if err := d.CreateBucket("bkt"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(context.Background(), "bkt", "a/b.txt", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(filepath.Join(root, "bkt", "a"))
+	if len(entries) != 1 || entries[0].Name() != "b.txt" {
+		t.Errorf("bucket folder holds %v", entries)
 	}
 }

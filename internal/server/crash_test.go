@@ -25,7 +25,7 @@ import (
 )
 
 // moduleRoot returns the folder holding go.mod.
-func moduleRoot(t *testing.T) string {
+func moduleRoot(t testing.TB) string {
 	dir, _ := os.Getwd()
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -45,7 +45,7 @@ type proc struct {
 	addr string
 }
 
-func startProc(t *testing.T, bin, dataDir string) *proc {
+func startProc(t testing.TB, bin, dataDir string) *proc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -96,6 +96,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&cfg.ImportParallelism, "import-parallelism", cfg.ImportParallelism, "goroutines validating import lines (0: one per CPU)")
 	fs.IntVar(&cfg.MaxImportFiles, "max-import-files", cfg.MaxImportFiles, "input objects allowed per import job")
 	fs.IntVar(&cfg.ExportPerFile, "export-per-file", cfg.ExportPerFile, "resources per exported NDJSON object")
+	fs.StringVar(&cfg.ExportS3URI, "export-s3-uri", cfg.ExportS3URI, "default output location (s3://bucket/prefix) of FHIR $export requests that name none (default: required in the request)")
 	fs.StringVar(&level, "log-level", level, "debug, info, warn or error")
 
 	// Environment fallbacks, applied before the command line so that flags win.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/fhirlake/fhirlake/internal/s3io"
 )
 
 // Default credentials, accepted only while the service listens on a loopback address.
@@ -74,6 +76,9 @@ type Config struct {
 	MaxImportFiles int
 	// ExportPerFile is the number of resources per exported NDJSON object. Default 5000.
 	ExportPerFile int
+	// ExportS3URI is the output location, as s3://bucket/prefix, of FHIR REST $export kick-offs
+	// that name none. Default "": every kick-off must name one.
+	ExportS3URI string
 }
 
 // Default returns the configuration with every default applied.
@@ -170,6 +175,11 @@ func (c *Config) Validate() error {
 	}
 	if c.ExportPerFile <= 0 {
 		errs = append(errs, errors.New("export per file must be positive"))
+	}
+	if c.ExportS3URI != "" {
+		if _, _, err := s3io.ParseURI(c.ExportS3URI); err != nil {
+			errs = append(errs, fmt.Errorf("export S3 URI %q must be s3://bucket/prefix: %w", c.ExportS3URI, err))
+		}
 	}
 	if c.MaxImportFiles <= 0 {
 		errs = append(errs, errors.New("max import files must be positive"))

@@ -2,16 +2,28 @@ package fhirapi
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/search"
 )
 
+// Bulk data (FHIR Bulk Data Access IG) canonical URLs.
+const (
+	bulkDataCapability = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
+	bulkDataOperations = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
+)
+
 // capabilityStatement renders what this data plane really supports: every R4 resource type with
-// its interactions and the search parameters that are indexed.
-func capabilityStatement() []byte {
+// its interactions and the search parameters that are indexed, and, when export is enabled, the
+// three $export operations.
+func capabilityStatement(export bool) []byte {
 	type code struct {
 		Code string `json:"code"`
+	}
+	type operation struct {
+		Name       string `json:"name"`
+		Definition string `json:"definition"`
 	}
 	type param struct {
 		Name       string `json:"name"`
@@ -19,17 +31,18 @@ func capabilityStatement() []byte {
 		Type       string `json:"type"`
 	}
 	type resource struct {
-		Type              string   `json:"type"`
-		Interaction       []code   `json:"interaction"`
-		Versioning        string   `json:"versioning"`
-		ReadHistory       bool     `json:"readHistory"`
-		UpdateCreate      bool     `json:"updateCreate"`
-		ConditionalCreate bool     `json:"conditionalCreate"`
-		ConditionalUpdate bool     `json:"conditionalUpdate"`
-		ConditionalDelete string   `json:"conditionalDelete"`
-		SearchInclude     []string `json:"searchInclude,omitempty"`
-		SearchRevInclude  []string `json:"searchRevInclude,omitempty"`
-		SearchParam       []param  `json:"searchParam"`
+		Type              string      `json:"type"`
+		Interaction       []code      `json:"interaction"`
+		Versioning        string      `json:"versioning"`
+		ReadHistory       bool        `json:"readHistory"`
+		UpdateCreate      bool        `json:"updateCreate"`
+		ConditionalCreate bool        `json:"conditionalCreate"`
+		ConditionalUpdate bool        `json:"conditionalUpdate"`
+		ConditionalDelete string      `json:"conditionalDelete"`
+		SearchInclude     []string    `json:"searchInclude,omitempty"`
+		SearchRevInclude  []string    `json:"searchRevInclude,omitempty"`
+		SearchParam       []param     `json:"searchParam"`
+		Operation         []operation `json:"operation,omitempty"`
 	}
 	codes := func(cs ...string) []code {
 		out := make([]code, len(cs))
@@ -58,7 +71,26 @@ func capabilityStatement() []byte {
 				r.SearchInclude = append(r.SearchInclude, t+":"+p.Code)
 			}
 		}
+		if export && (t == "Patient" || t == "Group") {
+			r.Operation = []operation{{Name: "export", Definition: bulkDataOperations + strings.ToLower(t) + "-export"}}
+		}
 		resources = append(resources, r)
+	}
+	doc := "Search modifiers: string :exact :contains :missing; token :not :text :missing; uri :below; reference :[type] and one level of chaining; prefixes eq ne gt lt ge le sa eb. Result parameters: _count (max 100), _sort, _include, _revinclude, _summary=count, _total. Composite and special parameters are not supported."
+	if export {
+		doc += " Bulk export: $export, Patient/$export and Group/[id]/$export (GET or POST) with _type, _since and _outputFormat=application/fhir+ndjson; the output location comes from the body, the outputS3Uri parameter or the server default; status and cancel (DELETE) at [base]/export/[jobId]. _typeFilter, _elements, patient and includeAssociatedData are not supported."
+	}
+	rest := map[string]any{
+		"mode":          "server",
+		"documentation": doc,
+		"security": map[string]any{
+			"description": "AWS Signature Version 4, signing name healthlake",
+		},
+		"resource":    resources,
+		"interaction": codes("transaction", "batch"),
+	}
+	if export {
+		rest["operation"] = []operation{{Name: "export", Definition: bulkDataOperations + "export"}}
 	}
 	cs := map[string]any{
 		"resourceType": "CapabilityStatement",
@@ -70,15 +102,10 @@ func capabilityStatement() []byte {
 		"fhirVersion":  "4.0.1",
 		"format":       []string{"application/fhir+json", "application/json"},
 		"patchFormat":  []string{"application/json-patch+json"},
-		"rest": []map[string]any{{
-			"mode":          "server",
-			"documentation": "Search modifiers: string :exact :contains :missing; token :not :text :missing; uri :below; reference :[type] and one level of chaining; prefixes eq ne gt lt ge le sa eb. Result parameters: _count (max 100), _sort, _include, _revinclude, _summary=count, _total. Composite and special parameters are not supported.",
-			"security": map[string]any{
-				"description": "AWS Signature Version 4, signing name healthlake",
-			},
-			"resource":    resources,
-			"interaction": codes("transaction", "batch"),
-		}},
+		"rest":         []map[string]any{rest},
+	}
+	if export {
+		cs["instantiates"] = []string{bulkDataCapability}
 	}
 	b, _ := json.Marshal(cs)
 	return b

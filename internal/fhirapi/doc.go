@@ -15,6 +15,20 @@
 //	DELETE [base]/{type}/{id}                    delete (204)
 //	GET    [base]/{type}/{id}/_history           instance history
 //	GET    [base]/{type}/{id}/_history/{vid}     vread
+//	GET    [base]/$export                        bulk export kick-off (also POST), 202 + Content-Location
+//	GET    [base]/Patient/$export                ... of the Patient compartments of all patients
+//	GET    [base]/Group/{id}/$export             ... of the Patient compartments of a Group's members
+//	GET    [base]/export/{jobId}                 export status: 202 while running, 200 once ended
+//	DELETE [base]/export/{jobId}                 cancel an export (202; 409 once ended)
+//
+// Bulk export (export.go) takes _type, _since and _outputFormat (NDJSON only) from the query
+// string or a FHIR Parameters body; a POST may instead carry HealthLake's JSON body (JobName,
+// OutputDataConfig.S3Configuration, DataAccessRoleArn). The output location is the body's S3Uri,
+// else the outputS3Uri parameter, else Options.ExportS3URI. A kick-off only records an export job
+// (the same jobs as StartFHIRExportJob, listed by ListFHIRExportJobs) and wakes the job engine;
+// the exporter package writes the files. The status document is HealthLake's camelCase
+// exportJobProperties plus the bulk-data manifest fields (transactionTime, request,
+// requiresAccessToken, output, error).
 //
 // The package owns routing, the interactions' HTTP semantics (ETag, Last-Modified, If-Match,
 // Location, x-amz-fhir-idempotency-key), Bundles, the CapabilityStatement and the one function
@@ -25,6 +39,6 @@
 //
 // Not supported: conditional create/update/delete (If-None-Exist and search URLs on writes),
 // PATCH entries inside Bundles, _has, composite and special parameters, system-level search and
-// history, $operations (including $export), XML, and _summary/_elements other than
-// _summary=count.
+// history, $operations other than $export, the $export parameters _typeFilter, _elements,
+// patient and includeAssociatedData, XML, and _summary/_elements other than _summary=count.
 package fhirapi

@@ -47,6 +47,15 @@ type Options struct {
 	// Now returns the time of writes. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Exports keeps the jobs of FHIR bulk export ($export); nil disables bulk export (501, and the
+	// CapabilityStatement does not list it). Default nil.
+	Exports ExportJobs
+	// Notify, when set, is called after an export job is created or asked to cancel, so that the
+	// job engine looks for work at once instead of at its next poll. Default nil.
+	Notify func()
+	// ExportS3URI is the output location (s3://bucket/prefix) of $export kick-offs that name none.
+	// Default "": a kick-off must name one.
+	ExportS3URI string
 }
 
 // Handler serves the data plane of every data store.
@@ -71,15 +80,16 @@ func New(st Store, v Validator, opt Options) *Handler {
 	}
 	opt.PublicURL = strings.TrimRight(opt.PublicURL, "/")
 	h := &Handler{st: st, v: v, opt: opt, log: opt.Logger}
-	h.caps = sync.OnceValue(capabilityStatement)
+	h.caps = sync.OnceValue(func() []byte { return capabilityStatement(opt.Exports != nil) })
 	return h
 }
 
 // call is one request, resolved to its data store.
 type call struct {
-	ds   string // data store id
-	base string // [base], no trailing slash
-	r    *http.Request
+	ds     string // data store id
+	tenant store.Tenant
+	base   string // [base], no trailing slash
+	r      *http.Request
 }
 
 // response is what an interaction produces; batch entries reuse it.
@@ -89,6 +99,7 @@ type response struct {
 	etag         string
 	lastModified time.Time
 	location     string
+	header       http.Header // more headers; they override the ones above and Content-Type
 }
 
 // ServeHTTP routes /datastore/{id}/r4/... requests.
@@ -111,6 +122,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if resp.body != nil {
 		hd.Set("Content-Type", contentType)
 	}
+	for k, v := range resp.header {
+		hd[k] = v
+	}
 	w.WriteHeader(resp.status)
 	if resp.body != nil && r.Method != http.MethodHead {
 		w.Write(resp.body)
@@ -131,7 +145,8 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 	if !ok {
 		return nil, fail(http.StatusUnauthorized, "login", "missing authentication")
 	}
-	d, err := h.st.DatastoreGet(r.Context(), store.Tenant{AccountID: id.AccountID, Region: id.Region}, dsID)
+	tenant := store.Tenant{AccountID: id.AccountID, Region: id.Region}
+	d, err := h.st.DatastoreGet(r.Context(), tenant, dsID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, fail(http.StatusNotFound, "not-found", "data store %s does not exist", dsID)
@@ -153,7 +168,7 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 		}
 		base = scheme + "://" + r.Host
 	}
-	c := &call{ds: dsID, base: base + "/datastore/" + dsID + "/r4", r: r}
+	c := &call{ds: dsID, tenant: tenant, base: base + "/datastore/" + dsID + "/r4", r: r}
 	segs := strings.Split(strings.Trim(rest, "/"), "/")
 	if len(segs) == 1 && segs[0] == "" {
 		segs = nil
@@ -161,6 +176,10 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 	m := r.Method
 	if m == http.MethodHead {
 		m = http.MethodGet
+	}
+	// Bulk export paths first: Patient/$export would otherwise read as an unsupported operation.
+	if bulk := h.bulkRoute(segs); bulk != nil {
+		return bulk(c)
 	}
 	notAllowed := func() (*response, error) {
 		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "%s is not supported on this path", r.Method)

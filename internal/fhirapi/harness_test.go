@@ -37,6 +37,7 @@ const (
 type env struct {
 	t   testing.TB
 	cfg config.Config
+	srv *server.Server
 	url string
 	hl  *healthlake.Client
 	ds  string
@@ -47,10 +48,19 @@ type env struct {
 // newEnv starts a service on a loopback port with its own data directory and creates a store.
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, nil)
+}
+
+// newEnvWith is newEnv with the configuration adjusted by tweak (when not nil) and server options.
+func newEnvWith(t testing.TB, tweak func(*config.Config), opts ...server.Option) *env {
+	t.Helper()
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	cfg.MaxDatastores = 0
 	cfg.ExtraCredentials = []config.Credential{{AccessKeyID: otherKey, SecretAccessKey: otherSecret, AccountID: otherAccount}}
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +74,7 @@ func newEnv(t testing.TB) *env {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, log)
+	srv, err := server.New(ctx, cfg, log, opts...)
 	if err != nil {
 		cancel()
 		ln.Close()
@@ -79,7 +89,7 @@ func newEnv(t testing.TB) *env {
 			t.Errorf("close server: %v", err)
 		}
 	})
-	e := &env{t: t, cfg: cfg, url: "http://" + cfg.Listen, key: config.DefaultAccessKeyID, secret: config.DefaultSecretAccessKey}
+	e := &env{t: t, cfg: cfg, srv: srv, url: "http://" + cfg.Listen, key: config.DefaultAccessKeyID, secret: config.DefaultSecretAccessKey}
 	e.hl = healthlake.New(healthlake.Options{Region: region, BaseEndpoint: aws.String(e.url),
 		Credentials: credentials.NewStaticCredentialsProvider(e.key, e.secret, "")})
 	e.ds = e.createStore("main")

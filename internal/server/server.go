@@ -162,7 +162,8 @@ func (s *Server) open(ctx context.Context) error {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/", verifier.Middleware(s.control.Handler(), s.control.WriteError))
-	data := fhirapi.New(st, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log})
+	data := fhirapi.New(st, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
+		Exports: st, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI})
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
 	s.handler = s.logRequests(mux)
 	if !s.opts.noWorkers {

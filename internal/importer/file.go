@@ -190,8 +190,8 @@ func (r *run) stream(ctx context.Context, f inputFile) error {
 	defer cancel()
 	par := r.im.cfg.Parallelism
 	// Deep enough buffers let reading and validation run on while a commit is in progress.
-	chunks := make(chan chunk, 16*par)
-	results := make(chan result, 16*par)
+	chunks := make(chan chunk, 4*par)
+	results := make(chan result, 4*par)
 	var readErr error
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -54,7 +54,7 @@ type Config struct {
 	Parallelism int
 	// MaxFiles fails a job whose input holds more objects. Default 10000.
 	MaxFiles int
-	// BatchResources is the most resources per commit. Default 20000.
+	// BatchResources is the most resources per commit. Default 4000.
 	BatchResources int
 	// CommitInterval bounds the time between commits, which is how fresh progress is. Default 400ms.
 	CommitInterval time.Duration
@@ -77,7 +77,7 @@ func New(cfg Config) *Importer {
 		cfg.MaxFiles = 10000
 	}
 	if cfg.BatchResources <= 0 {
-		cfg.BatchResources = 20000
+		cfg.BatchResources = 4000
 	}
 	if cfg.CommitInterval <= 0 {
 		cfg.CommitInterval = 400 * time.Millisecond

@@ -32,11 +32,6 @@ import (
 	"github.com/fhirlake/fhirlake/internal/store/sqlite"
 )
 
-// objects is what the workers need of S3 access.
-type objects interface {
-	importer.Objects
-}
-
 // Option adjusts a Server before it starts; tests use them to observe or slow down the parts.
 type Option func(*options)
 
@@ -61,7 +56,7 @@ type Server struct {
 	cfg     config.Config
 	log     *slog.Logger
 	store   store.Store
-	objects objects
+	objects importer.Objects // S3 access of the workers (a superset of what the exporter needs)
 	engine  *jobs.Engine
 	control *controlplane.Service
 	handler http.Handler

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fhirlake/fhirlake/internal/awsmodel/internal/codegen"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 const modelFile = "healthlake-2017-07-01.json"
@@ -17,7 +18,7 @@ const modelFile = "healthlake-2017-07-01.json"
 // the checkout has it next to the module, and compares with model_gen.go.
 func TestGeneratedUpToDate(t *testing.T) {
 	t.Parallel()
-	root, err := moduleRoot()
+	root, err := testenv.ModuleRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,23 +39,5 @@ func TestGeneratedUpToDate(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Error("model_gen.go is stale; run go generate ./internal/awsmodel")
-	}
-}
-
-// moduleRoot walks up from the package directory to the directory of go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("go.mod not found above the package directory")
-		}
-		dir = parent
 	}
 }

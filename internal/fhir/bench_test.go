@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // loadSynthea returns every line of the synthea/ corpus (8,315 resources).
@@ -11,7 +13,7 @@ func loadSynthea(b *testing.B) ([][]byte, int64) {
 	b.Helper()
 	var lines [][]byte
 	var size int64
-	for _, f := range ndjsonFiles(b, filepath.Join(sharedDir(b), "data", "synthea")) {
+	for _, f := range ndjsonFiles(b, filepath.Join(testenv.SharedDir(b), "data", "synthea")) {
 		forEachLine(b, f, func(line []byte, _ int) {
 			lines = append(lines, append([]byte(nil), line...))
 			size += int64(len(line))

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"testing"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // Decisions for the cases marked impl-defined in cases.ndjson (the proposal's
@@ -38,7 +40,7 @@ type testCase struct {
 }
 
 func loadCases(t testing.TB) []testCase {
-	return loadCasesFrom(t, sharedDir(t))
+	return loadCasesFrom(t, testenv.SharedDir(t))
 }
 
 func loadCasesFrom(t testing.TB, shared string) []testCase {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // knownInvalidExamples are the official R4 examples that are not valid R4.
@@ -119,7 +121,7 @@ func reportRejections(t *testing.T, rejected map[string][]Issue) {
 
 func TestCorpusStrict(t *testing.T) {
 	t.Parallel()
-	shared := sharedDir(t)
+	shared := testenv.SharedDir(t)
 	for _, c := range []struct {
 		name, dir string
 		min       int
@@ -146,7 +148,7 @@ func TestCorpusSyntheaFull(t *testing.T) {
 		t.Skip("synthea-full is skipped with -short")
 	}
 	t.Parallel()
-	res := runCorpus(t, filepath.Join(sharedDir(t), "data", "synthea-full"), LevelStrict)
+	res := runCorpus(t, filepath.Join(testenv.SharedDir(t), "data", "synthea-full"), LevelStrict)
 	if res.total < 180520 {
 		t.Errorf("validated %d resources, want 180520", res.total)
 	}
@@ -155,7 +157,7 @@ func TestCorpusSyntheaFull(t *testing.T) {
 
 func TestCorpusHL7Examples(t *testing.T) {
 	t.Parallel()
-	res := runCorpus(t, filepath.Join(sharedDir(t), "data", "hl7-r4-examples"), LevelStrict)
+	res := runCorpus(t, filepath.Join(testenv.SharedDir(t), "data", "hl7-r4-examples"), LevelStrict)
 	if res.total < 707 {
 		t.Errorf("validated %d examples, want at least 707", res.total)
 	}

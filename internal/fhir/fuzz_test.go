@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 	"time"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // FuzzValidate checks, on any bytes, that no level panics, that the levels
@@ -24,7 +26,7 @@ func FuzzValidate(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	if shared := trySharedDir(); shared != "" {
+	if shared := testenv.Shared(); shared != "" {
 		for _, c := range loadCasesFrom(f, shared) {
 			f.Add(c.input())
 		}

@@ -10,40 +10,6 @@ import (
 	"testing"
 )
 
-// sharedDir returns the team's shared data folder: ../shared next to the
-// directory that holds go.mod. The test is skipped when it is absent.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	shared := trySharedDir()
-	if shared == "" {
-		t.Skip("shared data folder (../shared next to the module root) not available")
-	}
-	return shared
-}
-
-// trySharedDir is sharedDir without the skip: "" when the folder is absent.
-func trySharedDir() string {
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-	shared := filepath.Join(filepath.Dir(dir), "shared")
-	if _, err := os.Stat(filepath.Join(shared, "data")); err != nil {
-		return ""
-	}
-	return shared
-}
-
 // forEachLine calls fn with every line of the NDJSON file at path (gzip when
 // the name ends in .gz). The line is only valid during the call. It must be
 // called from the test goroutine; other goroutines use readLines.

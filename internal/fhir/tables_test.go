@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // TestGeneratedTablesUpToDate regenerates the tables from the shared R4
@@ -16,7 +18,7 @@ func TestGeneratedTablesUpToDate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("regenerating the tables is skipped with -short")
 	}
-	shared := sharedDir(t)
+	shared := testenv.SharedDir(t)
 	out := filepath.Join(t.TempDir(), "r4tables.json.gz")
 	cmd := exec.Command("go", "run", "./internal/gen", "-shared", shared, "-out", out)
 	if msg, err := cmd.CombinedOutput(); err != nil {

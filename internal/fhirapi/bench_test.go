@@ -10,6 +10,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // latencies runs fn n times and reports p50 and p99 in milliseconds under the given name.
@@ -62,7 +64,7 @@ func sampleIDs(b *testing.B, path string, n int) (ids, subjects []string) {
 // measures read, token search, date-range search and create over HTTP with SigV4. Run with
 // go test -run XXX -bench SyntheaFull -benchtime 1x ./internal/fhirapi/
 func BenchmarkSyntheaFull(b *testing.B) {
-	dir := filepath.Join(sharedDir(b), "data", "synthea-full")
+	dir := filepath.Join(testenv.SharedDir(b), "data", "synthea-full")
 	if _, err := os.Stat(dir); err != nil {
 		b.Skip("synthea-full not present")
 	}

@@ -222,31 +222,6 @@ func (e *env) send(method, u string, body []byte, key, secret string, hdr ...str
 	return resp{status: res.StatusCode, header: res.Header, body: b}
 }
 
-// sharedDir returns the shared test data folder (../shared from the module root), skipping the
-// test when it is absent.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(filepath.Dir(dir), "shared")
-	if _, err := os.Stat(filepath.Join(shared, "data")); err != nil {
-		t.Skip("shared test data not present")
-	}
-	return shared
-}
-
 // bundleIDs returns "Type/id" of the entries of a Bundle with the given search mode ("" = any).
 func bundleIDs(t testing.TB, b map[string]any, mode string) []string {
 	t.Helper()

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // loadNDJSON decodes every line of one file of the synthea folder.
@@ -83,7 +85,7 @@ func str(m map[string]any, path ...string) string {
 }
 
 func TestSyntheaSearch(t *testing.T) {
-	dir := filepath.Join(sharedDir(t), "data", "synthea")
+	dir := filepath.Join(testenv.SharedDir(t), "data", "synthea")
 	e := newEnv(t)
 	e.importDir(dir)
 

@@ -17,6 +17,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // peakRSS returns the process's peak resident set size in MiB (VmHWM), 0 where unknown.
@@ -39,7 +41,7 @@ func peakRSS() float64 {
 // through StartFHIRImportJob at each validation level: S3 folder → gunzip → validate on all cores →
 // SQLite, with reports and manifest. Reported: resources/s, MB/s of uncompressed NDJSON, peak RSS.
 func BenchmarkImportSyntheaFull(b *testing.B) {
-	shared := sharedDir(b)
+	shared := testenv.SharedDir(b)
 	src := filepath.Join(shared, "data", "synthea-full")
 	for _, level := range []types.ValidationLevel{types.ValidationLevelMinimal, types.ValidationLevelStructureOnly, types.ValidationLevelStrict} {
 		b.Run(string(level), func(b *testing.B) {
@@ -87,7 +89,7 @@ func BenchmarkImportSyntheaFull(b *testing.B) {
 // BenchmarkRawBaseline is the floor the importer is compared with: gunzip + split lines +
 // json.Valid over synthea-full, one file per goroutine on all cores, nothing stored.
 func BenchmarkRawBaseline(b *testing.B) {
-	shared := sharedDir(b)
+	shared := testenv.SharedDir(b)
 	src := filepath.Join(shared, "data", "synthea-full")
 	entries, _ := os.ReadDir(src)
 	var files [][]byte

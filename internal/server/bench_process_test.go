@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // processRSS returns the peak resident set size (VmHWM) of a process in MiB.
@@ -38,11 +40,15 @@ func processRSS(pid int) float64 {
 // and synthea-full twice (361k, the second copy updating every resource), then an export of the
 // 361k store in a new process. Flat RSS across input sizes is the goal.
 func BenchmarkServiceProcess(b *testing.B) {
-	shared := sharedDir(b)
+	shared := testenv.SharedDir(b)
 	tmp := b.TempDir()
 	bin := filepath.Join(tmp, "fhirlake")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/fhirlake")
-	build.Dir = moduleRoot(b)
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		b.Fatal(err)
+	}
+	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("build: %v\n%s", err, out)
 	}

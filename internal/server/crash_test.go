@@ -22,22 +22,8 @@ import (
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/store/sqlite"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
-
-// moduleRoot returns the folder holding go.mod.
-func moduleRoot(t testing.TB) string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
 
 // proc is the service running as a child process.
 type proc struct {
@@ -80,9 +66,12 @@ func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and imports 180k resources")
 	}
-	shared := sharedDir(t)
+	shared := testenv.SharedDir(t)
 	src := filepath.Join(shared, "data", "synthea-full")
-	root := moduleRoot(t)
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "fhirlake")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/fhirlake")

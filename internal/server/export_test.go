@@ -19,6 +19,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/server"
 	"github.com/fhirlake/fhirlake/internal/store"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 func exportInput(ds, out string) *healthlake.StartFHIRExportJobInput {
@@ -45,7 +46,7 @@ func waitExport(t testing.TB, c *healthlake.Client, ds, job string) *types.Expor
 func importSynthea(t testing.TB, ts *testServer, c *healthlake.Client) string {
 	t.Helper()
 	ds := createActive(t, c, "src")
-	copyDir(t, filepath.Join(sharedDir(t), "data", "synthea"), filepath.Join(ts.bucket("fhir-in"), "synthea"))
+	copyDir(t, filepath.Join(testenv.SharedDir(t), "data", "synthea"), filepath.Join(ts.bucket("fhir-in"), "synthea"))
 	ts.bucket("fhir-out")
 	in := importInput(ds, "s3://fhir-in/synthea/", "s3://fhir-out/imports/")
 	in.ValidationLevel = types.ValidationLevelMinimal

@@ -127,28 +127,3 @@ func createActive(t testing.TB, c *healthlake.Client, name string) string {
 	}
 	return *out.DatastoreId
 }
-
-// sharedDir returns the shared test data folder (../shared from the module root), skipping the
-// test when it is absent.
-func sharedDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("module root not found")
-		}
-		dir = parent
-	}
-	shared := filepath.Join(filepath.Dir(dir), "shared")
-	if _, err := os.Stat(filepath.Join(shared, "data")); err != nil {
-		t.Skip("shared test data not present")
-	}
-	return shared
-}

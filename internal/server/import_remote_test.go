@@ -14,13 +14,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // TestImportFromS3Endpoint runs an import whose input and output live on a real S3 protocol
 // endpoint (an in-process gofakes3 server), with gzip and plain objects.
 func TestImportFromS3Endpoint(t *testing.T) {
 	t.Parallel()
-	shared := sharedDir(t)
+	shared := testenv.SharedDir(t)
 	backend := s3mem.New()
 	fake := httptest.NewServer(gofakes3.New(backend).Server())
 	t.Cleanup(fake.Close)

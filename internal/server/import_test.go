@@ -20,6 +20,7 @@ import (
 
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/server"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 const kmsKey = "arn:aws:kms:us-east-1:000000000000:key/test"
@@ -110,7 +111,7 @@ func readLines(t testing.TB, path string) []string {
 
 func TestImportSynthea(t *testing.T) {
 	t.Parallel()
-	shared := sharedDir(t)
+	shared := testenv.SharedDir(t)
 	ts := start(t, newConfig(t))
 	c := ts.client("us-east-1")
 	ctx := context.Background()

@@ -13,22 +13,13 @@ import (
 	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/store/sqlite"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // syntheaLines reads every resource of the shared synthea folder (../shared from the module root).
 func syntheaLines(b *testing.B) []store.ResourceWrite {
 	b.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			b.Skip("module root not found")
-		}
-		dir = filepath.Dir(dir)
-	}
-	files, _ := filepath.Glob(filepath.Join(filepath.Dir(dir), "shared", "data", "synthea", "*.ndjson"))
+	files, _ := filepath.Glob(filepath.Join(testenv.SharedDir(b), "data", "synthea", "*.ndjson"))
 	if len(files) == 0 {
 		b.Skip("shared synthea data not present")
 	}

@@ -262,18 +262,21 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 		line, err := br.ReadSlice('\n')
 		tooLong := false
 		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: gather it, or skip the rest of it once it is over
+			// MaxLine (the newline does not count).
 			big = append(big[:0], line...)
+			skipped := int64(0)
 			for errors.Is(err, bufio.ErrBufferFull) {
 				line, err = br.ReadSlice('\n')
-				if len(big) <= r.im.cfg.MaxLine {
+				if !tooLong && len(big)+len(bytes.TrimSuffix(line, []byte("\n"))) <= r.im.cfg.MaxLine {
 					big = append(big, line...)
 				} else {
 					tooLong = true
-					offset += int64(len(line))
+					skipped += int64(len(line))
 				}
 			}
 			if tooLong {
-				offset += int64(len(big))
+				offset += int64(len(big)) + skipped
 				line = nil
 			} else {
 				line = big

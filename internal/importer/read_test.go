@@ -78,3 +78,64 @@ func TestReadChunkBoundaries(t *testing.T) {
 		}
 	}
 }
+
+// TestReadLongLines reads a 9 MiB line whole, and reports a line over MaxLine by its number while
+// the lines after it keep their numbers and offsets.
+func TestReadLongLines(t *testing.T) {
+	t.Parallel()
+	big := `{"resourceType":"Binary","id":"b1","contentType":"text/plain","data":"` + strings.Repeat("QUJD", 9<<18) + `"}`
+	huge := strings.Repeat("x", 11<<20)
+	input := "first\n" + big + "\n" + huge + "\nlast\n"
+	r := &run{im: New(Config{MaxLine: 10 << 20})}
+	out := make(chan chunk, 100)
+	src := &countingReader{r: strings.NewReader(input)}
+	if err := r.read(context.Background(), src, src, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var lines []string
+	var nums, tooLong []int64
+	var end chunk
+	for c := range out {
+		for i, l := range c.lines {
+			lines = append(lines, string(l))
+			nums = append(nums, c.lineNos[i])
+		}
+		tooLong = append(tooLong, c.tooLong...)
+		end = c
+	}
+	if len(lines) != 3 || lines[0] != "first" || lines[1] != big || lines[2] != "last" {
+		t.Fatalf("read %d lines (sizes %d)", len(lines), len(lines[1]))
+	}
+	if fmt.Sprint(nums) != "[1 2 4]" || fmt.Sprint(tooLong) != "[3]" {
+		t.Errorf("line numbers %v, too long %v", nums, tooLong)
+	}
+	if end.endOffset != int64(len(input)) || end.endLine != 4 {
+		t.Errorf("end = %d/%d, want %d/4", end.endOffset, end.endLine, len(input))
+	}
+}
+
+// TestReadMaxLineBoundary: a line of exactly MaxLine bytes is kept, one byte more is too long.
+func TestReadMaxLineBoundary(t *testing.T) {
+	t.Parallel()
+	const max = 3 << 20
+	input := strings.Repeat("a", max) + "\n" + strings.Repeat("b", max+1) + "\nend\n"
+	r := &run{im: New(Config{MaxLine: max})}
+	out := make(chan chunk, 100)
+	src := &countingReader{r: strings.NewReader(input)}
+	if err := r.read(context.Background(), src, src, out); err != nil {
+		t.Fatal(err)
+	}
+	close(out)
+	var kept []int
+	var tooLong []int64
+	for c := range out {
+		for _, l := range c.lines {
+			kept = append(kept, len(l))
+		}
+		tooLong = append(tooLong, c.tooLong...)
+	}
+	if fmt.Sprint(kept) != fmt.Sprint([]int{max, 3}) || fmt.Sprint(tooLong) != "[2]" {
+		t.Errorf("kept %v, too long %v", kept, tooLong)
+	}
+}

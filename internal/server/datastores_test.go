@@ -34,7 +34,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func TestDatastoreLifecycleWithWaiters(t *testing.T) {
 	t.Parallel()
 	cfg := newConfig(t)
-	cfg.DatastoreCreateDelay = 300 * time.Millisecond
+	cfg.DatastoreCreateDelay = time.Second
 	ts := start(t, cfg)
 	c := ts.client("us-east-1")
 	ctx := context.Background()

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"math"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -25,8 +26,27 @@ func tableOf(k store.IndexKind) (string, bool) {
 // paramCache maps (type, code) to the search_params key. It only ever holds keys that were read
 // back committed, so a rolled-back transaction cannot leave a key behind that no row has.
 type paramCache struct {
-	mu sync.RWMutex
-	m  map[string]int64
+	mu    sync.RWMutex
+	m     map[string]int64
+	spans map[int64]int64 // param key -> max_span known to be stored (never above the stored value)
+}
+
+// span returns the max_span of a parameter as far as this process has seen it.
+func (c *paramCache) span(param int64) int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.spans[param]
+}
+
+func (c *paramCache) putSpan(param, span int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.spans == nil {
+		c.spans = map[int64]int64{}
+	}
+	if span > c.spans[param] {
+		c.spans[param] = span
+	}
 }
 
 func paramKey(typ, code string) string { return typ + "\x00" + code }
@@ -92,6 +112,8 @@ type indexStmts struct {
 	params                 *paramCache
 	local                  map[string]int64 // keys created by this transaction, not yet committed
 	getParam, insertParam  *sql.Stmt
+	widenSpan              *sql.Stmt
+	spans                  map[int64]int64 // spans raised by this transaction, cached once committed
 	str, tok, ref, dt, num rowBuffer
 	uri                    rowBuffer
 	del                    [6]*sql.Stmt // one per distinct table
@@ -125,6 +147,7 @@ func prepareIndexStmts(ctx context.Context, tx *sql.Tx, params *paramCache) (*in
 	}
 	st.getParam = prep("SELECT seq FROM search_params WHERE type = ? AND code = ?")
 	st.insertParam = prep("INSERT INTO search_params (type, code) VALUES (?, ?)")
+	st.widenSpan = prep("UPDATE search_params SET max_span = ?1 WHERE seq = ?2 AND max_span < ?1")
 	buf := func(rb *rowBuffer, table string, cols ...string) {
 		rb.cols = len(cols)
 		rb.one = prep(insertSQL(table, cols, 1))
@@ -148,7 +171,7 @@ func prepareIndexStmts(ctx context.Context, tx *sql.Tx, params *paramCache) (*in
 }
 
 func (st *indexStmts) close() {
-	all := []*sql.Stmt{st.getParam, st.insertParam, st.keyGet, st.keyPut}
+	all := []*sql.Stmt{st.getParam, st.insertParam, st.widenSpan, st.keyGet, st.keyPut}
 	for _, rb := range st.buffers() {
 		all = append(all, rb.one, rb.many)
 	}
@@ -242,7 +265,9 @@ func (st *indexStmts) insert(ctx context.Context, ds, rpk int64, typ string, ent
 		case store.IndexReference:
 			err = st.ref.add(ctx, ds, p, e.RefID, e.RefType, rpk)
 		case store.IndexDate:
-			err = st.dt.add(ctx, ds, p, e.Low, e.High, rpk)
+			if err = st.widen(ctx, p, e.Low, e.High); err == nil {
+				err = st.dt.add(ctx, ds, p, e.Low, e.High, rpk)
+			}
 		case store.IndexNumber:
 			err = st.num.add(ctx, ds, p, e.NumLow, e.NumHigh, "", "", rpk)
 		case store.IndexQuantity:
@@ -257,6 +282,32 @@ func (st *indexStmts) insert(ctx context.Context, ds, rpk int64, typ string, ent
 		}
 	}
 	return nil
+}
+
+// widen raises the stored max_span of a date parameter when [lo, hi] is wider than any before.
+func (st *indexStmts) widen(ctx context.Context, param, lo, hi int64) error {
+	span := int64(math.MaxInt64)
+	if lo != math.MinInt64 && hi != math.MaxInt64 {
+		span = hi - lo
+	}
+	if span <= st.params.span(param) || span <= st.spans[param] {
+		return nil
+	}
+	if _, err := st.widenSpan.ExecContext(ctx, span, param); err != nil {
+		return fmt.Errorf("date span: %w", err)
+	}
+	if st.spans == nil {
+		st.spans = map[int64]int64{}
+	}
+	st.spans[param] = span
+	return nil
+}
+
+// committed moves what the transaction learnt into the shared cache; call it after commit.
+func (st *indexStmts) committed() {
+	for p, v := range st.spans {
+		st.params.putSpan(p, v)
+	}
 }
 
 // replay returns the write result of a known idempotency key, or ok=false.

@@ -135,52 +135,60 @@ func (st *resourceStmts) indexed(ctx context.Context, ds, pk int64, w store.Reso
 	return nil
 }
 
-func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
+// writeAll applies writes inside tx. The returned function must be called once tx has committed:
+// it publishes what the transaction taught the shared caches.
+func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, func(), error) {
+	nothing := func() {}
 	if len(writes) == 0 {
-		return nil, nil
+		return nil, nothing, nil
 	}
 	ds, err := dsSeq(ctx, tx, datastoreID)
 	if err != nil {
-		return nil, err
+		return nil, nothing, err
 	}
 	st, err := prepareResourceStmts(ctx, tx)
 	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
+		return nil, nothing, fmt.Errorf("prepare: %w", err)
 	}
 	defer st.close()
 	if st.idx, err = prepareIndexStmts(ctx, tx, &s.params); err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
+		return nil, nothing, fmt.Errorf("prepare: %w", err)
 	}
 	out := make([]store.ResourceWriteResult, len(writes))
 	n := ms(now)
 	for i, w := range writes {
 		if out[i], err = st.write(ctx, ds, w, n); err != nil {
-			return nil, err
+			return nil, nothing, err
 		}
 	}
-	return out, st.idx.flush(ctx)
+	return out, st.idx.committed, st.idx.flush(ctx)
 }
 
 // ResourceWrite implements store.Store.
 func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
 	var out []store.ResourceWriteResult
+	published := func() {}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = s.writeAll(ctx, tx, datastoreID, writes, now)
+		out, published, err = s.writeAll(ctx, tx, datastoreID, writes, now)
 		return err
 	})
+	if err == nil {
+		published()
+	}
 	return out, err
 }
 
 // ImportCommit implements store.Store.
 func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([]store.ResourceWriteResult, error) {
 	var out []store.ResourceWriteResult
+	published := func() {}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		if err := checkLease(ctx, tx, p.JobID, p.Owner); err != nil {
 			return err
 		}
 		var err error
-		if out, err = s.writeAll(ctx, tx, p.DatastoreID, p.Writes, p.Now); err != nil {
+		if out, published, err = s.writeAll(ctx, tx, p.DatastoreID, p.Writes, p.Now); err != nil {
 			return err
 		}
 		var chunks []store.ReportChunk
@@ -204,6 +212,9 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 			lease_expires = ? WHERE id = ?`, nilIfEmpty(p.Progress), nilIfEmpty(p.Checkpoint), ms(p.LeaseExpires), p.JobID)
 		return err
 	})
+	if err == nil {
+		published()
+	}
 	return out, err
 }
 

@@ -253,6 +253,10 @@ func where(b *sqlBuilder, ds int64, typ, a string, clauses [][]store.SearchPredi
 			driver, best = i, r
 		}
 	}
+	if best <= 2 && dateWindow(b, ds, typ, a, clauses) {
+		// The date window drives; every clause, the date ones included, is still tested exactly.
+		driver = -1
+	}
 	for i, any := range clauses {
 		if len(any) == 0 {
 			continue
@@ -276,6 +280,65 @@ func where(b *sqlBuilder, ds int64, typ, a string, clauses [][]store.SearchPredi
 		b.w(")")
 	}
 	return nil
+}
+
+// dateWindow writes, when some date parameter is bounded from both sides by the clauses (e.g.
+// date=ge2020-01-01&date=lt2020-02-01), " AND pk IN (rows whose lo lies in the window)". The window
+// is a necessary condition, not the exact test: hi >= L implies lo >= L - max_span, where max_span
+// is the widest range ever indexed under the parameter, so the (ds, param, lo) index can serve both
+// bounds. It reports whether it wrote a window.
+func dateWindow(b *sqlBuilder, ds int64, typ, a string, clauses [][]store.SearchPredicate) bool {
+	type bound struct {
+		expr string
+		args []any
+	}
+	lower, upper := map[string][]bound{}, map[string][]bound{}
+	// lowest is the smallest lo a row matching "hi >= ?" can have; an open-ended range ever
+	// indexed under the parameter (max_span = MaxInt64) leaves no lower bound.
+	lowest := "(SELECT CASE WHEN max_span = 9223372036854775807 THEN -9223372036854775808 ELSE ? - max_span END FROM search_params WHERE type = ? AND code = ?)"
+	for _, clause := range clauses {
+		if len(clause) != 1 {
+			continue
+		}
+		p := clause[0]
+		if p.Kind != store.IndexDate || p.Not || p.Param == "_lastUpdated" || p.Op == store.OpMissing {
+			continue
+		}
+		switch p.Op {
+		case store.OpEq:
+			lower[p.Param] = append(lower[p.Param], bound{"?", []any{p.Low}})
+			upper[p.Param] = append(upper[p.Param], bound{"?", []any{p.High}})
+		case store.OpGe:
+			lower[p.Param] = append(lower[p.Param], bound{lowest, []any{p.Low, typ, p.Param}})
+		case store.OpGt:
+			lower[p.Param] = append(lower[p.Param], bound{lowest, []any{p.High, typ, p.Param}})
+		case store.OpSa:
+			lower[p.Param] = append(lower[p.Param], bound{"?", []any{p.High}})
+		case store.OpLt, store.OpEb:
+			upper[p.Param] = append(upper[p.Param], bound{"?", []any{p.Low}})
+		case store.OpLe:
+			upper[p.Param] = append(upper[p.Param], bound{"?", []any{p.High}})
+		}
+	}
+	for _, c := range clauses {
+		if len(c) != 1 {
+			continue
+		}
+		param := c[0].Param
+		if len(lower[param]) == 0 || len(upper[param]) == 0 {
+			continue
+		}
+		b.w(" AND "+a+".pk IN (SELECT x.rpk FROM idx_date x WHERE x.ds = ? AND x.param = "+paramExpr, ds, typ, param)
+		for _, l := range lower[param] {
+			b.w(" AND x.lo >= "+l.expr, l.args...)
+		}
+		for _, u := range upper[param] {
+			b.w(" AND x.lo <= "+u.expr, u.args...)
+		}
+		b.w(")")
+		return true
+	}
+	return false
 }
 
 // drivingRank estimates how few rows a clause selects through its index (higher is fewer); 0

@@ -20,6 +20,102 @@ func RunSearch(t *testing.T, newStore Factory) {
 		t.Parallel()
 		testSearch(t, newStore(t))
 	})
+	t.Run("DateWindow", func(t *testing.T) {
+		t.Parallel()
+		testDateWindow(t, newStore(t))
+	})
+}
+
+// testDateWindow checks two-sided date searches (which a backend may serve from a window on the
+// range start) against ranges of every shape: short, long ones that began long before the
+// window, open-ended ones, and a long range written after shorter ones.
+func testDateWindow(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "dw", time.Now(), 0)
+	enc := func(id string, lo, hi int64) store.ResourceWrite {
+		return store.ResourceWrite{Type: "Encounter", ID: id, Body: []byte(`{"resourceType":"Encounter","id":"` + id + `"}`),
+			Index: []store.IndexEntry{{Param: "date", Kind: store.IndexDate, Low: lo, High: hi}}}
+	}
+	day := int64(24 * time.Hour / time.Millisecond)
+	batches := [][]store.ResourceWrite{
+		{
+			enc("inside", ms("2020-03-05T10:00:00Z"), ms("2020-03-05T11:00:00Z")),
+			enc("before", ms("2020-02-01T00:00:00Z"), ms("2020-02-01T00:00:00Z")+day-1),
+			enc("after", ms("2020-04-01T00:00:00Z"), ms("2020-04-01T00:00:00Z")+day-1),
+			enc("edge-start", ms("2020-02-28T00:00:00Z"), ms("2020-03-01T00:00:00Z")),
+		},
+		{enc("long", ms("2001-01-01T00:00:00Z"), ms("2030-01-01T00:00:00Z"))},
+		{enc("open-start", math.MinInt64, ms("2021-01-01T00:00:00Z")), enc("open-end", ms("2019-06-01T00:00:00Z"), math.MaxInt64)},
+	}
+	for _, w := range batches {
+		if _, err := s.ResourceWrite(ctx, "dw", w, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	date := func(op store.SearchOp, day string) []store.SearchPredicate {
+		lo := ms(day + "T00:00:00Z")
+		return []store.SearchPredicate{{Param: "date", Kind: store.IndexDate, Op: op, Low: lo, High: lo + 86_400_000 - 1}}
+	}
+	cases := []struct {
+		name  string
+		where [][]store.SearchPredicate
+		want  []string
+	}{
+		{"ge and lt", [][]store.SearchPredicate{date(store.OpGe, "2020-03-01"), date(store.OpLt, "2020-03-15")},
+			[]string{"inside", "long", "open-end", "open-start"}},
+		{"gt and le", [][]store.SearchPredicate{date(store.OpGt, "2020-03-01"), date(store.OpLe, "2020-03-15")},
+			[]string{"inside", "long", "open-end", "open-start"}},
+		{"eq and ge", [][]store.SearchPredicate{date(store.OpEq, "2020-03-05"), date(store.OpGe, "2020-03-01")}, []string{"inside"}},
+		{"sa and eb", [][]store.SearchPredicate{date(store.OpSa, "2020-03-01"), date(store.OpEb, "2020-05-01")},
+			[]string{"after", "inside"}},
+		{"window before everything", [][]store.SearchPredicate{date(store.OpGe, "1990-01-01"), date(store.OpLt, "1990-02-01")},
+			[]string{"open-start"}},
+	}
+	// Procedure.date only ever holds finite ranges, so a backend may bound the window from below;
+	// the long range is written after the short ones.
+	proc := func(id string, lo, hi int64) store.ResourceWrite {
+		w := enc(id, lo, hi)
+		w.Type, w.Body = "Procedure", []byte(`{"resourceType":"Procedure","id":"`+id+`"}`)
+		return w
+	}
+	for _, w := range [][]store.ResourceWrite{
+		{proc("p-inside", ms("2020-03-05T10:00:00Z"), ms("2020-03-05T11:00:00Z")), proc("p-before", ms("2020-02-01T00:00:00Z"), ms("2020-02-02T00:00:00Z"))},
+		{proc("p-long", ms("2001-01-01T00:00:00Z"), ms("2030-01-01T00:00:00Z"))},
+		{proc("p-later-short", ms("2020-03-10T00:00:00Z"), ms("2020-03-10T00:01:00Z"))},
+	} {
+		if _, err := s.ResourceWrite(ctx, "dw", w, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := s.ResourceSearch(ctx, store.SearchQuery{DatastoreID: "dw", Type: "Procedure", Count: 100,
+		Where: [][]store.SearchPredicate{date(store.OpGe, "2020-03-01"), date(store.OpLt, "2020-03-15")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var procs []string
+	for _, r := range res.Matches {
+		procs = append(procs, r.ID)
+	}
+	sort.Strings(procs)
+	if diff := cmp.Diff([]string{"p-inside", "p-later-short", "p-long"}, procs); diff != "" {
+		t.Errorf("finite ranges (-want +got):\n%s", diff)
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := s.ResourceSearch(ctx, store.SearchQuery{DatastoreID: "dw", Type: "Encounter", Where: tc.where, Count: 100})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, r := range res.Matches {
+				ids = append(ids, r.ID)
+			}
+			sort.Strings(ids)
+			if diff := cmp.Diff(tc.want, ids); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 func ms(s string) int64 {

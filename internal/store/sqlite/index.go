@@ -2,10 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"math"
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fhirlake/fhirlake/internal/awsjson"
 	"github.com/fhirlake/fhirlake/internal/store"
@@ -134,6 +135,10 @@ func (s *Service) createDatastore(ctx context.Context, body []byte) (any, error)
 		TypeVersion: in.DatastoreTypeVersion, Config: cfg, ClientToken: token, RequestHash: hash,
 		ReadyAt: now.Add(s.opt.CreateDelay),
 	}
+	if in.PreloadDataConfig != nil && in.PreloadDataConfig.PreloadDataType == "SYNTHEA" {
+		// The store stays CREATING until its sample is loaded (see PreloadPending).
+		d.ReadyAt = preloadHold
+	}
 	tags := make([]store.Tag, len(in.Tags))
 	for i, tg := range in.Tags {
 		tags[i] = store.Tag{Key: tg.Key, Value: tg.Value}
@@ -187,6 +192,15 @@ func (s *Service) checkQuota(ctx context.Context, t store.Tenant) error {
 		return validationErr("data store quota exceeded: an account may have %d data stores per region", s.opt.MaxDatastores)
 	}
 	return nil
+}
+
+// preloadHold is the ReadyAt of a SYNTHEA-preloaded store until its sample data is loaded.
+var preloadHold = time.Date(9999, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// PreloadPending reports whether d is a SYNTHEA-preloaded store still waiting for its sample
+// data; whoever loads it then sets the store ready (store.DatastoreSetReady).
+func PreloadPending(d store.Datastore) bool {
+	return d.Status == store.DatastoreCreating && d.ReadyAt.Equal(preloadHold)
 }
 
 type datastoreIDInput struct {

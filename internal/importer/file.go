@@ -348,7 +348,7 @@ func (r *run) validate(c chunk) result {
 		res.scanned++
 		if vr.Valid() {
 			res.writes = append(res.writes, store.ResourceWrite{Type: vr.ResourceType, ID: vr.ID, Body: line,
-				Index: indexEntries(vr.ResourceType, line)})
+				Index: IndexEntries(vr.ResourceType, line)})
 			res.okLines = append(res.okLines, c.lineNos[i])
 			res.okBytes += int64(len(line))
 			continue
@@ -365,9 +365,9 @@ func (r *run) validate(c chunk) result {
 	return res
 }
 
-// indexEntries computes the search index entries of a resource (in the parallel workers, so the
-// single writer only inserts them).
-func indexEntries(typ string, body []byte) []store.IndexEntry {
+// IndexEntries computes the search index entries of a resource. The importer calls it in its
+// parallel workers, so the single writer only inserts them.
+func IndexEntries(typ string, body []byte) []store.IndexEntry {
 	es := search.Extract(typ, body)
 	if len(es) == 0 {
 		return nil

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/fhirlake/fhirlake/internal/config"
+	"github.com/fhirlake/fhirlake/internal/store"
 )
 
 var amzTime = regexp.MustCompile(`\d{8}T\d{6}Z`)
@@ -423,5 +424,41 @@ func TestSDKErrorTypes(t *testing.T) {
 	var api smithy.APIError
 	if !errors.As(err, &api) || api.ErrorCode() != "InvalidSignatureException" {
 		t.Errorf("bad signature: %v", err)
+	}
+}
+
+// TestPreloadSynthea: a store created with PreloadDataType SYNTHEA stays CREATING until the bundled
+// sample is loaded and indexed, then becomes ACTIVE holding it.
+func TestPreloadSynthea(t *testing.T) {
+	t.Parallel()
+	ts := start(t, newConfig(t))
+	c := ts.client("us-east-1")
+	ctx := context.Background()
+	out, err := c.CreateFHIRDatastore(ctx, &healthlake.CreateFHIRDatastoreInput{DatastoreTypeVersion: types.FHIRVersionR4,
+		PreloadDataConfig: &types.PreloadDataConfig{PreloadDataType: types.PreloadDataTypeSynthea}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := healthlake.NewFHIRDatastoreActiveWaiter(c, func(o *healthlake.FHIRDatastoreActiveWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
+	})
+	if err := w.Wait(ctx, &healthlake.DescribeFHIRDatastoreInput{DatastoreId: out.DatastoreId}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := ts.srv.Store().ResourceCount(ctx, *out.DatastoreId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	if total != 820 || counts["Patient"] != 3 {
+		t.Fatalf("preloaded %d resources (%v), want 820 with 3 patients", total, counts)
+	}
+	res, err := ts.srv.Store().ResourceSearch(ctx, store.SearchQuery{DatastoreID: *out.DatastoreId, Type: "Patient", CountOnly: true,
+		Where: [][]store.SearchPredicate{{{Param: "gender", Kind: store.IndexToken, AnySystem: true, Code: "male"}, {Param: "gender", Kind: store.IndexToken, AnySystem: true, Code: "female"}}}})
+	if err != nil || res.Total != 3 {
+		t.Errorf("indexed patients by gender = %d, %v; want 3", res.Total, err)
 	}
 }

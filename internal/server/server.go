@@ -26,6 +26,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/fhirapi"
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/jobs"
+	"github.com/fhirlake/fhirlake/internal/preload"
 	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/sigv4"
 	"github.com/fhirlake/fhirlake/internal/store"
@@ -140,6 +141,7 @@ func (s *Server) open(ctx context.Context) error {
 			if _, err := st.DatastoreAdvance(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				s.log.Error("advance data store lifecycle", "err", err)
 			}
+			s.preload(ctx)
 		},
 	})
 	s.control = controlplane.New(st, controlplane.Options{
@@ -169,6 +171,34 @@ func (s *Server) open(ctx context.Context) error {
 
 // Store returns the storage the server runs on.
 func (s *Server) Store() store.Store { return s.store }
+
+// preload loads the Synthea sample into SYNTHEA-preloaded stores whose creation delay has passed,
+// then lets them become ACTIVE.
+func (s *Server) preload(ctx context.Context) {
+	pending, err := s.store.DatastoreCreating(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("list creating data stores", "err", err)
+		}
+		return
+	}
+	for _, d := range pending {
+		if !controlplane.PreloadPending(d) || time.Since(d.CreatedAt) < s.cfg.DatastoreCreateDelay {
+			continue
+		}
+		n, err := preload.Load(ctx, s.store, d.ID, importer.IndexEntries)
+		if err == nil {
+			err = s.store.DatastoreSetReady(ctx, d.ID, time.Now())
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("preload data store", "datastore", d.ID, "err", err)
+			}
+			continue
+		}
+		s.log.Info("data store preloaded", "datastore", d.ID, "resources", n)
+	}
+}
 
 // Handler returns the service's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -309,6 +309,10 @@ type Store interface {
 	// DatastoreDelete moves an ACTIVE or CREATE_FAILED store to DELETING (ready at readyAt); other
 	// states give ErrConflict, as does a store with a running or queued job.
 	DatastoreDelete(ctx context.Context, t Tenant, id string, readyAt time.Time) (Datastore, error)
+	// DatastoreCreating lists the stores of every tenant that are CREATING now.
+	DatastoreCreating(ctx context.Context) ([]Datastore, error)
+	// DatastoreSetReady sets when a CREATING store becomes ACTIVE (ErrConflict in other states).
+	DatastoreSetReady(ctx context.Context, id string, readyAt time.Time) error
 	// DatastoreAdvance applies due lifecycle transitions (CREATING→ACTIVE, DELETING→DELETED with its
 	// resources purged) for all tenants and returns the stores that became ACTIVE.
 	DatastoreAdvance(ctx context.Context, now time.Time) ([]Datastore, error)

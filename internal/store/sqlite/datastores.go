@@ -163,6 +163,36 @@ func (s *Store) DatastoreDelete(ctx context.Context, t store.Tenant, id string, 
 	return got, err
 }
 
+// DatastoreCreating implements store.Store.
+func (s *Store) DatastoreCreating(ctx context.Context) ([]store.Datastore, error) {
+	rows, err := s.r.QueryContext(ctx, "SELECT "+datastoreCols+" FROM datastores WHERE status = 'CREATING' AND ready_at > ?1 ORDER BY seq", ms(time.Now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Datastore
+	for rows.Next() {
+		d, err := scanDatastore(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// DatastoreSetReady implements store.Store.
+func (s *Store) DatastoreSetReady(ctx context.Context, id string, readyAt time.Time) error {
+	res, err := s.w.ExecContext(ctx, "UPDATE datastores SET ready_at = ? WHERE id = ? AND status = 'CREATING' AND ready_at > ?", ms(readyAt), id, ms(time.Now()))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("datastore %s is not CREATING: %w", id, store.ErrConflict)
+	}
+	return nil
+}
+
 // DatastoreAdvance implements store.Store. Purging the resources of a deleted store happens in the
 // same transaction as its status change, so a restart never leaves a DELETED store with data.
 func (s *Store) DatastoreAdvance(ctx context.Context, now time.Time) ([]store.Datastore, error) {

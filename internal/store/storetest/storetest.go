@@ -69,6 +69,19 @@ func testDatastoreLifecycle(t *testing.T, s store.Store) {
 	if _, err := s.DatastoreDelete(ctx, tenantA, "d2", time.Now()); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("delete CREATING store: err = %v, want ErrConflict", err)
 	}
+	creating, err := s.DatastoreCreating(ctx)
+	if err != nil || len(creating) != 1 || creating[0].ID != "d2" {
+		t.Fatalf("DatastoreCreating = %v, %v; want [d2]", creating, err)
+	}
+	if err := s.DatastoreSetReady(ctx, "d1", time.Now()); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("set ready of an ACTIVE store: %v, want ErrConflict", err)
+	}
+	if err := s.DatastoreSetReady(ctx, "d2", time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := s.DatastoreGet(ctx, tenantA, "d2"); d.Status != store.DatastoreActive {
+		t.Errorf("after set ready: %s, want ACTIVE", d.Status)
+	}
 	if _, err := s.DatastoreGet(ctx, tenantB, "d1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("other tenant get: err = %v, want ErrNotFound", err)
 	}

@@ -197,7 +197,14 @@ func (e *Engine) runOne(ctx context.Context) bool {
 			return true
 		}
 		if job.Attempts < e.cfg.MaxAttempts {
-			log.Error("job run failed; it will be retried", "err", err)
+			// Shorten the lease so the job is retried after a short back-off rather than after
+			// the whole lease.
+			backoff := time.Duration(job.Attempts) * 200 * time.Millisecond
+			log.Error("job run failed; it will be retried", "err", err, "after", backoff)
+			if err := e.cfg.Store.JobProgress(context.WithoutCancel(ctx), store.JobProgressParams{ID: job.ID, Owner: e.cfg.Owner,
+				LeaseExpires: time.Now().Add(backoff)}); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+				log.Error("shorten job lease", "err", err)
+			}
 			return true
 		}
 		log.Error("job failed after retries", "err", err)

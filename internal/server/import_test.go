@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -296,15 +297,22 @@ func TestImportMixedValidAndBroken(t *testing.T) {
 
 func TestImportJobFailures(t *testing.T) {
 	t.Parallel()
-	ts := start(t, newConfig(t))
+	cfg := newConfig(t)
+	cfg.MaxImportFiles = 2
+	ts := start(t, cfg)
 	c := ts.client("us-east-1")
 	ds := createActive(t, c, "failing")
-	ts.bucket("fhir-in")
+	many := filepath.Join(ts.bucket("fhir-in"), "many")
+	os.MkdirAll(many, 0o755)
+	for i := 0; i < 3; i++ {
+		os.WriteFile(filepath.Join(many, fmt.Sprintf("f%d.ndjson", i)), []byte(`{"resourceType":"Patient","id":"x"}`+"\n"), 0o644)
+	}
 	ts.bucket("fhir-out")
 	for _, tc := range []struct{ name, in, out, msg string }{
 		{"empty prefix", "s3://fhir-in/nothing/", "s3://fhir-out/", "no objects"},
 		{"missing input bucket", "s3://no-such-bucket/x/", "s3://fhir-out/", "bucket does not exist"},
 		{"missing output bucket", "s3://fhir-in/", "s3://no-out-bucket/", "not writable"},
+		{"too many files", "s3://fhir-in/many/", "s3://fhir-out/", "holds more than 2 objects"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start, err := c.StartFHIRImportJob(context.Background(), importInput(ds, tc.in, tc.out))

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -218,6 +217,6 @@ func TestCrashResume(t *testing.T) {
 		}
 	}
 	if bad > 0 {
-		t.Fatal(fmt.Sprintf("%d resources with wrong version counts", bad))
+		t.Fatalf("%d resources with wrong version counts", bad)
 	}
 }

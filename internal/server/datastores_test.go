@@ -171,6 +171,11 @@ func TestListDatastoresFiltersAndPages(t *testing.T) {
 	if len(seen) != 7 || pages != 3 {
 		t.Errorf("saw %d stores in %d pages, want 7 in 3", len(seen), pages)
 	}
+	for _, id := range ids {
+		if !seen[id] {
+			t.Errorf("store %s not listed", id)
+		}
+	}
 	out, err := c.ListFHIRDatastores(ctx, &healthlake.ListFHIRDatastoresInput{Filter: &types.DatastoreFilter{DatastoreName: aws.String("s1")}})
 	if err != nil || len(out.DatastorePropertiesList) != 2 {
 		t.Errorf("name filter: %d, %v; want 2", len(out.DatastorePropertiesList), err)

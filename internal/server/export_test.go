@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -211,6 +212,11 @@ func TestExportJobsListAndErrors(t *testing.T) {
 	}
 	if len(seen) != 4 {
 		t.Errorf("listed %d export jobs, want 4", len(seen))
+	}
+	for _, id := range ids {
+		if !slices.Contains(seen, id) {
+			t.Errorf("export job %s not listed", id)
+		}
 	}
 	out, err := c.ListFHIRExportJobs(ctx, &healthlake.ListFHIRExportJobsInput{DatastoreId: &ds, JobStatus: types.JobStatusFailed})
 	if err != nil || len(out.ExportJobPropertiesList) != 1 || !strings.Contains(aws.ToString(out.ExportJobPropertiesList[0].Message), "not writable") {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"net"
 	"os"
 	"os/exec"
@@ -60,7 +61,8 @@ func startProc(t testing.TB, bin, dataDir string) *proc {
 
 // TestCrashResume kills the server with SIGKILL three times in the middle of an import of
 // synthea-full (180k resources) and checks that the job ends with exactly the counters, resource
-// versions and report lines of an uninterrupted run: nothing lost, nothing repeated.
+// versions and report lines of an uninterrupted run: nothing lost, nothing repeated. It then kills
+// an export of the store midway and checks that every resource is exported exactly once.
 func TestCrashResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and imports 180k resources")
@@ -181,6 +183,59 @@ func TestCrashResume(t *testing.T) {
 	if reportLines != lines {
 		t.Errorf("SUCCESS lines = %d, want %d", reportLines, lines)
 	}
+	// Export, killed once after some objects are written: every current resource ends up in the
+	// output exactly once.
+	exp, err := client(p).StartFHIRExportJob(ctx, exportInput(ds, "s3://crash-out/export/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expDir := filepath.Join(dataDir, "s3", "crash-out", "export", ds+"-FHIR_EXPORT-"+*exp.JobId)
+	objects := func() int {
+		n := 0
+		filepath.Walk(expDir, func(_ string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	for deadline := time.Now().Add(2 * time.Minute); objects() < 5; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("export wrote nothing")
+		}
+	}
+	d, err := client(p).DescribeFHIRExportJob(ctx, &healthlake.DescribeFHIRExportJobInput{DatastoreId: &ds, JobId: exp.JobId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.cmd.Wait()
+	t.Logf("export killed after %d objects in status %s", objects(), d.ExportJobProperties.JobStatus)
+	p = startProc(t, bin, dataDir)
+	if j := waitExport(t, client(p), ds, *exp.JobId); j.JobStatus != types.JobStatusCompleted {
+		t.Fatalf("export after restart = %s", j.JobStatus)
+	}
+	exported := map[string]int{}
+	filepath.Walk(expDir, func(path string, info os.FileInfo, err error) error {
+		if err != nil || info.IsDir() {
+			return nil
+		}
+		for _, l := range readLines(t, path) {
+			var r struct{ ResourceType, ID string }
+			json.Unmarshal([]byte(l), &r)
+			exported[r.ResourceType+"/"+r.ID]++
+		}
+		return nil
+	})
+	if len(exported) != len(occurrences) {
+		t.Errorf("exported %d resources, want %d", len(exported), len(occurrences))
+	}
+	for k, n := range exported {
+		if n != 1 || occurrences[k] == 0 {
+			t.Fatalf("%s exported %d times (in input: %v)", k, n, occurrences[k] > 0)
+		}
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.cmd.Wait(); err != nil {
 		t.Errorf("SIGTERM exit: %v", err)
@@ -192,11 +247,11 @@ func TestCrashResume(t *testing.T) {
 	}
 	defer st.Close()
 	got := map[string]int64{}
-	types := map[string]bool{}
+	typeSet := map[string]bool{}
 	for k := range occurrences {
-		types[strings.SplitN(k, "/", 2)[0]] = true
+		typeSet[strings.SplitN(k, "/", 2)[0]] = true
 	}
-	for typ := range types {
+	for typ := range typeSet {
 		if err := st.ResourceScan(ctx, ds, typ, "", func(r store.Resource) error {
 			got[r.Type+"/"+r.ID] = r.Version
 			return nil

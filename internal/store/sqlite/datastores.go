@@ -116,16 +116,7 @@ func (s *Store) DatastoreList(ctx context.Context, p store.DatastoreListParams) 
 	if err != nil {
 		return nil, fmt.Errorf("list datastores: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Datastore
-	for rows.Next() {
-		d, err := scanDatastore(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return collect(rows, scanDatastore)
 }
 
 // DatastoreDelete implements store.Store.
@@ -169,16 +160,7 @@ func (s *Store) DatastoreCreating(ctx context.Context) ([]store.Datastore, error
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []store.Datastore
-	for rows.Next() {
-		d, err := scanDatastore(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return collect(rows, scanDatastore)
 }
 
 // DatastoreSetReady implements store.Store.

@@ -107,16 +107,7 @@ func (s *Store) JobList(ctx context.Context, p store.JobListParams) ([]store.Job
 	if err != nil {
 		return nil, fmt.Errorf("list jobs: %w", err)
 	}
-	defer rows.Close()
-	var out []store.Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
+	return collect(rows, scanJob)
 }
 
 // JobClaim implements store.Store.

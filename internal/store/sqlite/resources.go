@@ -314,16 +314,8 @@ func (s *Store) ResourceHistory(ctx context.Context, datastoreID, typ, id string
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []store.Resource
-	for rows.Next() {
-		r, err := scanResource(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanResource)
+	if err != nil {
 		return nil, err
 	}
 	if len(out) == 0 {

@@ -671,14 +671,5 @@ func (s *Store) ResourceTypeHistory(ctx context.Context, p store.TypeHistoryPara
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []store.Resource
-	for rows.Next() {
-		r, err := scanResource(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collect(rows, scanResource)
 }

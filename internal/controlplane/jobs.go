@@ -22,6 +22,14 @@ type outputDataConfig struct {
 	S3Configuration *s3Configuration `json:"S3Configuration,omitempty"`
 }
 
+// s3 returns the union's S3Configuration; member names the union in the error.
+func (o outputDataConfig) s3(member string) (*s3Configuration, error) {
+	if o.S3Configuration == nil {
+		return nil, validationErr("1 validation error detected: Value null at '%s.s3Configuration' failed to satisfy constraint: Member must not be null", member)
+	}
+	return o.S3Configuration, nil
+}
+
 type inputDataConfig struct {
 	S3URI string `json:"S3Uri,omitempty"`
 }
@@ -139,6 +147,33 @@ func (s *Service) listJobs(ctx context.Context, body []byte, kind store.JobKind)
 	return rows, next, nil
 }
 
+// describeJob answers Describe*Job: {member: properties of the job}.
+func describeJob[P any](s *Service, ctx context.Context, body []byte, kind store.JobKind, member string, props func(store.Job) P) (any, error) {
+	j, err := s.getJob(ctx, body, kind)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{member: props(j)}, nil
+}
+
+// listJobPage answers List*Jobs: {member: [properties...], NextToken} (the list always present,
+// the token only when there is a next page).
+func listJobPage[P any](s *Service, ctx context.Context, body []byte, kind store.JobKind, member string, props func(store.Job) P) (any, error) {
+	rows, next, err := s.listJobs(ctx, body, kind)
+	if err != nil {
+		return nil, err
+	}
+	list := make([]P, 0, len(rows))
+	for _, j := range rows {
+		list = append(list, props(j))
+	}
+	out := map[string]any{member: list}
+	if next != "" {
+		out["NextToken"] = next
+	}
+	return out, nil
+}
+
 // Import jobs.
 
 type startImportJobInput struct {
@@ -223,9 +258,9 @@ func (s *Service) startImportJob(ctx context.Context, body []byte) (any, error) 
 	}
 	token := in.ClientToken
 	in.ClientToken = ""
-	out := in.JobOutputDataConfig.S3Configuration
-	if out == nil {
-		return nil, validationErr("1 validation error detected: Value null at 'jobOutputDataConfig.s3Configuration' failed to satisfy constraint: Member must not be null")
+	out, err := in.JobOutputDataConfig.s3("jobOutputDataConfig")
+	if err != nil {
+		return nil, err
 	}
 	params := jobs.ImportParams{InputS3URI: in.InputDataConfig.S3URI, OutputS3URI: out.S3URI, KmsKeyID: out.KmsKeyID,
 		DataAccessRoleArn: in.DataAccessRoleArn, ValidationLevel: in.ValidationLevel}
@@ -233,28 +268,11 @@ func (s *Service) startImportJob(ctx context.Context, body []byte) (any, error) 
 }
 
 func (s *Service) describeImportJob(ctx context.Context, body []byte) (any, error) {
-	j, err := s.getJob(ctx, body, store.JobImport)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		ImportJobProperties importJobProperties `json:"ImportJobProperties"`
-	}{s.importProperties(j)}, nil
+	return describeJob(s, ctx, body, store.JobImport, "ImportJobProperties", s.importProperties)
 }
 
 func (s *Service) listImportJobs(ctx context.Context, body []byte) (any, error) {
-	rows, next, err := s.listJobs(ctx, body, store.JobImport)
-	if err != nil {
-		return nil, err
-	}
-	out := struct {
-		ImportJobPropertiesList []importJobProperties `json:"ImportJobPropertiesList"`
-		NextToken               string                `json:"NextToken,omitempty"`
-	}{ImportJobPropertiesList: []importJobProperties{}, NextToken: next}
-	for _, j := range rows {
-		out.ImportJobPropertiesList = append(out.ImportJobPropertiesList, s.importProperties(j))
-	}
-	return out, nil
+	return listJobPage(s, ctx, body, store.JobImport, "ImportJobPropertiesList", s.importProperties)
 }
 
 // Export jobs.
@@ -304,35 +322,18 @@ func (s *Service) startExportJob(ctx context.Context, body []byte) (any, error) 
 	}
 	token := in.ClientToken
 	in.ClientToken = ""
-	out := in.OutputDataConfig.S3Configuration
-	if out == nil {
-		return nil, validationErr("1 validation error detected: Value null at 'outputDataConfig.s3Configuration' failed to satisfy constraint: Member must not be null")
+	out, err := in.OutputDataConfig.s3("outputDataConfig")
+	if err != nil {
+		return nil, err
 	}
 	params := jobs.ExportParams{OutputS3URI: out.S3URI, KmsKeyID: out.KmsKeyID, DataAccessRoleArn: in.DataAccessRoleArn, Level: "system"}
 	return s.startJob(ctx, t, store.JobExport, in.DatastoreID, in.JobName, token, requestHash(in), params)
 }
 
 func (s *Service) describeExportJob(ctx context.Context, body []byte) (any, error) {
-	j, err := s.getJob(ctx, body, store.JobExport)
-	if err != nil {
-		return nil, err
-	}
-	return struct {
-		ExportJobProperties exportJobProperties `json:"ExportJobProperties"`
-	}{s.exportProperties(j)}, nil
+	return describeJob(s, ctx, body, store.JobExport, "ExportJobProperties", s.exportProperties)
 }
 
 func (s *Service) listExportJobs(ctx context.Context, body []byte) (any, error) {
-	rows, next, err := s.listJobs(ctx, body, store.JobExport)
-	if err != nil {
-		return nil, err
-	}
-	out := struct {
-		ExportJobPropertiesList []exportJobProperties `json:"ExportJobPropertiesList"`
-		NextToken               string                `json:"NextToken,omitempty"`
-	}{ExportJobPropertiesList: []exportJobProperties{}, NextToken: next}
-	for _, j := range rows {
-		out.ExportJobPropertiesList = append(out.ExportJobPropertiesList, s.exportProperties(j))
-	}
-	return out, nil
+	return listJobPage(s, ctx, body, store.JobExport, "ExportJobPropertiesList", s.exportProperties)
 }

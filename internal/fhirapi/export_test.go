@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/server"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // exportFixture is a transaction of fixed ids: patients p1..p3 with observations and conditions,
@@ -462,36 +461,16 @@ func TestExportKickoffErrors(t *testing.T) {
 	}
 }
 
-// gatedPut holds the first write of an export object until release is closed.
-type gatedPut struct {
-	importer.Objects
-	started chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-func (g *gatedPut) Put(ctx context.Context, bucket, key string, body io.Reader) error {
-	if strings.Contains(key, "-FHIR_EXPORT-") {
-		g.once.Do(func() { close(g.started) })
-		select {
-		case <-g.release:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return g.Objects.Put(ctx, bucket, key, body)
-}
-
 func TestExportCancel(t *testing.T) {
 	t.Parallel()
-	gate := &gatedPut{started: make(chan struct{}), release: make(chan struct{})}
+	gate := testenv.NewGatedPut("-FHIR_EXPORT-")
 	e := newEnvWith(t, func(c *config.Config) { c.ExportPerFile = 1 },
-		server.WithObjects(func(o importer.Objects) importer.Objects { gate.Objects = o; return gate }))
+		server.WithObjects(func(o importer.Objects) importer.Objects { return gate.Wrap(o) }))
 	e.buckets("exports")
 	e.loadExportFixture()
 	id := e.kickoff("POST", "$export?outputS3Uri=s3://exports/cancel/", nil)
 	select {
-	case <-gate.started:
+	case <-gate.Started:
 	case <-time.After(time.Minute):
 		t.Fatal("the export never wrote an object")
 	}
@@ -507,7 +486,7 @@ func TestExportCancel(t *testing.T) {
 	if r.status != http.StatusAccepted || !strings.Contains(string(r.body), `"jobStatus":"CANCEL_SUBMITTED"`) {
 		t.Errorf("status after cancel: %d %s", r.status, r.body)
 	}
-	close(gate.release)
+	close(gate.Release)
 	st := e.waitExport(id)
 	if st.ExportJobProperties.JobStatus != "CANCEL_COMPLETED" || st.ExportJobProperties.EndTime == "" {
 		t.Fatalf("after cancel: %+v", st.ExportJobProperties)

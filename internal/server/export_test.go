@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -244,32 +242,12 @@ func TestExportJobsListAndErrors(t *testing.T) {
 	}
 }
 
-// slowPut blocks Put of export objects until released.
-type slowPut struct {
-	importer.Objects
-	started chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-func (s *slowPut) Put(ctx context.Context, bucket, key string, body io.Reader) error {
-	if strings.Contains(key, "FHIR_EXPORT") {
-		s.once.Do(func() { close(s.started) })
-		select {
-		case <-s.release:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return s.Objects.Put(ctx, bucket, key, body)
-}
-
 func TestExportCancel(t *testing.T) {
 	t.Parallel()
-	slow := &slowPut{started: make(chan struct{}), release: make(chan struct{})}
+	slow := testenv.NewGatedPut("FHIR_EXPORT")
 	cfg := newConfig(t)
 	cfg.ExportPerFile = 100
-	ts := start(t, cfg, server.WithObjects(func(o importer.Objects) importer.Objects { slow.Objects = o; return slow }))
+	ts := start(t, cfg, server.WithObjects(func(o importer.Objects) importer.Objects { return slow.Wrap(o) }))
 	c := ts.client("us-east-1")
 	ctx := context.Background()
 	ds := importSynthea(t, ts, c)
@@ -277,12 +255,12 @@ func TestExportCancel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-slow.started
+	<-slow.Started
 	if _, err := ts.srv.Store().JobSetStatus(ctx, tenant, ds, store.JobExport, *started.JobId,
 		[]store.JobStatus{store.JobInProgress}, store.JobCancelSubmitted); err != nil {
 		t.Fatal(err)
 	}
-	close(slow.release)
+	close(slow.Release)
 	w := healthlake.NewFHIRExportJobCompletedWaiter(c, func(o *healthlake.FHIRExportJobCompletedWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
 	})

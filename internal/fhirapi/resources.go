@@ -12,21 +12,9 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
-	"github.com/fhirlake/fhirlake/internal/search"
+	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
-
-// indexEntries extracts the search index entries of a resource version.
-func indexEntries(typ string, body []byte) []store.IndexEntry {
-	es := search.Extract(typ, body)
-	out := make([]store.IndexEntry, len(es))
-	for i, e := range es {
-		out[i] = store.IndexEntry{Param: e.Param, Kind: store.IndexKind(e.Kind), System: e.System, Code: e.Code,
-			Value: e.Value, Exact: e.Exact, RefType: e.RefType, RefID: e.RefID, Low: e.Low, High: e.High,
-			NumLow: e.NumLow, NumHigh: e.NumHigh}
-	}
-	return out
-}
 
 // newID returns a random (version 4) UUID, the form HealthLake gives server-assigned ids.
 func newID() string {
@@ -187,7 +175,7 @@ func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*res
 	if err != nil {
 		return nil, err
 	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: body, IfNoneExist: true, Index: indexEntries(typ, body), IdempotencyKey: idemKey}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: body, IfNoneExist: true, Index: importer.IndexEntries(typ, body), IdempotencyKey: idemKey}
 	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
 		return nil, err
@@ -215,7 +203,7 @@ func (h *Handler) update(c *call, typ, id string, body []byte, ifMatch string) (
 	if err != nil {
 		return nil, err
 	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: body, Index: indexEntries(typ, body)}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: body, Index: importer.IndexEntries(typ, body)}
 	if ifMatch != "" {
 		if w.IfVersion, err = parseETag(ifMatch); err != nil {
 			return nil, err
@@ -262,7 +250,7 @@ func (h *Handler) patch(c *call, typ, id string, body []byte, ctype, ifMatch str
 	if patched, err = h.prepare(patched, typ, id, false); err != nil {
 		return nil, err
 	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: patched, IfVersion: cur.Version, Index: indexEntries(typ, patched)}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: patched, IfVersion: cur.Version, Index: importer.IndexEntries(typ, patched)}
 	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
 		return nil, err

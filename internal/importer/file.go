@@ -365,8 +365,9 @@ func (r *run) validate(c chunk) result {
 	return res
 }
 
-// IndexEntries computes the search index entries of a resource. The importer calls it in its
-// parallel workers, so the single writer only inserts them.
+// IndexEntries computes the search index entries of a resource version in the store's terms.
+// The importer calls it in its parallel workers, so the single writer only inserts them; REST
+// writes and the preload use it too, so every path indexes alike.
 func IndexEntries(typ string, body []byte) []store.IndexEntry {
 	es := search.Extract(typ, body)
 	if len(es) == 0 {

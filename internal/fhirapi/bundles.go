@@ -9,7 +9,6 @@ import (
 
 	"github.com/valyala/fastjson"
 
-	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
@@ -216,7 +215,7 @@ func (h *Handler) transaction(c *call, reqs []bundleEntryReq) (*response, error)
 			if err != nil {
 				return nil, fmt.Errorf("entry %d: %w", i, err)
 			}
-			w.Body, w.Index, w.IfNoneExist = body, importer.IndexEntries(r.typ, body), r.method == http.MethodPost
+			w.Body, w.Index, w.IfNoneExist = body, search.Extract(r.typ, body), r.method == http.MethodPost
 		}
 		if r.ifMatch != "" {
 			v, err := parseETag(r.ifMatch)

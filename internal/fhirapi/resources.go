@@ -12,7 +12,7 @@ import (
 	"github.com/valyala/fastjson"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
-	"github.com/fhirlake/fhirlake/internal/importer"
+	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
@@ -175,7 +175,7 @@ func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*res
 	if err != nil {
 		return nil, err
 	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: body, IfNoneExist: true, Index: importer.IndexEntries(typ, body), IdempotencyKey: idemKey}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: body, IfNoneExist: true, Index: search.Extract(typ, body), IdempotencyKey: idemKey}
 	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
 		return nil, err
@@ -203,7 +203,7 @@ func (h *Handler) update(c *call, typ, id string, body []byte, ifMatch string) (
 	if err != nil {
 		return nil, err
 	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: body, Index: importer.IndexEntries(typ, body)}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: body, Index: search.Extract(typ, body)}
 	if ifMatch != "" {
 		if w.IfVersion, err = parseETag(ifMatch); err != nil {
 			return nil, err
@@ -250,7 +250,7 @@ func (h *Handler) patch(c *call, typ, id string, body []byte, ctype, ifMatch str
 	if patched, err = h.prepare(patched, typ, id, false); err != nil {
 		return nil, err
 	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: patched, IfVersion: cur.Version, Index: importer.IndexEntries(typ, patched)}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: patched, IfVersion: cur.Version, Index: search.Extract(typ, patched)}
 	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
 		return nil, err

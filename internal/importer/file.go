@@ -348,7 +348,7 @@ func (r *run) validate(c chunk) result {
 		res.scanned++
 		if vr.Valid() {
 			res.writes = append(res.writes, store.ResourceWrite{Type: vr.ResourceType, ID: vr.ID, Body: line,
-				Index: IndexEntries(vr.ResourceType, line)})
+				Index: search.Extract(vr.ResourceType, line)})
 			res.okLines = append(res.okLines, c.lineNos[i])
 			res.okBytes += int64(len(line))
 			continue
@@ -363,23 +363,6 @@ func (r *run) validate(c chunk) result {
 			Diagnostics: fmt.Sprintf("line %d is longer than %d bytes", n, r.im.cfg.MaxLine)}})
 	}
 	return res
-}
-
-// IndexEntries computes the search index entries of a resource version in the store's terms.
-// The importer calls it in its parallel workers, so the single writer only inserts them; REST
-// writes and the preload use it too, so every path indexes alike.
-func IndexEntries(typ string, body []byte) []store.IndexEntry {
-	es := search.Extract(typ, body)
-	if len(es) == 0 {
-		return nil
-	}
-	out := make([]store.IndexEntry, len(es))
-	for i, e := range es {
-		out[i] = store.IndexEntry{Param: e.Param, Kind: store.IndexKind(e.Kind), System: e.System, Code: e.Code,
-			Value: e.Value, Exact: e.Exact, RefType: e.RefType, RefID: e.RefID, Low: e.Low, High: e.High,
-			NumLow: e.NumLow, NumHigh: e.NumHigh}
-	}
-	return out
 }
 
 // failureRecord appends one FAILURE report line.

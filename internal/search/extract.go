@@ -6,22 +6,12 @@ import (
 	"strings"
 
 	"github.com/valyala/fastjson"
+
+	"github.com/fhirlake/fhirlake/internal/store"
 )
 
-// Entry is one indexed value of one search parameter of a resource. The fields each Kind uses
-// are those of store.IndexEntry, which Entry mirrors field for field.
-type Entry struct {
-	Param           string
-	Kind            Kind
-	System          string
-	Code            string
-	Value           string
-	Exact           string
-	RefType         string
-	RefID           string
-	Low, High       int64
-	NumLow, NumHigh float64
-}
+// Entry is one indexed value of one search parameter of a resource, as the store writes it.
+type Entry = store.IndexEntry
 
 // parsers are reused across calls; a pool is safe for concurrent use and holds no state that
 // outlives a call.

@@ -1,14 +1,16 @@
 package search
 
-// kind is a search parameter type; the values match store.IndexKind.
-type kind uint8
+import "github.com/fhirlake/fhirlake/internal/store"
+
+// kind is a search parameter type: the store's index kind, so that entries need no conversion.
+type kind = store.IndexKind
 
 const (
-	kindString kind = iota + 1
-	kindToken
-	kindReference
-	kindDate
-	kindNumber
-	kindQuantity
-	kindURI
+	kindString    = store.IndexString
+	kindToken     = store.IndexToken
+	kindReference = store.IndexReference
+	kindDate      = store.IndexDate
+	kindNumber    = store.IndexNumber
+	kindQuantity  = store.IndexQuantity
+	kindURI       = store.IndexURI
 )

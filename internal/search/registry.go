@@ -21,27 +21,6 @@ const (
 	KindURI       = kindURI
 )
 
-// String returns the FHIR name of the type ("token", ...).
-func (k kind) String() string {
-	switch k {
-	case kindString:
-		return "string"
-	case kindToken:
-		return "token"
-	case kindReference:
-		return "reference"
-	case kindDate:
-		return "date"
-	case kindNumber:
-		return "number"
-	case kindQuantity:
-		return "quantity"
-	case kindURI:
-		return "uri"
-	}
-	return "unknown"
-}
-
 // definition is one generated search parameter definition.
 type definition struct {
 	code    string

@@ -28,6 +28,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/jobs"
 	"github.com/fhirlake/fhirlake/internal/preload"
 	"github.com/fhirlake/fhirlake/internal/s3io"
+	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/sigv4"
 	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/store/sqlite"
@@ -186,7 +187,7 @@ func (s *Server) preload(ctx context.Context) {
 		if !controlplane.PreloadPending(d) || time.Since(d.CreatedAt) < s.cfg.DatastoreCreateDelay {
 			continue
 		}
-		n, err := preload.Load(ctx, s.store, d.ID, importer.IndexEntries)
+		n, err := preload.Load(ctx, s.store, d.ID, search.Extract)
 		if err == nil {
 			err = s.store.DatastoreSetReady(ctx, d.ID, time.Now())
 		}

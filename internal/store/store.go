@@ -223,6 +223,27 @@ const (
 	IndexURI                            // Value
 )
 
+// String returns the FHIR name of the kind ("token", ...).
+func (k IndexKind) String() string {
+	switch k {
+	case IndexString:
+		return "string"
+	case IndexToken:
+		return "token"
+	case IndexReference:
+		return "reference"
+	case IndexDate:
+		return "date"
+	case IndexNumber:
+		return "number"
+	case IndexQuantity:
+		return "quantity"
+	case IndexURI:
+		return "uri"
+	}
+	return "unknown"
+}
+
 // IndexEntry is one value of one search parameter of a resource version, computed at write time.
 type IndexEntry struct {
 	Param  string // the parameter code, e.g. "code", "subject", "birthdate"

@@ -69,14 +69,7 @@ func extract(writes []store.ResourceWrite) {
 		go func() {
 			defer wg.Done()
 			for i := k; i < len(writes); i += 2 {
-				es := search.Extract(writes[i].Type, writes[i].Body)
-				idx := make([]store.IndexEntry, len(es))
-				for j, e := range es {
-					idx[j] = store.IndexEntry{Param: e.Param, Kind: store.IndexKind(e.Kind), System: e.System, Code: e.Code,
-						Value: e.Value, Exact: e.Exact, RefType: e.RefType, RefID: e.RefID, Low: e.Low, High: e.High,
-						NumLow: e.NumLow, NumHigh: e.NumHigh}
-				}
-				writes[i].Index = idx
+				writes[i].Index = search.Extract(writes[i].Type, writes[i].Body)
 			}
 		}()
 	}

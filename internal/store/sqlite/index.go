@@ -109,6 +109,7 @@ func (rb *rowBuffer) flush(ctx context.Context, all bool) error {
 // indexStmts writes the index rows of one write transaction. Rows are buffered per table and
 // inserted with multi-row statements; clear and the end of the transaction's writes flush them.
 type indexStmts struct {
+	stmts                  stmtSet
 	params                 *paramCache
 	local                  map[string]int64 // keys created by this transaction, not yet committed
 	getParam, insertParam  *sql.Stmt
@@ -135,16 +136,8 @@ func insertSQL(table string, cols []string, rows int) string {
 }
 
 func prepareIndexStmts(ctx context.Context, tx *sql.Tx, params *paramCache) (*indexStmts, error) {
-	st := &indexStmts{params: params}
-	var err error
-	prep := func(q string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var s *sql.Stmt
-		s, err = tx.PrepareContext(ctx, q)
-		return s
-	}
+	st := &indexStmts{params: params, stmts: stmtSet{ctx: ctx, tx: tx}}
+	prep := st.stmts.prep
 	st.getParam = prep("SELECT seq FROM search_params WHERE type = ? AND code = ?")
 	st.insertParam = prep("INSERT INTO search_params (type, code) VALUES (?, ?)")
 	st.widenSpan = prep("UPDATE search_params SET max_span = ?1 WHERE seq = ?2 AND max_span < ?1")
@@ -164,24 +157,13 @@ func prepareIndexStmts(ctx context.Context, tx *sql.Tx, params *paramCache) (*in
 	}
 	st.keyGet = prep("SELECT type, id, version FROM idempotency_keys WHERE ds = ? AND key = ?")
 	st.keyPut = prep("INSERT INTO idempotency_keys (ds, key, type, id, version) VALUES (?,?,?,?,?)")
-	if err != nil {
+	if st.stmts.err != nil {
 		st.close()
 	}
-	return st, err
+	return st, st.stmts.err
 }
 
-func (st *indexStmts) close() {
-	all := []*sql.Stmt{st.getParam, st.insertParam, st.widenSpan, st.keyGet, st.keyPut}
-	for _, rb := range st.buffers() {
-		all = append(all, rb.one, rb.many)
-	}
-	all = append(all, st.del[:]...)
-	for _, s := range all {
-		if s != nil {
-			s.Close()
-		}
-	}
-}
+func (st *indexStmts) close() { st.stmts.close() }
 
 // param returns the key of (typ, code), creating it when new.
 func (st *indexStmts) param(ctx context.Context, typ, code string) (int64, error) {

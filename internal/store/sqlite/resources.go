@@ -10,37 +10,57 @@ import (
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
+// stmtSet prepares the statements of one transaction and closes them together. After the first
+// failure prep returns nil and err keeps that failure.
+type stmtSet struct {
+	ctx context.Context
+	tx  *sql.Tx
+	err error
+	all []*sql.Stmt
+}
+
+func (p *stmtSet) prep(q string) *sql.Stmt {
+	if p.err != nil {
+		return nil
+	}
+	s, err := p.tx.PrepareContext(p.ctx, q)
+	if err != nil {
+		p.err = err
+		return nil
+	}
+	p.all = append(p.all, s)
+	return s
+}
+
+func (p *stmtSet) close() {
+	for _, s := range p.all {
+		s.Close()
+	}
+}
+
 // resourceStmts are the per-resource statements of a write transaction, prepared once per transaction.
 type resourceStmts struct {
+	stmts                        stmtSet
 	get, insert, archive, update *sql.Stmt
 	idx                          *indexStmts
 }
 
 func prepareResourceStmts(ctx context.Context, tx *sql.Tx) (*resourceStmts, error) {
-	var st resourceStmts
-	var err error
-	prep := func(q string) *sql.Stmt {
-		if err != nil {
-			return nil
-		}
-		var s *sql.Stmt
-		s, err = tx.PrepareContext(ctx, q)
-		return s
-	}
+	st := resourceStmts{stmts: stmtSet{ctx: ctx, tx: tx}}
+	prep := st.stmts.prep
 	st.get = prep("SELECT pk, version, deleted FROM resources WHERE ds = ? AND type = ? AND id = ?")
 	st.insert = prep("INSERT INTO resources (ds, type, id, version, updated, deleted, body) VALUES (?,?,?,1,?,?,?) ON CONFLICT (ds, type, id) DO NOTHING")
 	st.archive = prep(`INSERT INTO resource_history (ds, type, id, version, updated, deleted, body)
 		SELECT ds, type, id, version, updated, deleted, body FROM resources WHERE pk = ?`)
 	st.update = prep("UPDATE resources SET version = version + 1, updated = ?, deleted = ?, body = ? WHERE pk = ?")
-	return &st, err
+	if st.stmts.err != nil {
+		st.stmts.close()
+	}
+	return &st, st.stmts.err
 }
 
 func (st *resourceStmts) close() {
-	for _, s := range []*sql.Stmt{st.get, st.insert, st.archive, st.update} {
-		if s != nil {
-			s.Close()
-		}
-	}
+	st.stmts.close()
 	if st.idx != nil {
 		st.idx.close()
 	}

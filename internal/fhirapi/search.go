@@ -295,6 +295,18 @@ func (b *bundle) response(status int) (*response, error) {
 const historyPage = 100
 
 // historyEntry renders one version as a history entry.
+// historyBundle adds an entry per version to b and returns it as the response.
+func historyBundle(c *call, b *bundle, versions []store.Resource) (*response, error) {
+	for _, r := range versions {
+		e, err := historyEntry(c, r)
+		if err != nil {
+			return nil, err
+		}
+		b.Entry = append(b.Entry, e)
+	}
+	return b.response(http.StatusOK)
+}
+
 func historyEntry(c *call, r store.Resource) (bundleEntry, error) {
 	e := bundleEntry{FullURL: c.base + "/" + r.Type + "/" + r.ID,
 		Response: &entryResponse{Etag: etag(r.Version), LastModified: r.LastUpdated.UTC().Format("2006-01-02T15:04:05.000Z")}}
@@ -328,14 +340,7 @@ func (h *Handler) history(c *call, typ, id string) (*response, error) {
 	n := int64(len(versions))
 	b.Total = &n
 	b.link("self", c.base+"/"+typ+"/"+id+"/_history")
-	for _, r := range versions {
-		e, err := historyEntry(c, r)
-		if err != nil {
-			return nil, err
-		}
-		b.Entry = append(b.Entry, e)
-	}
-	return b.response(http.StatusOK)
+	return historyBundle(c, b, versions)
 }
 
 // historyCursor is the position after a type history page.
@@ -383,12 +388,5 @@ func (h *Handler) typeHistory(c *call, typ string) (*response, error) {
 		raw, _ := json.Marshal(historyCursor{Updated: last.LastUpdated.UnixMilli(), ID: last.ID, Version: last.Version})
 		b.link("next", c.base+"/"+typ+"/_history"+queryString(self, base64.RawURLEncoding.EncodeToString(raw)))
 	}
-	for _, r := range versions {
-		e, err := historyEntry(c, r)
-		if err != nil {
-			return nil, err
-		}
-		b.Entry = append(b.Entry, e)
-	}
-	return b.response(http.StatusOK)
+	return historyBundle(c, b, versions)
 }

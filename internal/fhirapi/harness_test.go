@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,19 +16,19 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
 
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/server"
+	"github.com/fhirlake/fhirlake/internal/server/servertest"
 )
 
 const (
 	region       = "us-east-1"
-	otherKey     = "OTHERKEY"
-	otherSecret  = "other-secret"
-	otherAccount = "222222222222"
+	otherKey     = servertest.OtherKey
+	otherSecret  = servertest.OtherSecret
+	otherAccount = servertest.OtherAccount
 )
 
 // env is a running service with one ACTIVE data store.
@@ -54,44 +52,13 @@ func newEnv(t testing.TB) *env {
 // newEnvWith is newEnv with the configuration adjusted by tweak (when not nil) and server options.
 func newEnvWith(t testing.TB, tweak func(*config.Config), opts ...server.Option) *env {
 	t.Helper()
-	cfg := config.Default()
-	cfg.DataDir = t.TempDir()
-	cfg.MaxDatastores = 0
-	cfg.ExtraCredentials = []config.Credential{{AccessKeyID: otherKey, SecretAccessKey: otherSecret, AccountID: otherAccount}}
+	cfg := servertest.NewConfig(t)
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Listen = ln.Addr().String()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("FHIRLAKE_TEST_LOG") != "" {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, cfg, log, opts...)
-	if err != nil {
-		cancel()
-		ln.Close()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if err := srv.Close(); err != nil {
-			t.Errorf("close server: %v", err)
-		}
-	})
-	e := &env{t: t, cfg: cfg, srv: srv, url: "http://" + cfg.Listen, key: config.DefaultAccessKeyID, secret: config.DefaultSecretAccessKey}
-	e.hl = healthlake.New(healthlake.Options{Region: region, BaseEndpoint: aws.String(e.url),
-		Credentials: credentials.NewStaticCredentialsProvider(e.key, e.secret, "")})
+	s := servertest.Start(t, cfg, opts...)
+	e := &env{t: t, cfg: s.Cfg, srv: s.Srv, url: s.URL, key: config.DefaultAccessKeyID, secret: config.DefaultSecretAccessKey}
+	e.hl = s.ClientAs(e.key, e.secret, region)
 	e.ds = e.createStore("main")
 	return e
 }
@@ -99,18 +66,7 @@ func newEnvWith(t testing.TB, tweak func(*config.Config), opts ...server.Option)
 // createStore creates a data store and waits until it is ACTIVE.
 func (e *env) createStore(name string) string {
 	e.t.Helper()
-	ctx := context.Background()
-	out, err := e.hl.CreateFHIRDatastore(ctx, &healthlake.CreateFHIRDatastoreInput{
-		DatastoreName: aws.String(name), DatastoreTypeVersion: types.FHIRVersionR4})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	w := healthlake.NewFHIRDatastoreActiveWaiter(e.hl, func(o *healthlake.FHIRDatastoreActiveWaiterOptions) {
-		o.MinDelay, o.MaxDelay = 10*time.Millisecond, 50*time.Millisecond
-	})
-	if err := w.Wait(ctx, &healthlake.DescribeFHIRDatastoreInput{DatastoreId: out.DatastoreId}, 10*time.Second); err != nil {
-		e.t.Fatal(err)
-	}
+	out := servertest.CreateActive(e.t, e.hl, name)
 	if want := e.url + "/datastore/" + *out.DatastoreId + "/r4/"; aws.ToString(out.DatastoreEndpoint) != want {
 		e.t.Fatalf("DatastoreEndpoint = %s, want %s", aws.ToString(out.DatastoreEndpoint), want)
 	}

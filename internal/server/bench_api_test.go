@@ -41,7 +41,7 @@ func BenchmarkListImportJobs100k(b *testing.B) {
 	ts := start(b, newConfig(b), server.WithoutWorkers())
 	c := ts.client("us-east-1")
 	ds := createActive(b, c, "many")
-	st := ts.srv.Store()
+	st := ts.Srv.Store()
 	ctx := context.Background()
 	base := time.UnixMilli(1_600_000_000_000)
 	statuses := []store.JobStatus{store.JobCompleted, store.JobCompletedErrors, store.JobFailed}

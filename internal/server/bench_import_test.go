@@ -73,11 +73,11 @@ func BenchmarkImportSyntheaFull(b *testing.B) {
 				var m struct {
 					Imported json.Number `json:"sizeOfDataImportedSuccessfullyInMB"`
 				}
-				mb, _ := os.ReadFile(filepath.Join(ts.cfg.S3Dir, "bench-out", ds+"-FHIR_IMPORT-"+*out.JobId, "manifest.json"))
+				mb, _ := os.ReadFile(filepath.Join(ts.Cfg.S3Dir, "bench-out", ds+"-FHIR_IMPORT-"+*out.JobId, "manifest.json"))
 				json.Unmarshal(mb, &m)
 				f, _ := m.Imported.Float64()
 				rawBytes += int64(f * 1e6)
-				ts.stop()
+				ts.Stop()
 			}
 			b.ReportMetric(float64(resources)/elapsed.Seconds(), "resources/s")
 			b.ReportMetric(float64(rawBytes)/1e6/elapsed.Seconds(), "MB/s")

@@ -17,7 +17,7 @@ func TestBoto3(t *testing.T) {
 		t.Skip("python3 with boto3 not available")
 	}
 	ts := start(t, newConfig(t))
-	out, err := exec.Command("python3", filepath.Join("testdata", "boto3", "smoke.py"), ts.url, ts.cfg.S3Dir).CombinedOutput()
+	out, err := exec.Command("python3", filepath.Join("testdata", "boto3", "smoke.py"), ts.URL, ts.Cfg.S3Dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("boto3 smoke test: %v\n%s", err, out)
 	}

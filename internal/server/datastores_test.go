@@ -62,7 +62,7 @@ func TestDatastoreLifecycleWithWaiters(t *testing.T) {
 	if aws.ToString(out.DatastoreArn) != wantArn {
 		t.Errorf("arn = %s, want %s", aws.ToString(out.DatastoreArn), wantArn)
 	}
-	if want := ts.url + "/datastore/" + id + "/r4/"; aws.ToString(out.DatastoreEndpoint) != want {
+	if want := ts.URL + "/datastore/" + id + "/r4/"; aws.ToString(out.DatastoreEndpoint) != want {
 		t.Errorf("endpoint = %s, want %s", aws.ToString(out.DatastoreEndpoint), want)
 	}
 	// Deleting while CREATING conflicts.
@@ -242,7 +242,7 @@ func TestTenantIsolation(t *testing.T) {
 	mine := ts.client("us-east-1")
 	id := createActive(t, mine, "mine")
 	for name, c := range map[string]*healthlake.Client{
-		"other account": ts.clientAs(otherKey, otherSecret, "us-east-1"),
+		"other account": ts.ClientAs(otherKey, otherSecret, "us-east-1"),
 		"other region":  ts.client("eu-west-1"),
 	} {
 		_, err := c.DescribeFHIRDatastore(ctx, &healthlake.DescribeFHIRDatastoreInput{DatastoreId: &id})
@@ -270,7 +270,7 @@ func TestRestartKeepsState(t *testing.T) {
 	cfg := newConfig(t)
 	ts := start(t, cfg)
 	id := createActive(t, ts.client("us-east-1"), "durable")
-	ts.stop()
+	ts.Stop()
 	ts2 := start(t, cfg)
 	d, err := ts2.client("us-east-1").DescribeFHIRDatastore(context.Background(), &healthlake.DescribeFHIRDatastoreInput{DatastoreId: &id})
 	if err != nil || aws.ToString(d.DatastoreProperties.DatastoreName) != "durable" {
@@ -365,7 +365,7 @@ func TestWireErrors(t *testing.T) {
 			if tc.sign != nil {
 				sign = tc.sign(tc.body)
 			}
-			resp := rawCall(t, ts.url, tc.target, tc.body, tc.prep, sign)
+			resp := rawCall(t, ts.URL, tc.target, tc.body, tc.prep, sign)
 			defer resp.Body.Close()
 			body, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != tc.status {
@@ -424,7 +424,7 @@ func TestSDKErrorTypes(t *testing.T) {
 	if !errors.As(err, &ve) || !strings.Contains(ve.ErrorMessage(), "maxResults") {
 		t.Errorf("validation: %v", err)
 	}
-	bad := ts.clientAs(config.DefaultAccessKeyID, "wrong", "us-east-1")
+	bad := ts.ClientAs(config.DefaultAccessKeyID, "wrong", "us-east-1")
 	_, err = bad.ListFHIRDatastores(ctx, &healthlake.ListFHIRDatastoresInput{})
 	var api smithy.APIError
 	if !errors.As(err, &api) || api.ErrorCode() != "InvalidSignatureException" {
@@ -450,7 +450,7 @@ func TestPreloadSynthea(t *testing.T) {
 	if err := w.Wait(ctx, &healthlake.DescribeFHIRDatastoreInput{DatastoreId: out.DatastoreId}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	counts, err := ts.srv.Store().ResourceCount(ctx, *out.DatastoreId)
+	counts, err := ts.Srv.Store().ResourceCount(ctx, *out.DatastoreId)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestPreloadSynthea(t *testing.T) {
 	if total != 820 || counts["Patient"] != 3 {
 		t.Fatalf("preloaded %d resources (%v), want 820 with 3 patients", total, counts)
 	}
-	res, err := ts.srv.Store().ResourceSearch(ctx, store.SearchQuery{DatastoreID: *out.DatastoreId, Type: "Patient", CountOnly: true,
+	res, err := ts.Srv.Store().ResourceSearch(ctx, store.SearchQuery{DatastoreID: *out.DatastoreId, Type: "Patient", CountOnly: true,
 		Where: [][]store.SearchPredicate{{{Param: "gender", Kind: store.IndexToken, AnySystem: true, Code: "male"}, {Param: "gender", Kind: store.IndexToken, AnySystem: true, Code: "female"}}}})
 	if err != nil || res.Total != 3 {
 		t.Errorf("indexed patients by gender = %d, %v; want 3", res.Total, err)

@@ -69,7 +69,7 @@ func TestExportRoundTrip(t *testing.T) {
 	c := ts.client("us-east-1")
 	ctx := context.Background()
 	ds := importSynthea(t, ts, c)
-	st := ts.srv.Store()
+	st := ts.Srv.Store()
 	// One deleted resource must not be exported.
 	if _, err := st.ResourceWrite(ctx, ds, []store.ResourceWrite{{Type: "Goal", ID: firstID(t, ts, "Goal"), Delete: true}}, time.Now()); err != nil {
 		t.Fatal(err)
@@ -87,7 +87,7 @@ func TestExportRoundTrip(t *testing.T) {
 	if job.JobStatus != types.JobStatusCompleted || aws.ToString(job.OutputDataConfig.(*types.OutputDataConfigMemberS3Configuration).Value.S3Uri) != folder || job.EndTime == nil {
 		t.Fatalf("job = %+v", job)
 	}
-	dir := filepath.Join(ts.cfg.S3Dir, "fhir-out", "exports", ds+"-FHIR_EXPORT-"+*started.JobId)
+	dir := filepath.Join(ts.Cfg.S3Dir, "fhir-out", "exports", ds+"-FHIR_EXPORT-"+*started.JobId)
 	got := map[string]int64{}
 	for _, typ := range mustReadDir(t, dir) {
 		for _, f := range mustReadDir(t, filepath.Join(dir, typ)) {
@@ -166,7 +166,7 @@ func sameResource(t testing.TB, a, b []byte) bool {
 
 func firstID(t testing.TB, ts *testServer, typ string) string {
 	t.Helper()
-	l := readLines(t, filepath.Join(ts.cfg.S3Dir, "fhir-in", "synthea", typ+".ndjson"))[0]
+	l := readLines(t, filepath.Join(ts.Cfg.S3Dir, "fhir-in", "synthea", typ+".ndjson"))[0]
 	var r struct{ ID string }
 	json.Unmarshal([]byte(l), &r)
 	return r.ID
@@ -256,7 +256,7 @@ func TestExportCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-slow.Started
-	if _, err := ts.srv.Store().JobSetStatus(ctx, tenant, ds, store.JobExport, *started.JobId,
+	if _, err := ts.Srv.Store().JobSetStatus(ctx, tenant, ds, store.JobExport, *started.JobId,
 		[]store.JobStatus{store.JobInProgress}, store.JobCancelSubmitted); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestExportCancel(t *testing.T) {
 	}
 	// It stopped early: far fewer objects than a full export would write.
 	var objects int
-	filepath.Walk(filepath.Join(ts.cfg.S3Dir, "fhir-out", "cancel"), func(_ string, info os.FileInfo, _ error) error {
+	filepath.Walk(filepath.Join(ts.Cfg.S3Dir, "fhir-out", "cancel"), func(_ string, info os.FileInfo, _ error) error {
 		if info != nil && !info.IsDir() {
 			objects++
 		}

@@ -151,7 +151,7 @@ func TestImportSynthea(t *testing.T) {
 		t.Errorf("size = %f MB, want %f", got, float64(size)/1e6)
 	}
 	// The manifest.
-	dir := filepath.Join(ts.cfg.S3Dir, "fhir-out", "imports", ds+"-FHIR_IMPORT-"+*start.JobId)
+	dir := filepath.Join(ts.Cfg.S3Dir, "fhir-out", "imports", ds+"-FHIR_IMPORT-"+*start.JobId)
 	var m map[string]any
 	b, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if err != nil || json.Unmarshal(b, &m) != nil {
@@ -174,7 +174,7 @@ func TestImportSynthea(t *testing.T) {
 		t.Errorf("FAILURE folder exists: %v", err)
 	}
 	// Stored resources and versions.
-	counts, err := ts.srv.Store().ResourceCount(ctx, ds)
+	counts, err := ts.Srv.Store().ResourceCount(ctx, ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,12 +194,12 @@ func TestImportSynthea(t *testing.T) {
 	if aws.ToInt64(job2.JobProgressReport.TotalNumberOfResourcesImported) != 29 {
 		t.Fatalf("re-import = %+v", job2.JobProgressReport)
 	}
-	first := strings.SplitN(readLines(t, filepath.Join(ts.cfg.S3Dir, "fhir-in", "synthea", "Patient.ndjson"))[0], `"id":"`, 2)[1][:36]
-	res, err := ts.srv.Store().ResourceGet(ctx, ds, "Patient", first)
+	first := strings.SplitN(readLines(t, filepath.Join(ts.Cfg.S3Dir, "fhir-in", "synthea", "Patient.ndjson"))[0], `"id":"`, 2)[1][:36]
+	res, err := ts.Srv.Store().ResourceGet(ctx, ds, "Patient", first)
 	if err != nil || res.Version != 2 {
 		t.Fatalf("Patient/%s = v%d, %v; want v2", first, res.Version, err)
 	}
-	dir2 := filepath.Join(ts.cfg.S3Dir, "fhir-out", "imports", ds+"-FHIR_IMPORT-"+*again.JobId)
+	dir2 := filepath.Join(ts.Cfg.S3Dir, "fhir-out", "imports", ds+"-FHIR_IMPORT-"+*again.JobId)
 	line := readLines(t, filepath.Join(dir2, "SUCCESS", "Patient.ndjson"))[0]
 	if !strings.Contains(line, `"lineId":1,`) || !strings.Contains(line, `"versionId":"2"`) || !strings.HasSuffix(line, `"statusCode":200}}`) {
 		t.Errorf("success record = %s", line)
@@ -255,7 +255,7 @@ func TestImportMixedValidAndBroken(t *testing.T) {
 		aws.ToInt64(r.TotalNumberOfScannedFiles) != 2 || aws.ToInt64(r.TotalNumberOfImportedFiles) != 1 {
 		t.Errorf("progress = %+v", *r)
 	}
-	dir := filepath.Join(ts.cfg.S3Dir, "fhir-out", ds+"-FHIR_IMPORT-"+*start.JobId)
+	dir := filepath.Join(ts.Cfg.S3Dir, "fhir-out", ds+"-FHIR_IMPORT-"+*start.JobId)
 	failures := readLines(t, filepath.Join(dir, "FAILURE", "data.ndjson"))
 	wantLines := []string{`"lineId":2,`, `"lineId":4,`, `"lineId":5,`, `"lineId":6,`, `"lineId":7,`, `"lineId":9,`}
 	wantText := []string{"", "id", "Nope", "id", "birthDate", "unknownElement"}

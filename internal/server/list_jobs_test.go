@@ -57,14 +57,14 @@ func TestListImportJobsFilters(t *testing.T) {
 	other := createActive(t, c, "other")
 	base := time.UnixMilli(1_700_000_000_000).UTC()
 	at := func(sec float64) time.Time { return base.Add(time.Duration(sec * float64(time.Second))) }
-	seedJobs(t, ts.srv.Store(), ds, []store.Job{
+	seedJobs(t, ts.Srv.Store(), ds, []store.Job{
 		{ID: "j1", Name: "alpha", SubmitTime: at(1)},
 		{ID: "j2", Name: "beta", SubmitTime: at(2), Status: store.JobCompleted},
 		{ID: "j3", Name: "alpha", SubmitTime: at(2), Status: store.JobFailed},
 		{ID: "j4", Name: "gamma", SubmitTime: at(3.5), Status: store.JobCompleted},
 		{ID: "j5", SubmitTime: at(4)},
 	})
-	seedJobs(t, ts.srv.Store(), other, []store.Job{{ID: "x1", Name: "alpha", SubmitTime: at(1)}})
+	seedJobs(t, ts.Srv.Store(), other, []store.Job{{ID: "x1", Name: "alpha", SubmitTime: at(1)}})
 	tm := func(sec float64) *time.Time { v := at(sec); return &v }
 	cases := []struct {
 		name string
@@ -127,8 +127,8 @@ func TestListImportJobsErrors(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		seed = append(seed, store.Job{ID: fmt.Sprintf("j%d", i), Name: "n", SubmitTime: time.UnixMilli(int64(1e12) + int64(i))})
 	}
-	seedJobs(t, ts.srv.Store(), ds, seed)
-	seedJobs(t, ts.srv.Store(), other, seed[:0])
+	seedJobs(t, ts.Srv.Store(), ds, seed)
+	seedJobs(t, ts.Srv.Store(), other, seed[:0])
 	page, err := c.ListFHIRImportJobs(ctx, &healthlake.ListFHIRImportJobsInput{DatastoreId: &ds, MaxResults: aws.Int32(2)})
 	if err != nil || page.NextToken == nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestListImportJobsErrors(t *testing.T) {
 	if _, err := c.ListFHIRImportJobs(ctx, &healthlake.ListFHIRImportJobsInput{DatastoreId: aws.String(strings.Repeat("b", 32))}); !errors.As(err, &nf) {
 		t.Errorf("unknown store: %v", err)
 	}
-	foreign := ts.clientAs(otherKey, otherSecret, "us-east-1")
+	foreign := ts.ClientAs(otherKey, otherSecret, "us-east-1")
 	if _, err := foreign.ListFHIRImportJobs(ctx, &healthlake.ListFHIRImportJobsInput{DatastoreId: &ds}); !errors.As(err, &nf) {
 		t.Errorf("other tenant's store: %v", err)
 	}
@@ -194,7 +194,7 @@ func TestListImportJobsPaginationProperty(t *testing.T) {
 	for i := 0; i < 400; i++ {
 		seed = append(seed, store.Job{ID: fmt.Sprintf("%032x", rng.Uint64()), SubmitTime: time.UnixMilli(1_700_000_000_000 + int64(rng.IntN(60))*1000)})
 	}
-	seedJobs(t, ts.srv.Store(), ds, seed)
+	seedJobs(t, ts.Srv.Store(), ds, seed)
 	all, err := c.ListFHIRImportJobs(ctx, &healthlake.ListFHIRImportJobsInput{DatastoreId: &ds})
 	if err != nil || len(all.ImportJobPropertiesList) != 400 {
 		t.Fatalf("full list: %d, %v", len(all.ImportJobPropertiesList), err)

@@ -332,6 +332,6 @@ var errCancelled = errors.New("export cancelled")
 func (r *run) save(ctx context.Context) error {
 	cp, _ := json.Marshal(r.cp)
 	prog, _ := json.Marshal(Progress{Exported: r.exported, Output: r.cp.Output})
-	return r.ex.cfg.Store.JobProgress(ctx, store.JobProgressParams{ID: r.job.ID, Owner: r.lease.Owner,
+	return r.ex.cfg.Store.JobProgress(ctx, store.JobProgressParams{ID: r.job.ID, LeaseToken: r.lease.Token,
 		Progress: prog, Checkpoint: cp, LeaseExpires: r.lease.Until()})
 }

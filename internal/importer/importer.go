@@ -304,7 +304,7 @@ func (r *run) step(writes []store.ResourceWrite, reports func([]store.ResourceWr
 	prog, _ := json.Marshal(r.progress)
 	cp, _ := json.Marshal(r.cp)
 	return store.ImportCommitParams{
-		JobID: r.job.ID, Owner: r.lease.Owner, DatastoreID: r.job.DatastoreID, Writes: writes, Reports: reports,
+		JobID: r.job.ID, LeaseToken: r.lease.Token, DatastoreID: r.job.DatastoreID, Writes: writes, Reports: reports,
 		DeleteReports: drop, Progress: prog, Checkpoint: cp, LeaseExpires: r.lease.Until(), Now: now,
 	}
 }

@@ -41,7 +41,9 @@ type Worker interface {
 
 // Lease is what a worker needs to write under the job's lease.
 type Lease struct {
-	Owner string
+	// Token is the claim's fencing token (store.Job.LeaseToken): every write under the lease
+	// presents it, and the store refuses it with store.ErrLeaseLost once another claim took over.
+	Token string
 	// Until returns the expiry to record with each commit (now + the lease duration).
 	Until func() time.Time
 }
@@ -50,7 +52,8 @@ type Lease struct {
 type Config struct {
 	Store   Store
 	Workers map[store.JobKind]Worker
-	// Owner names this engine in leases; unique per process.
+	// Owner names this engine (node) in the leases it takes, for logs and for releasing a node's
+	// leases; unique per process. Writes are fenced by each claim's token, not by Owner.
 	Owner string
 	// Lease is the claim duration; heartbeats renew it every Lease/3. Default 30s.
 	Lease time.Duration
@@ -180,7 +183,7 @@ func (e *Engine) runOne(ctx context.Context) bool {
 	log.Info("job started", "status", job.Status)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	lease := Lease{Owner: e.cfg.Owner, Until: func() time.Time { return time.Now().Add(e.cfg.Lease) }}
+	lease := Lease{Token: job.LeaseToken, Until: func() time.Time { return time.Now().Add(e.cfg.Lease) }}
 	var hb sync.WaitGroup
 	hb.Add(1)
 	go func() {
@@ -201,7 +204,7 @@ func (e *Engine) runOne(ctx context.Context) bool {
 			// the whole lease.
 			backoff := time.Duration(job.Attempts) * 200 * time.Millisecond
 			log.Error("job run failed; it will be retried", "err", err, "after", backoff)
-			if err := e.cfg.Store.JobProgress(context.WithoutCancel(ctx), store.JobProgressParams{ID: job.ID, Owner: e.cfg.Owner,
+			if err := e.cfg.Store.JobProgress(context.WithoutCancel(ctx), store.JobProgressParams{ID: job.ID, LeaseToken: lease.Token,
 				LeaseExpires: time.Now().Add(backoff)}); err != nil && !errors.Is(err, store.ErrLeaseLost) {
 				log.Error("shorten job lease", "err", err)
 			}
@@ -211,7 +214,7 @@ func (e *Engine) runOne(ctx context.Context) bool {
 		res = Result{Status: store.JobFailed, Message: fmt.Sprintf("The job failed after %d attempts because of an internal error", job.Attempts)}
 	}
 	err = e.cfg.Store.JobFinish(context.WithoutCancel(ctx), store.JobFinishParams{
-		ID: job.ID, Owner: e.cfg.Owner, Status: res.Status, Message: res.Message, Progress: res.Progress, EndTime: time.Now(),
+		ID: job.ID, LeaseToken: lease.Token, Status: res.Status, Message: res.Message, Progress: res.Progress, EndTime: time.Now(),
 	})
 	if err != nil {
 		log.Error("record job end", "err", err)
@@ -231,7 +234,7 @@ func (e *Engine) heartbeat(ctx context.Context, cancel context.CancelFunc, id st
 			return
 		case <-t.C:
 		}
-		err := e.cfg.Store.JobProgress(ctx, store.JobProgressParams{ID: id, Owner: lease.Owner, LeaseExpires: lease.Until()})
+		err := e.cfg.Store.JobProgress(ctx, store.JobProgressParams{ID: id, LeaseToken: lease.Token, LeaseExpires: lease.Until()})
 		if errors.Is(err, store.ErrLeaseLost) {
 			log.Warn("job lease lost; stopping this run")
 			cancel()

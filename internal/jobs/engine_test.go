@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -17,19 +18,25 @@ var tenant = store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
 
 // scripted is a worker whose runs follow a script; it signals each run on runs.
 type scripted struct {
-	mu    sync.Mutex
-	calls int
-	runs  chan store.Job
-	run   func(ctx context.Context, call int) (jobs.Result, error)
+	mu     sync.Mutex
+	calls  int
+	tokens []string // the lease token of each run
+	runs   chan store.Job
+	run    func(ctx context.Context, call int) (jobs.Result, error)
 }
 
-func (w *scripted) Run(ctx context.Context, j store.Job, _ jobs.Lease) (jobs.Result, error) {
+func (w *scripted) Run(ctx context.Context, j store.Job, lease jobs.Lease) (jobs.Result, error) {
 	w.mu.Lock()
 	w.calls++
 	call := w.calls
+	w.tokens = append(w.tokens, lease.Token)
+	run := w.run
 	w.mu.Unlock()
+	if lease.Token == "" || lease.Token != j.LeaseToken {
+		return jobs.Result{}, fmt.Errorf("run %d: lease token %q, job's %q", call, lease.Token, j.LeaseToken)
+	}
 	w.runs <- j
-	return w.run(ctx, call)
+	return run(ctx, call)
 }
 
 func setup(t *testing.T, w jobs.Worker, ids ...string) (*sqlite.Store, *jobs.Engine) {
@@ -137,4 +144,9 @@ func TestStopLeavesJobToResume(t *testing.T) {
 	}
 	waitStatus(t, st, "first", store.JobCompleted)
 	waitStatus(t, st, "second", store.JobCompleted)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.tokens) != 3 || w.tokens[0] == w.tokens[1] || w.tokens[1] == w.tokens[2] {
+		t.Errorf("lease tokens of the runs = %q; want three distinct ones", w.tokens)
+	}
 }

@@ -18,7 +18,8 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrConflict means the record exists but is in a state that forbids the change.
 	ErrConflict = errors.New("conflict")
-	// ErrLeaseLost means a job write came from a worker that no longer holds the job's lease.
+	// ErrLeaseLost means a job write came from a claim that no longer holds the job's lease: the
+	// job was claimed again (its lease expired, or leases were released) or it is terminal.
 	ErrLeaseLost = errors.New("job lease lost")
 	// ErrVersionMismatch means a conditional resource write named a version that is not current.
 	ErrVersionMismatch = errors.New("version mismatch")
@@ -142,8 +143,12 @@ type Job struct {
 	Progress []byte
 	// Checkpoint is the worker's resume position, committed atomically with the work it covers.
 	Checkpoint []byte
-	// LeaseOwner and LeaseExpires record which worker runs the job and until when.
-	LeaseOwner   string
+	// LeaseOwner names the node whose claim holds the job (for logs and for releasing a node's
+	// leases); several claims of one node share it, so it does not fence writes.
+	LeaseOwner string
+	// LeaseToken is the fencing token of the current claim: JobClaim sets a new one, unique to that
+	// claim, and every write under the lease must present it. "" when no claim holds the job.
+	LeaseToken   string
 	LeaseExpires time.Time
 	Attempts     int
 }
@@ -165,25 +170,25 @@ type JobListParams struct {
 // JobClaimParams asks for the next runnable job.
 type JobClaimParams struct {
 	Kinds []JobKind
-	Owner string
+	Owner string // the claiming node's name, recorded as Job.LeaseOwner
 	Now   time.Time
 	Lease time.Duration
 }
 
 // JobFinishParams moves a leased job to a terminal state.
 type JobFinishParams struct {
-	ID       string
-	Owner    string
-	Status   JobStatus
-	Message  string
-	Progress []byte
-	EndTime  time.Time
+	ID         string
+	LeaseToken string // Job.LeaseToken of the claim the write is made under
+	Status     JobStatus
+	Message    string
+	Progress   []byte
+	EndTime    time.Time
 }
 
 // JobProgressParams records progress and the resume checkpoint of a leased job and extends its lease.
 type JobProgressParams struct {
 	ID           string
-	Owner        string
+	LeaseToken   string // Job.LeaseToken of the claim the write is made under
 	Progress     []byte
 	Checkpoint   []byte
 	LeaseExpires time.Time
@@ -303,7 +308,7 @@ type ReportChunk struct {
 // ImportCommitParams is one atomic step of an import: writes, report lines, progress and checkpoint.
 type ImportCommitParams struct {
 	JobID       string
-	Owner       string
+	LeaseToken  string // Job.LeaseToken of the claim the write is made under
 	DatastoreID string
 	Writes      []ResourceWrite
 	// Reports, when set, is called inside the transaction with the results of Writes and returns the
@@ -354,18 +359,27 @@ type Store interface {
 	// JobClaim leases the oldest runnable job: per (store, kind) only the earliest non-terminal job
 	// runs; it is claimable when SUBMITTED/QUEUED or when its lease expired. Jobs waiting behind
 	// another become QUEUED. Returns ErrNotFound when nothing is runnable.
+	//
+	// Each claim gets a new LeaseToken, unique to it, and records p.Owner as LeaseOwner. The token
+	// fences the claim: JobProgress, JobFinish and ImportCommit check it inside their transaction
+	// and give ErrLeaseLost, writing nothing, unless it is the job's current token and the job is
+	// not terminal. A claim whose lease expired may still write until another claim takes over.
 	JobClaim(ctx context.Context, p JobClaimParams) (Job, error)
-	// JobProgress records progress/checkpoint and extends the lease (ErrLeaseLost if not owner).
+	// JobProgress records progress/checkpoint and sets the lease expiry (ErrLeaseLost unless
+	// p.LeaseToken is current).
 	JobProgress(ctx context.Context, p JobProgressParams) error
-	// JobFinish sets a terminal state (ErrLeaseLost if not owner).
+	// JobFinish sets a terminal state and clears the lease (ErrLeaseLost unless p.LeaseToken is
+	// current).
 	JobFinish(ctx context.Context, p JobFinishParams) error
-	// JobReleaseAll drops every lease so jobs resume at once (used at start-up by a sole owner).
+	// JobReleaseAll drops every lease, tokens included, so jobs resume at once and writes of the
+	// released claims fail (used at start-up by a sole owner).
 	JobReleaseAll(ctx context.Context) error
 	// JobSetStatus changes a job's status without a lease (cancel requests). Terminal jobs give ErrConflict.
 	JobSetStatus(ctx context.Context, t Tenant, datastoreID string, kind JobKind, id string, from []JobStatus, to JobStatus) (Job, error)
 
 	// ImportCommit applies one import step atomically: resource writes (results in order), report
-	// chunks, progress and checkpoint, and a lease extension. ErrLeaseLost rolls everything back.
+	// chunks, progress and checkpoint, and a lease extension. It is fenced like JobProgress:
+	// ErrLeaseLost (p.LeaseToken is not current) writes nothing.
 	ImportCommit(ctx context.Context, p ImportCommitParams) ([]ResourceWriteResult, error)
 	// ReportRead streams the stored chunks of one report of a job in commit order.
 	ReportRead(ctx context.Context, jobID, name string, fn func([]byte) error) error

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -14,7 +16,7 @@ import (
 const activeStatuses = `('SUBMITTED','QUEUED','IN_PROGRESS','CANCEL_SUBMITTED','CANCEL_IN_PROGRESS')`
 
 const jobCols = `j.id, j.kind, d.id, d.account, d.region, j.name, j.status, j.submit_time, j.end_time, j.client_token,
-	j.request_hash, j.params, j.message, j.progress, j.checkpoint, j.lease_owner, j.lease_expires, j.attempts`
+	j.request_hash, j.params, j.message, j.progress, j.checkpoint, j.lease_owner, j.lease_token, j.lease_expires, j.attempts`
 
 const jobFrom = ` FROM jobs j JOIN datastores d ON d.seq = j.ds `
 
@@ -23,7 +25,7 @@ func scanJob(sc interface{ Scan(...any) error }) (store.Job, error) {
 	var kind, status string
 	var submit, end, lease int64
 	err := sc.Scan(&j.ID, &kind, &j.DatastoreID, &j.AccountID, &j.Region, &j.Name, &status, &submit, &end,
-		&j.ClientToken, &j.RequestHash, &j.Params, &j.Message, &j.Progress, &j.Checkpoint, &j.LeaseOwner, &lease, &j.Attempts)
+		&j.ClientToken, &j.RequestHash, &j.Params, &j.Message, &j.Progress, &j.Checkpoint, &j.LeaseOwner, &j.LeaseToken, &lease, &j.Attempts)
 	j.Kind, j.Status = store.JobKind(kind), store.JobStatus(status)
 	j.SubmitTime, j.EndTime, j.LeaseExpires = fromMS(submit), fromMS(end), fromMS(lease)
 	return j, err
@@ -124,7 +126,11 @@ func (s *Store) JobClaim(ctx context.Context, p store.JobClaimParams) (store.Job
 	}
 	inKinds := "(" + strings.Join(kinds, ",") + ")"
 	now := ms(p.Now)
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	token, err := newLeaseToken()
+	if err != nil {
+		return got, err
+	}
+	err = s.withTx(ctx, func(tx *sql.Tx) error {
 		// Jobs waiting behind an earlier unfinished job of their store show QUEUED.
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'QUEUED' WHERE status = 'SUBMITTED' AND kind IN `+inKinds+`
 			AND EXISTS (SELECT 1 FROM jobs e WHERE e.ds = jobs.ds AND e.kind = jobs.kind AND e.seq < jobs.seq
@@ -145,8 +151,8 @@ func (s *Store) JobClaim(ctx context.Context, p store.JobClaimParams) (store.Job
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET
 			status = CASE WHEN status IN ('SUBMITTED','QUEUED') THEN 'IN_PROGRESS' ELSE status END,
-			lease_owner = ?, lease_expires = ?, attempts = attempts + 1 WHERE seq = ?`,
-			p.Owner, ms(p.Now.Add(p.Lease)), seq); err != nil {
+			lease_owner = ?, lease_token = ?, lease_expires = ?, attempts = attempts + 1 WHERE seq = ?`,
+			p.Owner, token, ms(p.Now.Add(p.Lease)), seq); err != nil {
 			return fmt.Errorf("claim job: %w", err)
 		}
 		got, err = scanJob(tx.QueryRowContext(ctx, "SELECT "+jobCols+jobFrom+"WHERE j.seq = ?", seq))
@@ -155,18 +161,28 @@ func (s *Store) JobClaim(ctx context.Context, p store.JobClaimParams) (store.Job
 	return got, err
 }
 
-// checkLease verifies inside tx that owner holds the job's lease.
-func checkLease(ctx context.Context, tx *sql.Tx, id, owner string) error {
+// newLeaseToken returns a fencing token for one claim: 128 random bits, so no two claims share one.
+func newLeaseToken() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("lease token: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// checkLease verifies inside tx that token is the job's current lease token and the job is not
+// terminal, so a claim that was taken over writes nothing.
+func checkLease(ctx context.Context, tx *sql.Tx, id, token string) error {
 	var cur string
 	var status string
-	err := tx.QueryRowContext(ctx, "SELECT lease_owner, status FROM jobs WHERE id = ?", id).Scan(&cur, &status)
+	err := tx.QueryRowContext(ctx, "SELECT lease_token, status FROM jobs WHERE id = ?", id).Scan(&cur, &status)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("job %s: %w", id, store.ErrNotFound)
 	}
 	if err != nil {
 		return err
 	}
-	if cur != owner || store.JobStatus(status).Terminal() {
+	if token == "" || cur != token || store.JobStatus(status).Terminal() {
 		return fmt.Errorf("job %s: %w", id, store.ErrLeaseLost)
 	}
 	return nil
@@ -175,7 +191,7 @@ func checkLease(ctx context.Context, tx *sql.Tx, id, owner string) error {
 // JobProgress implements store.Store.
 func (s *Store) JobProgress(ctx context.Context, p store.JobProgressParams) error {
 	return s.withTx(ctx, func(tx *sql.Tx) error {
-		if err := checkLease(ctx, tx, p.ID, p.Owner); err != nil {
+		if err := checkLease(ctx, tx, p.ID, p.LeaseToken); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET progress = COALESCE(?, progress), checkpoint = COALESCE(?, checkpoint),
@@ -194,11 +210,11 @@ func nilIfEmpty(b []byte) any {
 // JobFinish implements store.Store.
 func (s *Store) JobFinish(ctx context.Context, p store.JobFinishParams) error {
 	return s.withTx(ctx, func(tx *sql.Tx) error {
-		if err := checkLease(ctx, tx, p.ID, p.Owner); err != nil {
+		if err := checkLease(ctx, tx, p.ID, p.LeaseToken); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, message = ?, progress = COALESCE(?, progress),
-			end_time = ?, lease_owner = '', lease_expires = 0 WHERE id = ?`,
+			end_time = ?, lease_owner = '', lease_token = '', lease_expires = 0 WHERE id = ?`,
 			string(p.Status), p.Message, nilIfEmpty(p.Progress), ms(p.EndTime), p.ID)
 		return err
 	})
@@ -206,7 +222,7 @@ func (s *Store) JobFinish(ctx context.Context, p store.JobFinishParams) error {
 
 // JobReleaseAll implements store.Store.
 func (s *Store) JobReleaseAll(ctx context.Context) error {
-	_, err := s.w.ExecContext(ctx, "UPDATE jobs SET lease_owner = '', lease_expires = 0 WHERE status IN "+activeStatuses)
+	_, err := s.w.ExecContext(ctx, "UPDATE jobs SET lease_owner = '', lease_token = '', lease_expires = 0 WHERE status IN "+activeStatuses)
 	return err
 }
 

@@ -204,7 +204,7 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 	var out []store.ResourceWriteResult
 	published := func() {}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		if err := checkLease(ctx, tx, p.JobID, p.Owner); err != nil {
+		if err := checkLease(ctx, tx, p.JobID, p.LeaseToken); err != nil {
 			return err
 		}
 		var err error

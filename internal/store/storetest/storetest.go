@@ -33,6 +33,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"JobCreateAndList", testJobCreateAndList},
 		{"JobClaimFIFO", testJobClaimFIFO},
 		{"JobLease", testJobLease},
+		{"JobLeaseFenced", testJobLeaseFenced},
 		{"ImportCommit", testImportCommit},
 		{"ResourceVersions", testResourceVersions},
 	}
@@ -248,7 +249,7 @@ func testJobClaimFIFO(t *testing.T, s store.Store) {
 	if b.Status != store.JobQueued {
 		t.Errorf("b status = %s, want QUEUED", b.Status)
 	}
-	if err := s.JobFinish(ctx, store.JobFinishParams{ID: "a", Owner: "w1", Status: store.JobCompleted, EndTime: now}); err != nil {
+	if err := s.JobFinish(ctx, store.JobFinishParams{ID: "a", LeaseToken: j1.LeaseToken, Status: store.JobCompleted, EndTime: now}); err != nil {
 		t.Fatal(err)
 	}
 	j3, err := s.JobClaim(ctx, p)
@@ -268,13 +269,19 @@ func testJobLease(t *testing.T, s store.Store) {
 	}
 	later := store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w2", Now: now.Add(2 * time.Second), Lease: time.Minute}
 	j2, err := s.JobClaim(ctx, later)
-	if err != nil || j2.ID != j.ID || j2.Attempts != 2 {
-		t.Fatalf("rescue claim = %v %v %v", j2.ID, j2.Attempts, err)
+	if err != nil || j2.ID != j.ID || j2.Attempts != 2 || j2.LeaseOwner != "w2" {
+		t.Fatalf("rescue claim = %v %v %q %v", j2.ID, j2.Attempts, j2.LeaseOwner, err)
 	}
-	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", Owner: "w1", Progress: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
+	if j.LeaseToken == "" || j2.LeaseToken == j.LeaseToken {
+		t.Fatalf("lease tokens %q then %q; want a new non-empty token per claim", j.LeaseToken, j2.LeaseToken)
+	}
+	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", LeaseToken: j.LeaseToken, Progress: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("old owner progress: %v, want ErrLeaseLost", err)
 	}
-	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w1", DatastoreID: "e1",
+	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", Progress: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("progress without a token: %v, want ErrLeaseLost", err)
+	}
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", LeaseToken: j.LeaseToken, DatastoreID: "e1",
 		Writes: []store.ResourceWrite{{Type: "Patient", ID: "x", Body: []byte(`{}`)}}, Now: now}); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("old owner commit: %v, want ErrLeaseLost", err)
 	}
@@ -283,6 +290,9 @@ func testJobLease(t *testing.T, s store.Store) {
 	}
 	if err := s.JobReleaseAll(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", LeaseToken: j2.LeaseToken}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("progress of a released claim: %v, want ErrLeaseLost", err)
 	}
 	j3, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w3", Now: now, Lease: time.Minute})
 	if err != nil || j3.ID != "a" {
@@ -295,10 +305,11 @@ func testImportCommit(t *testing.T, s store.Store) {
 	mkStore(t, s, tenantA, "i1", time.Now(), 0)
 	now := time.Now()
 	mkJob(t, s, "i1", "a", "", now)
-	if _, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute}); err != nil {
+	claim, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute})
+	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w", DatastoreID: "i1", Now: now,
+	res, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", LeaseToken: claim.LeaseToken, DatastoreID: "i1", Now: now,
 		Writes: []store.ResourceWrite{
 			{Type: "Patient", ID: "p1", Body: []byte(`{"a":1}`)},
 			{Type: "Patient", ID: "p1", Body: []byte(`{"a":2}`)},
@@ -316,7 +327,7 @@ func testImportCommit(t *testing.T, s store.Store) {
 	if res[0].Version != 1 || res[1].Version != 2 || res[2].Version != 1 || !res[0].Created || res[1].Created {
 		t.Fatalf("results = %+v", res)
 	}
-	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w", DatastoreID: "i1", Now: now,
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", LeaseToken: claim.LeaseToken, DatastoreID: "i1", Now: now,
 		Reports: func([]store.ResourceWriteResult) []store.ReportChunk {
 			return []store.ReportChunk{{Name: "SUCCESS/x", Data: []byte("2\n")}}
 		}}); err != nil {
@@ -330,7 +341,7 @@ func testImportCommit(t *testing.T, s store.Store) {
 	if fmt.Sprint(names) != "[FAILURE/x SUCCESS/x]" {
 		t.Fatalf("names = %v", names)
 	}
-	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", Owner: "w", DatastoreID: "i1", Now: now,
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", LeaseToken: claim.LeaseToken, DatastoreID: "i1", Now: now,
 		DeleteReports: []string{"SUCCESS/x"}}); err != nil {
 		t.Fatal(err)
 	}
@@ -399,5 +410,83 @@ func testResourceVersions(t *testing.T, s store.Store) {
 	}
 	if fmt.Sprint(seen) != "[b c]" {
 		t.Fatalf("scan = %v", seen)
+	}
+}
+
+// testJobLeaseFenced: two claims of one job by the same owner name (two runners of one node), the
+// second after the first's lease expired. Only the current claim may write: every write of the stale
+// one fails with ErrLeaseLost and changes nothing.
+func testJobLeaseFenced(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "fence", time.Now(), 0)
+	now := time.Now()
+	mkJob(t, s, "fence", "a", "", now)
+	claim := func(at time.Time, lease time.Duration) store.Job {
+		t.Helper()
+		j, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "node", Now: at, Lease: lease})
+		if err != nil || j.ID != "a" {
+			t.Fatalf("claim = %v, %v", j.ID, err)
+		}
+		return j
+	}
+	patient := func(v string) []store.ResourceWrite {
+		return []store.ResourceWrite{{Type: "Patient", ID: "p", Body: []byte(`{"v":"` + v + `"}`)}}
+	}
+	first := claim(now, time.Second)
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", LeaseToken: first.LeaseToken, DatastoreID: "fence",
+		Writes: patient("first"), Checkpoint: []byte(`{"first":1}`), LeaseExpires: now.Add(time.Second), Now: now}); err != nil {
+		t.Fatalf("commit of the current claim: %v", err)
+	}
+	second := claim(now.Add(2*time.Second), time.Minute)
+	if second.Attempts != 2 {
+		t.Errorf("second claim attempts = %d, want 2", second.Attempts)
+	}
+
+	stale := first
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", LeaseToken: stale.LeaseToken, DatastoreID: "fence",
+		Writes: patient("stale"), Progress: []byte(`{"stale":1}`), Checkpoint: []byte(`{"stale":1}`),
+		Reports: func([]store.ResourceWriteResult) []store.ReportChunk {
+			return []store.ReportChunk{{Name: "SUCCESS/stale", Data: []byte("x\n")}}
+		}, LeaseExpires: now.Add(time.Hour), Now: now.Add(3 * time.Second)}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("stale ImportCommit: err = %v, want ErrLeaseLost", err)
+	}
+	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", LeaseToken: stale.LeaseToken, Progress: []byte(`{"stale":2}`),
+		LeaseExpires: now.Add(time.Hour)}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("stale JobProgress: err = %v, want ErrLeaseLost", err)
+	}
+	if err := s.JobFinish(ctx, store.JobFinishParams{ID: "a", LeaseToken: stale.LeaseToken, Status: store.JobFailed,
+		Message: "stale", EndTime: now}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("stale JobFinish: err = %v, want ErrLeaseLost", err)
+	}
+	r, err := s.ResourceGet(ctx, "fence", "Patient", "p")
+	if err != nil || r.Version != 1 || string(r.Body) != `{"v":"first"}` {
+		t.Errorf("after stale writes: Patient/p = version %d %s, %v; want version 1 of the first claim", r.Version, r.Body, err)
+	}
+	if names, _ := s.ReportNames(ctx, "a"); len(names) != 0 {
+		t.Errorf("stale report chunks stored: %v", names)
+	}
+	j, _ := s.JobGet(ctx, tenantA, "fence", store.JobImport, "a")
+	if j.Status != store.JobInProgress || string(j.Checkpoint) != `{"first":1}` || len(j.Progress) != 0 {
+		t.Errorf("after stale writes: job %s, checkpoint %s, progress %s", j.Status, j.Checkpoint, j.Progress)
+	}
+
+	// The current claim writes on.
+	if _, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", LeaseToken: second.LeaseToken, DatastoreID: "fence",
+		Writes: patient("second"), LeaseExpires: now.Add(time.Minute), Now: now.Add(3 * time.Second)}); err != nil {
+		t.Fatalf("commit of the current claim: %v", err)
+	}
+	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", LeaseToken: second.LeaseToken, Progress: []byte(`{"n":1}`),
+		LeaseExpires: now.Add(time.Minute)}); err != nil {
+		t.Fatalf("progress of the current claim: %v", err)
+	}
+	if err := s.JobFinish(ctx, store.JobFinishParams{ID: "a", LeaseToken: second.LeaseToken, Status: store.JobCompleted, EndTime: now}); err != nil {
+		t.Fatalf("finish of the current claim: %v", err)
+	}
+	if r, _ := s.ResourceGet(ctx, "fence", "Patient", "p"); r.Version != 2 || string(r.Body) != `{"v":"second"}` {
+		t.Errorf("Patient/p = version %d %s; want version 2 of the second claim", r.Version, r.Body)
+	}
+	// A finished job takes no more writes, not even from the claim that finished it.
+	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", LeaseToken: second.LeaseToken, Progress: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
+		t.Errorf("progress after finish: err = %v, want ErrLeaseLost", err)
 	}
 }

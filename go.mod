@@ -13,6 +13,7 @@ require (
 	github.com/johannesboyne/gofakes3 v1.2.0
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/valyala/fastjson v1.6.10
+	golang.org/x/sys v0.43.0
 )
 
 require (

@@ -32,6 +32,10 @@ func conflictErr(format string, args ...any) error {
 	return &apiError{http.StatusConflict, "ConflictException", fmt.Sprintf(format, args...)}
 }
 
+func accessDeniedErr(format string, args ...any) error {
+	return &apiError{http.StatusForbidden, "AccessDeniedException", fmt.Sprintf(format, args...)}
+}
+
 var errUnauthenticated = &apiError{http.StatusForbidden, "MissingAuthenticationTokenException", "Missing Authentication Token"}
 
 // translate is the single place where any error becomes an AWS exception. Internal error text is

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fhirlake/fhirlake/internal/awsjson"
 	"github.com/fhirlake/fhirlake/internal/jobs"
+	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
@@ -56,14 +57,18 @@ type listJobsInput struct {
 }
 
 // startJob is the common part of StartFHIRImportJob and StartFHIRExportJob: the store must exist
-// and be ACTIVE, and a ClientToken replay returns the original job (or fails if the input differs).
-func (s *Service) startJob(ctx context.Context, t store.Tenant, kind store.JobKind, datastoreID, name, token, hash string, params any) (any, error) {
+// and be ACTIVE, the caller's account must be allowed to use the buckets of locations, and a
+// ClientToken replay returns the original job (or fails if the input differs).
+func (s *Service) startJob(ctx context.Context, t store.Tenant, kind store.JobKind, datastoreID, name, token, hash string, params any, locations ...string) (any, error) {
 	d, err := s.datastore(ctx, t, datastoreID)
 	if err != nil {
 		return nil, err
 	}
 	if d.Status != store.DatastoreActive {
 		return nil, validationErr("Datastore %s is %s: jobs can only be started on an ACTIVE data store", d.ID, d.Status)
+	}
+	if err := s.checkBuckets(t, locations); err != nil {
+		return nil, err
 	}
 	raw, err := json.Marshal(params)
 	if err != nil {
@@ -86,6 +91,29 @@ func (s *Service) startJob(ctx context.Context, t store.Tenant, kind store.JobKi
 		s.opt.Jobs.Notify()
 	}
 	return startJobOutput{JobID: j.ID, JobStatus: string(j.Status), DatastoreID: d.ID}, nil
+}
+
+// checkBuckets refuses locations in buckets of the embedded object folder that belong to another
+// account. Locations that do not parse, and buckets that do not exist yet, are left to the job,
+// which fails with a message (and checks ownership again when it runs).
+func (s *Service) checkBuckets(t store.Tenant, locations []string) error {
+	if s.opt.Buckets == nil {
+		return nil
+	}
+	for _, uri := range locations {
+		bucket, _, err := s3io.ParseURI(uri)
+		if err != nil {
+			continue
+		}
+		err = s.opt.Buckets.Access(t.AccountID, bucket)
+		if errors.Is(err, s3io.ErrAccessDenied) {
+			return accessDeniedErr("Access denied to %s: the bucket %s belongs to another account", uri, bucket)
+		}
+		if err != nil && !errors.Is(err, s3io.ErrInvalidBucket) {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Service) getJob(ctx context.Context, body []byte, kind store.JobKind) (store.Job, error) {
@@ -264,7 +292,8 @@ func (s *Service) startImportJob(ctx context.Context, body []byte) (any, error) 
 	}
 	params := jobs.ImportParams{InputS3URI: in.InputDataConfig.S3URI, OutputS3URI: out.S3URI, KmsKeyID: out.KmsKeyID,
 		DataAccessRoleArn: in.DataAccessRoleArn, ValidationLevel: in.ValidationLevel}
-	return s.startJob(ctx, t, store.JobImport, in.DatastoreID, in.JobName, token, requestHash(in), params)
+	return s.startJob(ctx, t, store.JobImport, in.DatastoreID, in.JobName, token, requestHash(in), params,
+		params.InputS3URI, params.OutputS3URI)
 }
 
 func (s *Service) describeImportJob(ctx context.Context, body []byte) (any, error) {
@@ -327,7 +356,7 @@ func (s *Service) startExportJob(ctx context.Context, body []byte) (any, error) 
 		return nil, err
 	}
 	params := jobs.ExportParams{OutputS3URI: out.S3URI, KmsKeyID: out.KmsKeyID, DataAccessRoleArn: in.DataAccessRoleArn, Level: "system"}
-	return s.startJob(ctx, t, store.JobExport, in.DatastoreID, in.JobName, token, requestHash(in), params)
+	return s.startJob(ctx, t, store.JobExport, in.DatastoreID, in.JobName, token, requestHash(in), params, params.OutputS3URI)
 }
 
 func (s *Service) describeExportJob(ctx context.Context, body []byte) (any, error) {

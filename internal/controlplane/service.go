@@ -31,6 +31,13 @@ type Notifier interface {
 	Notify()
 }
 
+// BucketAccess tells whether an account may use a bucket of the embedded object folder.
+type BucketAccess interface {
+	// Access returns nil when account owns bucket or bucket does not exist, and an error
+	// wrapping s3io.ErrAccessDenied when another account owns it.
+	Access(account, bucket string) error
+}
+
 // Options configure a Service.
 type Options struct {
 	// PublicURL is the service's base URL without a trailing slash; data store endpoints hang off it.
@@ -48,6 +55,9 @@ type Options struct {
 	TokenKey []byte
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Buckets checks, when a job starts, that its S3 locations are in the caller's own buckets;
+	// nil means no check (an S3 endpoint whose own credentials decide).
+	Buckets BucketAccess
 }
 
 // Service holds the control-plane operations.

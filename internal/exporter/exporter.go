@@ -105,6 +105,8 @@ type run struct {
 // Run implements jobs.Worker.
 func (ex *Exporter) Run(ctx context.Context, job store.Job, lease jobs.Lease) (jobs.Result, error) {
 	r := &run{ex: ex, job: job, lease: lease}
+	// Storage is used on behalf of the job's account: another account's buckets are refused.
+	ctx = s3io.WithAccount(ctx, job.Tenant.AccountID)
 	if job.Status == store.JobCancelSubmitted || job.Status == store.JobCancelInProgress {
 		return r.cancel(ctx)
 	}
@@ -131,6 +133,9 @@ func (ex *Exporter) Run(ctx context.Context, job store.Job, lease jobs.Lease) (j
 		if errors.Is(err, s3io.ErrNoSuchBucket) {
 			return failed("The output location " + r.params.OutputS3URI + " is not writable: the bucket does not exist"), nil
 		}
+		if errors.Is(err, s3io.ErrAccessDenied) {
+			return failed("The output location " + r.params.OutputS3URI + " is not writable: access denied"), nil
+		}
 		if err != nil && !errors.Is(err, errStop) {
 			return jobs.Result{}, fmt.Errorf("check output location: %w", err)
 		}
@@ -150,6 +155,9 @@ func (ex *Exporter) Run(ctx context.Context, job store.Job, lease jobs.Lease) (j
 	}
 	for r.cp.Type < len(r.cp.Types) {
 		done, err := r.exportType(ctx)
+		if errors.Is(err, s3io.ErrAccessDenied) || errors.Is(err, s3io.ErrNoSuchBucket) {
+			return failed("The output location " + r.params.OutputS3URI + " is not writable: access denied or no such bucket"), nil
+		}
 		if err != nil {
 			return jobs.Result{}, err
 		}

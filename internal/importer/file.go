@@ -145,6 +145,9 @@ func (r *run) open(ctx context.Context, f inputFile) (io.Reader, *countingReader
 	if errors.Is(err, s3io.ErrNotFound) {
 		return nil, nil, nil, &fileError{"the object " + f.Key + " no longer exists"}
 	}
+	if errors.Is(err, s3io.ErrAccessDenied) || errors.Is(err, s3io.ErrNoSuchBucket) {
+		return nil, nil, nil, &fileError{"the object " + f.Key + " is no longer readable"}
+	}
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open %s: %w", f.Key, err)
 	}

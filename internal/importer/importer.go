@@ -136,6 +136,8 @@ type run struct {
 func (im *Importer) Run(ctx context.Context, job store.Job, lease jobs.Lease) (jobs.Result, error) {
 	r := &run{im: im, job: job, lease: lease, lastTick: time.Now(),
 		log: im.cfg.Logger.With("job", job.ID, "datastore", job.DatastoreID)}
+	// Storage is used on behalf of the job's account: another account's buckets are refused.
+	ctx = s3io.WithAccount(ctx, job.Tenant.AccountID)
 	if err := json.Unmarshal(job.Params, &r.params); err != nil {
 		return failed("The job parameters are unreadable"), nil
 	}
@@ -216,6 +218,10 @@ func (r *run) list(ctx context.Context) (*jobs.Result, error) {
 		res := failed("The output location " + r.params.OutputS3URI + " is not writable: the bucket does not exist")
 		return &res, nil
 	}
+	if errors.Is(err, s3io.ErrAccessDenied) {
+		res := failed("The output location " + r.params.OutputS3URI + " is not writable: access denied")
+		return &res, nil
+	}
 	if err != nil && !errors.Is(err, errStop) {
 		return nil, fmt.Errorf("check output location: %w", err)
 	}
@@ -240,6 +246,9 @@ func (r *run) list(ctx context.Context) (*jobs.Result, error) {
 	switch {
 	case errors.Is(err, s3io.ErrNoSuchBucket):
 		res := failed("The input location " + in + " is not readable: the bucket does not exist")
+		return &res, nil
+	case errors.Is(err, s3io.ErrAccessDenied):
+		res := failed("The input location " + in + " is not readable: access denied")
 		return &res, nil
 	case err != nil && !errors.Is(err, errStop):
 		return nil, fmt.Errorf("list input: %w", err)
@@ -336,7 +345,7 @@ func (r *run) finish(ctx context.Context) (jobs.Result, error) {
 	}
 	body, _ := json.MarshalIndent(m, "", "  ")
 	if err := r.im.cfg.Objects.Put(ctx, r.outBkt, r.outDir+"manifest.json", strings.NewReader(string(body))); err != nil {
-		if errors.Is(err, s3io.ErrNoSuchBucket) {
+		if errors.Is(err, s3io.ErrNoSuchBucket) || errors.Is(err, s3io.ErrAccessDenied) {
 			return failed("The output location " + r.params.OutputS3URI + " is not writable"), nil
 		}
 		return jobs.Result{}, fmt.Errorf("write manifest: %w", err)

@@ -13,15 +13,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-func newTestDir(t *testing.T) (*Dir, string) {
+// testOwner is the default account of the test Dirs.
+const testOwner = "111111111111"
+
+// newTestDir returns the default account's view of a Dir over a fresh folder, and the folder.
+func newTestDir(t *testing.T) (*Tenant, string) {
 	t.Helper()
 	root := t.TempDir()
-	d, err := NewDir(root)
+	d, err := NewDir(root, testOwner)
 	if err != nil {
 		t.Fatalf("NewDir: %v", err)
 	}
 	t.Cleanup(func() { d.Close() })
-	return d, root
+	return d.As(testOwner), root
 }
 
 func TestDirConformance(t *testing.T) {
@@ -29,7 +33,7 @@ func TestDirConformance(t *testing.T) {
 	d, _ := newTestDir(t)
 	testStore(t, d, func(t *testing.T, name string) {
 		t.Helper()
-		if err := d.CreateBucket(name); err != nil {
+		if err := d.CreateBucket(name, "us-east-1"); err != nil {
 			t.Fatalf("CreateBucket(%s): %v", name, err)
 		}
 	})
@@ -38,11 +42,11 @@ func TestDirConformance(t *testing.T) {
 func TestDirInvalidNames(t *testing.T) {
 	t.Parallel()
 	d, _ := newTestDir(t)
-	if err := d.CreateBucket("bkt"); err != nil {
+	if err := d.CreateBucket("bkt", "us-east-1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.CreateBucket("bkt"); err != nil {
-		t.Errorf("CreateBucket of an existing bucket: %v", err)
+	if err := d.CreateBucket("bkt", "us-east-1"); !errors.Is(err, ErrBucketOwned) {
+		t.Errorf("CreateBucket of an existing bucket: got %v, want ErrBucketOwned", err)
 	}
 	tests := []struct {
 		name   string
@@ -61,6 +65,8 @@ func TestDirInvalidNames(t *testing.T) {
 		{"backslash", "bkt", `a\..\..\k`, ErrInvalidKey},
 		{"nul", "bkt", "a\x00b", ErrInvalidKey},
 		{"temp name", "bkt", "a/" + tempPrefix + "x", ErrInvalidKey},
+		{"owner record", "bkt", ownerFile, ErrInvalidKey},
+		{"reserved prefix", "bkt", reservedPrefix + "anything/k", ErrInvalidKey},
 		{"too long", "bkt", strings.Repeat("k", maxKeyLen+1), ErrInvalidKey},
 		{"bucket dot dot", "..", "k", ErrInvalidBucket},
 		{"bucket path", "bkt/sub", "k", ErrInvalidBucket},
@@ -83,7 +89,7 @@ func TestDirInvalidNames(t *testing.T) {
 			}
 		})
 	}
-	if err := d.CreateBucket("../up"); !errors.Is(err, ErrInvalidBucket) {
+	if err := d.CreateBucket("../up", "us-east-1"); !errors.Is(err, ErrInvalidBucket) {
 		t.Errorf("CreateBucket(../up): got %v, want ErrInvalidBucket", err)
 	}
 }
@@ -94,7 +100,7 @@ func TestDirPutInProgress(t *testing.T) {
 	t.Parallel()
 	d, _ := newTestDir(t)
 	ctx := t.Context()
-	if err := d.CreateBucket("bkt"); err != nil {
+	if err := d.CreateBucket("bkt", "us-east-1"); err != nil {
 		t.Fatal(err)
 	}
 	pr, pw := io.Pipe()
@@ -115,7 +121,7 @@ func TestDirPutInProgress(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	if got, want := listAll(t, d, "bkt", ""), []Object{{"dir/obj", 7}}; !cmp.Equal(got, want) {
+	if got, want := listAll(t, d, "bkt", ""), []Object{{Key: "dir/obj", Size: 7}}; !cmp.Equal(got, want) {
 		t.Errorf("List after Put: got %v, want %v", got, want)
 	}
 }
@@ -126,7 +132,7 @@ func TestDirConfinement(t *testing.T) {
 	t.Parallel()
 	d, root := newTestDir(t)
 	ctx := t.Context()
-	if err := d.CreateBucket("bkt"); err != nil {
+	if err := d.CreateBucket("bkt", "us-east-1"); err != nil {
 		t.Fatal(err)
 	}
 	outside := t.TempDir()
@@ -159,16 +165,17 @@ func TestDirConfinement(t *testing.T) {
 	}
 }
 
-// TestDirTempOutsideBuckets checks that writes in progress live outside every bucket and that
-// leftovers of dead writers are swept once stale.
-func TestDirTempOutsideBuckets(t *testing.T) {
+// TestDirTempSwept checks that writes in progress live in the bucket's reserved temp folder,
+// never listed, and that leftovers of dead writers are swept once stale.
+func TestDirTempSwept(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(root, tempDir), 0o755); err != nil {
+	tmp := filepath.Join(root, "bkt", tempDir)
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	stale := filepath.Join(root, tempDir, tempPrefix+"old")
-	fresh := filepath.Join(root, tempDir, tempPrefix+"new")
+	stale := filepath.Join(tmp, tempPrefix+"old")
+	fresh := filepath.Join(tmp, tempPrefix+"new")
 	for _, p := range []string{stale, fresh} {
 		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
 			t.Fatal(err)
@@ -178,7 +185,7 @@ func TestDirTempOutsideBuckets(t *testing.T) {
 	if err := os.Chtimes(stale, old, old); err != nil {
 		t.Fatal(err)
 	}
-	d, err := NewDir(root)
+	d, err := NewDir(root, testOwner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,14 +196,15 @@ func TestDirTempOutsideBuckets(t *testing.T) {
 	if _, err := os.Stat(fresh); err != nil {
 		t.Errorf("fresh temp file removed: %v", err)
 	}
-	if err := d.CreateBucket("bkt"); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Put(context.Background(), "bkt", "a/b.txt", strings.NewReader("x")); err != nil {
+	tn := d.As(testOwner)
+	if err := tn.Put(context.Background(), "bkt", "a/b.txt", strings.NewReader("x")); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(filepath.Join(root, "bkt", "a"))
 	if len(entries) != 1 || entries[0].Name() != "b.txt" {
 		t.Errorf("bucket folder holds %v", entries)
+	}
+	if got := listAll(t, tn, "bkt", ""); len(got) != 1 || got[0].Key != "a/b.txt" {
+		t.Errorf("List = %v, want only a/b.txt", got)
 	}
 }

@@ -130,7 +130,7 @@ func (r *Remote) List(ctx context.Context, bucket, prefix string, fn func(Object
 			return mapError("list", bucket, prefix, err, ErrNoSuchBucket)
 		}
 		for _, o := range page.Contents {
-			if err := fn(Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size)}); err != nil {
+			if err := fn(Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size), ModTime: aws.ToTime(o.LastModified)}); err != nil {
 				return err
 			}
 		}

@@ -1,24 +1,31 @@
-// Package s3io is thin object-storage access for import and export jobs:
-// list a prefix, stream an object from an offset, store an object from a
-// stream, and delete an object.
+// Package s3io is object-storage access for import and export jobs and for
+// the S3 API: list a prefix, stream an object from an offset, store an object
+// from a stream, and delete an object.
 //
 // It has two implementations of the same surface. Dir keeps objects as files
 // under a local folder (s3://bucket/key is <root>/bucket/key) and is the
-// embedded default. Remote talks to Amazon S3 or any S3-compatible endpoint
+// embedded default; Remote talks to Amazon S3 or any S3-compatible endpoint
 // with path-style addressing.
 //
-// The package owns addressing (ParseURI), key validation for the folder
-// backend, and mapping of storage errors onto the sentinels below. It does
-// not own NDJSON parsing, job bookkeeping or bucket administration: callers
-// declare the two or three methods they need as their own small interface,
-// and buckets are created out of band (Dir.CreateBucket exists for tests and
-// the quick-start).
+// Buckets of a Dir belong to an account. The owner is recorded in the bucket
+// folder itself (see Dir), a folder made by hand belongs to the Dir's default
+// account, and every access goes through one account's view: Tenant, or
+// Guard for callers that carry the account in their context (WithAccount).
+// Another account's bucket answers ErrAccessDenied. With a Remote, isolation
+// is the endpoint's: every call uses the configured credentials.
+//
+// The package owns addressing (ParseURI), key and bucket-name validation for
+// the folder backend, bucket ownership, multipart staging for the folder, and
+// mapping of storage errors onto the sentinels below. It does not own NDJSON
+// parsing, job bookkeeping or any wire protocol: callers declare the methods
+// they need as their own small interface.
 package s3io
 
 import (
 	"context"
 	"errors"
 	"io"
+	"time"
 )
 
 // Object describes one stored object.
@@ -27,6 +34,8 @@ type Object struct {
 	Key string
 	// Size is the object's length in bytes.
 	Size int64
+	// ModTime is when the object was last written (zero when unknown).
+	ModTime time.Time
 }
 
 // Store documents the surface shared by Dir and Remote and lets one
@@ -72,6 +81,24 @@ var (
 	// (3 to 63 characters of a-z, 0-9, '.' and '-', starting and ending with
 	// a letter or digit).
 	ErrInvalidBucket = errors.New("invalid bucket name")
+	// ErrAccessDenied reports a bucket that belongs to another account, or a
+	// call that names no account at all.
+	ErrAccessDenied = errors.New("access denied")
+	// ErrBucketExists reports a bucket name already taken by another account.
+	ErrBucketExists = errors.New("bucket already exists")
+	// ErrBucketOwned reports a bucket the caller already owns.
+	ErrBucketOwned = errors.New("bucket already owned by you")
+	// ErrBucketNotEmpty reports a bucket that still holds objects.
+	ErrBucketNotEmpty = errors.New("bucket not empty")
+	// ErrNoSuchUpload reports a multipart upload that does not exist (or no
+	// longer: completed or aborted).
+	ErrNoSuchUpload = errors.New("no such upload")
+	// ErrInvalidPart reports a multipart completion naming a part that was
+	// not uploaded, or with another ETag.
+	ErrInvalidPart = errors.New("invalid part")
+	// ErrPartTooSmall reports a multipart part, other than the last, below
+	// the 5 MiB minimum.
+	ErrPartTooSmall = errors.New("part too small")
 )
 
 // copyContext copies src to dst like io.CopyBuffer, checking ctx before each

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -36,11 +37,11 @@ func testStore(t *testing.T, s Store, mkBucket func(t *testing.T, name string)) 
 			prefix string
 			want   []Object
 		}{
-			{"all", "", []Object{{"a-b", 1}, {"a.txt", 3}, {"a/b", 2}, {"a/c/d", 4}, {"a/c/e", 5}, {"ab", 0}, {"b/x", 6}}},
-			{"bare prefix", "a", []Object{{"a-b", 1}, {"a.txt", 3}, {"a/b", 2}, {"a/c/d", 4}, {"a/c/e", 5}, {"ab", 0}}},
-			{"folder prefix", "a/", []Object{{"a/b", 2}, {"a/c/d", 4}, {"a/c/e", 5}}},
-			{"partial segment", "a/c", []Object{{"a/c/d", 4}, {"a/c/e", 5}}},
-			{"exact key", "a/c/d", []Object{{"a/c/d", 4}}},
+			{"all", "", []Object{{Key: "a-b", Size: 1}, {Key: "a.txt", Size: 3}, {Key: "a/b", Size: 2}, {Key: "a/c/d", Size: 4}, {Key: "a/c/e", Size: 5}, {Key: "ab", Size: 0}, {Key: "b/x", Size: 6}}},
+			{"bare prefix", "a", []Object{{Key: "a-b", Size: 1}, {Key: "a.txt", Size: 3}, {Key: "a/b", Size: 2}, {Key: "a/c/d", Size: 4}, {Key: "a/c/e", Size: 5}, {Key: "ab", Size: 0}}},
+			{"folder prefix", "a/", []Object{{Key: "a/b", Size: 2}, {Key: "a/c/d", Size: 4}, {Key: "a/c/e", Size: 5}}},
+			{"partial segment", "a/c", []Object{{Key: "a/c/d", Size: 4}, {Key: "a/c/e", Size: 5}}},
+			{"exact key", "a/c/d", []Object{{Key: "a/c/d", Size: 4}}},
 			{"no match", "zz", nil},
 			{"past a file", "a.txt/", nil},
 		}
@@ -108,7 +109,7 @@ func testStore(t *testing.T, s Store, mkBucket func(t *testing.T, name string)) 
 			t.Fatalf("Put %d bytes: %v", largeSize, err)
 		}
 		got := listAll(t, s, "large", "")
-		if want := []Object{{"big.ndjson", largeSize}}; !cmp.Equal(got, want) {
+		if want := []Object{{Key: "big.ndjson", Size: largeSize}}; !cmp.Equal(got, want) {
 			t.Fatalf("List after Put: got %v, want %v", got, want)
 		}
 		// Offset 0 checks every byte; the offset inside the second part
@@ -147,7 +148,7 @@ func testStore(t *testing.T, s Store, mkBucket func(t *testing.T, name string)) 
 			t.Errorf("empty object: got %q, want \"\"", got)
 		}
 		got := listAll(t, s, "replace", "")
-		if want := []Object{{"empty", 0}, {"k", 3}}; !cmp.Equal(got, want) {
+		if want := []Object{{Key: "empty", Size: 0}, {Key: "k", Size: 3}}; !cmp.Equal(got, want) {
 			t.Errorf("List: got %v, want %v", got, want)
 		}
 	})
@@ -177,7 +178,7 @@ func testStore(t *testing.T, s Store, mkBucket func(t *testing.T, name string)) 
 		}
 
 		got := listAll(t, s, "failed", "")
-		if want := []Object{{"kept", 3}}; !cmp.Equal(got, want) {
+		if want := []Object{{Key: "kept", Size: 3}}; !cmp.Equal(got, want) {
 			t.Errorf("List after failed Puts: got %v, want %v", got, want)
 		}
 		if got := readAll(t, s, "failed", "kept"); got != "old" {
@@ -202,7 +203,7 @@ func testStore(t *testing.T, s Store, mkBucket func(t *testing.T, name string)) 
 		// The key that was a folder on the way to x/y/z is free again.
 		mustPut(t, s, "delete", "x/y", "now a file")
 		got := listAll(t, s, "delete", "")
-		if want := []Object{{"x/keep", 4}, {"x/y", 10}}; !cmp.Equal(got, want) {
+		if want := []Object{{Key: "x/keep", Size: 4}, {Key: "x/y", Size: 10}}; !cmp.Equal(got, want) {
 			t.Errorf("List after Delete: got %v, want %v", got, want)
 		}
 	})
@@ -274,6 +275,10 @@ func listAll(t *testing.T, s Store, bucket, prefix string) []Object {
 	t.Helper()
 	var got []Object
 	err := s.List(t.Context(), bucket, prefix, func(o Object) error {
+		if o.ModTime.IsZero() {
+			t.Errorf("List(%s, %q): %s has no modification time", bucket, prefix, o.Key)
+		}
+		o.ModTime = time.Time{}
 		got = append(got, o)
 		return nil
 	})

@@ -59,6 +59,7 @@ type Server struct {
 	log     *slog.Logger
 	store   store.Store
 	objects importer.Objects // S3 access of the workers (a superset of what the exporter needs)
+	dir     *s3io.Dir        // the embedded object folder; nil with an S3 endpoint
 	engine  *jobs.Engine
 	control *controlplane.Service
 	handler http.Handler
@@ -111,11 +112,14 @@ func (s *Server) open(ctx context.Context) error {
 		if err := os.MkdirAll(cfg.S3Dir, 0o755); err != nil {
 			return fmt.Errorf("create s3 dir: %w", err)
 		}
-		dir, err := s3io.NewDir(cfg.S3Dir)
+		// Folders made by hand belong to the primary account; jobs reach only their own
+		// account's buckets.
+		dir, err := s3io.NewDir(cfg.S3Dir, cfg.AccountID)
 		if err != nil {
 			return err
 		}
-		s.objects = dir
+		s.dir = dir
+		s.objects = dir.Guard()
 		s.closers = append(s.closers, dir.Close)
 	}
 	tokenKey, err := loadKey(filepath.Join(cfg.DataDir, "token.key"))
@@ -145,10 +149,14 @@ func (s *Server) open(ctx context.Context) error {
 			s.preload(ctx)
 		},
 	})
-	s.control = controlplane.New(st, controlplane.Options{
+	copt := controlplane.Options{
 		PublicURL: cfg.PublicURL, CreateDelay: cfg.DatastoreCreateDelay, MaxDatastores: cfg.MaxDatastores,
 		Jobs: s.engine, Logger: s.log, TokenKey: tokenKey,
-	})
+	}
+	if s.dir != nil {
+		copt.Buckets = s.dir
+	}
+	s.control = controlplane.New(st, copt)
 	creds := sigv4.StaticCredentials{}
 	for _, c := range cfg.Credentials() {
 		creds[c.AccessKeyID] = sigv4.Credential{SecretAccessKey: c.SecretAccessKey, AccountID: c.AccountID}

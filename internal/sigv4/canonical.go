@@ -16,6 +16,13 @@ import (
 // list in a, with payloadHash as the last line. See the package doc for the
 // rules.
 func canonicalRequest(r *http.Request, a *authorization, payloadHash string) (string, error) {
+	var uri strings.Builder
+	writeCanonicalURI(&uri, wirePath(r))
+	return canonicalRequestWithURI(r, a, uri.String(), payloadHash)
+}
+
+// canonicalRequestWithURI builds the canonical request of r with the given canonical URI.
+func canonicalRequestWithURI(r *http.Request, a *authorization, uri, payloadHash string) (string, error) {
 	query, err := canonicalQuery(r.URL.RawQuery)
 	if err != nil {
 		return "", err
@@ -24,7 +31,7 @@ func canonicalRequest(r *http.Request, a *authorization, payloadHash string) (st
 	b.Grow(512)
 	b.WriteString(r.Method)
 	b.WriteByte('\n')
-	writeCanonicalURI(&b, wirePath(r))
+	b.WriteString(uri)
 	b.WriteByte('\n')
 	b.WriteString(query)
 	b.WriteByte('\n')
@@ -56,11 +63,15 @@ func stringToSign(amzDate, scope, canonical string) string {
 // signature returns the raw HMAC-SHA256 signature of sts under the key
 // derived from secret and the credential scope of a.
 func signature(secret string, a *authorization, sts string) []byte {
+	return hmacSHA256(signingKey(secret, a), sts)
+}
+
+// signingKey derives the SigV4 signing key of secret for the credential scope of a.
+func signingKey(secret string, a *authorization) []byte {
 	key := hmacSHA256([]byte("AWS4"+secret), a.date)
 	key = hmacSHA256(key, a.region)
 	key = hmacSHA256(key, a.service)
-	key = hmacSHA256(key, scopeTerminator)
-	return hmacSHA256(key, sts)
+	return hmacSHA256(key, scopeTerminator)
 }
 
 func hmacSHA256(key []byte, data string) []byte {

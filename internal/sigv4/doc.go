@@ -1,8 +1,12 @@
 // Package sigv4 verifies AWS Signature Version 4 requests that carry their
-// signature in the Authorization header (algorithm AWS4-HMAC-SHA256). Both
-// protocol edges use it: the AWS JSON 1.0 control plane (POST /) and the FHIR
-// REST data plane (/datastore/<id>/r4/...), each with signing name
-// "healthlake".
+// signature in the Authorization header (algorithm AWS4-HMAC-SHA256). Every
+// protocol edge uses it: the AWS JSON 1.0 control plane (POST /) and the FHIR
+// REST data plane (/datastore/<id>/r4/...) with signing name "healthlake"
+// ([Verifier.Verify]), and the S3 API with signing name "s3"
+// ([Verifier.VerifyS3], s3.go and payload.go: S3's canonical URI, and bodies
+// verified as they stream, including the aws-chunked STREAMING-* modes with
+// their chunk signatures and trailing checksums). [ServiceOf] reads the
+// signing name a request was scoped to, for routing.
 //
 // The package owns: parsing the Authorization header, the date and
 // credential-scope checks, the clock-skew window, hashing the payload (and
@@ -16,7 +20,7 @@
 // translates an [Error] once, by its [Kind]), session-token validation
 // (X-Amz-Security-Token is accepted and signed like any other header but not
 // checked against anything), query-string (presigned URL) authentication,
-// SigV4a, and chunked "STREAMING-*" payloads, which only S3 uses.
+// and SigV4a.
 //
 // # Canonical request: own code, not the SDK signer
 //

@@ -342,6 +342,9 @@ func (b *bucket) commit(ctx context.Context, f *os.File, tmp, key, rel string) (
 		return Object{}, err
 	}
 	if err := b.root.Rename(tmp, rel); err != nil {
+		if st, serr := b.root.Lstat(rel); serr == nil && st.IsDir() {
+			return Object{}, fmt.Errorf("%w: objects exist below %s/", ErrKeyConflict, key)
+		}
 		return Object{}, err
 	}
 	return Object{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
@@ -356,7 +359,7 @@ func createTemp(r *os.Root, dir string) (*os.File, string, error) {
 		if dir != "." {
 			if err = r.MkdirAll(dir, 0o777); err != nil {
 				if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, fs.ErrExist) {
-					return nil, "", fmt.Errorf("key conflicts with an existing object: %w", err)
+					return nil, "", fmt.Errorf("%w: %w", ErrKeyConflict, err)
 				}
 				return nil, "", err
 			}

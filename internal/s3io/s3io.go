@@ -96,6 +96,9 @@ var (
 	// ErrInvalidPart reports a multipart completion naming a part that was
 	// not uploaded, or with another ETag.
 	ErrInvalidPart = errors.New("invalid part")
+	// ErrKeyConflict reports a key the folder cannot hold beside an existing one: "a/b" when
+	// the object "a" exists, or "a" when objects below "a/" exist.
+	ErrKeyConflict = errors.New("key conflicts with an existing object")
 	// ErrPartTooSmall reports a multipart part, other than the last, below
 	// the 5 MiB minimum.
 	ErrPartTooSmall = errors.New("part too small")

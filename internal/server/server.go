@@ -1,6 +1,7 @@
 // Package server assembles the service from its parts: it opens the store and the S3 access of a
-// Config, starts the job engine with its workers, and serves the control plane, the FHIR data plane
-// and /healthz behind SigV4 and request logging. It owns process-level concerns (the data directory
+// Config, starts the job engine with its workers, and serves the control plane, the FHIR data plane,
+// the S3 API of the embedded object folder (requests signed for "s3") and /healthz behind SigV4 and
+// request logging. It owns process-level concerns (the data directory
 // lock, the pagination-token key file, shutdown order) and no protocol logic.
 package server
 
@@ -27,6 +28,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/jobs"
 	"github.com/fhirlake/fhirlake/internal/preload"
+	"github.com/fhirlake/fhirlake/internal/s3api"
 	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/sigv4"
@@ -162,6 +164,15 @@ func (s *Server) open(ctx context.Context) error {
 		creds[c.AccessKeyID] = sigv4.Credential{SecretAccessKey: c.SecretAccessKey, AccountID: c.AccountID}
 	}
 	verifier := sigv4.NewVerifier(creds, "healthlake")
+	// The S3 API shares the port: requests signed for the service "s3", or addressed to
+	// <bucket>.localhost, go to it.
+	s3cfg := s3api.Config{Logger: s.log}
+	if s.dir != nil {
+		dir := s.dir
+		s3cfg.Storage = func(account string) s3api.Storage { return dir.As(account) }
+	}
+	objects := s3api.New(s3cfg)
+	s3 := sigv4.NewVerifier(creds, "s3").MiddlewareS3(objects, objects.WriteError)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -171,7 +182,13 @@ func (s *Server) open(ctx context.Context) error {
 	data := fhirapi.New(st, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
 		Exports: st, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI})
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
-	s.handler = s.logRequests(mux)
+	s.handler = s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sigv4.ServiceOf(r) == "s3" || s3api.IsVirtualHost(r.Host) {
+			s3.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	if !s.opts.noWorkers {
 		s.engine.Start(context.WithoutCancel(ctx))
 	}
@@ -303,6 +320,9 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		op := s.control.Operation(r)
+		if sigv4.ServiceOf(r) == "s3" || s3api.IsVirtualHost(r.Host) {
+			op = s3api.Operation(r)
+		}
 		if op == "" {
 			op = r.Method + " " + r.URL.Path
 		}

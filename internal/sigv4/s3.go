@@ -152,3 +152,16 @@ func decodedLength(r *http.Request) (int64, error) {
 
 // emptyHash is the hex SHA-256 of nothing, as raw bytes.
 var emptyHash = sha256.Sum256(nil)
+
+// MiddlewareS3 is Middleware with VerifyS3: next sees the Identity in the context and the
+// verifying body.
+func (v *Verifier) MiddlewareS3(next http.Handler, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := v.VerifyS3(r)
+		if err != nil {
+			onError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
+	})
+}

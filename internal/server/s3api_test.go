@@ -10,8 +10,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -377,5 +379,47 @@ func TestS3APIFeedsImport(t *testing.T) {
 	var denied *types.AccessDeniedException
 	if !errors.As(err, &denied) {
 		t.Errorf("default account imports another account's S3 API bucket: %v, want AccessDeniedException", err)
+	}
+}
+
+// TestS3APIOverTLS runs the SDK over HTTPS, where it streams uploads as aws-chunked
+// STREAMING-UNSIGNED-PAYLOAD-TRAILER bodies with a CRC32 trailer, and checks that mode was used,
+// accepted, and stored intact.
+func TestS3APIOverTLS(t *testing.T) {
+	t.Parallel()
+	ts := start(t, newConfig(t))
+	var mu sync.Mutex
+	modes := map[string]int{}
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			mu.Lock()
+			modes[r.Header.Get("X-Amz-Content-Sha256")+" "+r.Header.Get("X-Amz-Trailer")]++
+			mu.Unlock()
+		}
+		ts.Srv.Handler().ServeHTTP(w, r)
+	}))
+	t.Cleanup(tlsSrv.Close)
+	ctx := context.Background()
+	c := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String(tlsSrv.URL), UsePathStyle: true, HTTPClient: tlsSrv.Client(),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("tls-bucket")})
+	mustS3(t, err, "CreateBucket")
+	data := bytes.Repeat([]byte("streamed "), 300_000)
+	// A seekable body goes as UNSIGNED-PAYLOAD with a checksum header, a stream as aws-chunked
+	// with a trailing checksum.
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tls-bucket"), Key: aws.String("seekable.txt"), Body: bytes.NewReader(data)})
+	mustS3(t, err, "PutObject seekable")
+	_, err = c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tls-bucket"), Key: aws.String("stream.txt"),
+		Body: struct{ io.Reader }{bytes.NewReader(data)}, ContentLength: aws.Int64(int64(len(data))), ChecksumAlgorithm: s3types.ChecksumAlgorithmCrc32})
+	mustS3(t, err, "PutObject stream")
+	for _, k := range []string{"seekable.txt", "stream.txt"} {
+		if got := getBody(t, c, "tls-bucket", k, ""); !bytes.Equal(got, data) {
+			t.Errorf("%s differs: %d bytes", k, len(got))
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if modes["STREAMING-UNSIGNED-PAYLOAD-TRAILER x-amz-checksum-crc32"] != 1 || modes["UNSIGNED-PAYLOAD "] != 1 {
+		t.Errorf("PUT payload modes seen: %v; want one UNSIGNED-PAYLOAD and one unsigned trailer", modes)
 	}
 }

@@ -38,10 +38,12 @@ type Config struct {
 	// ".db" is used as the SQLite file. Default "".
 	Store string
 	// S3Dir is the folder that plays S3 when S3Endpoint is empty: s3://bucket/key is <S3Dir>/bucket/key.
-	// Default "<DataDir>/s3".
+	// The S3 API on Listen serves it. Each bucket belongs to an account: the creator, for buckets made
+	// through the S3 API; AccountID, for folders made by hand. Default "<DataDir>/s3".
 	S3Dir string
 	// S3Endpoint is a real S3-compatible endpoint (path-style); credentials come from the standard AWS
-	// chain. Default "" (use S3Dir).
+	// chain. Every tenant's jobs use those credentials, so isolation between tenants is the endpoint's,
+	// and the S3 API on Listen is off. Default "" (use S3Dir).
 	S3Endpoint string
 	// S3Region is the signing region for S3Endpoint. Default "us-east-1".
 	S3Region string

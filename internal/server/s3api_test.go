@@ -18,9 +18,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -211,7 +211,10 @@ func TestS3APIOperations(t *testing.T) {
 	// Another account is refused everything on this bucket.
 	for name, err := range map[string]error{
 		"HeadBucket": func() error { _, err := other.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: bkt}); return err }(),
-		"GetObject":  func() error { _, err := other.GetObject(ctx, &s3.GetObjectInput{Bucket: bkt, Key: aws.String("dir/a.ndjson")}); return err }(),
+		"GetObject": func() error {
+			_, err := other.GetObject(ctx, &s3.GetObjectInput{Bucket: bkt, Key: aws.String("dir/a.ndjson")})
+			return err
+		}(),
 		"PutObject": func() error {
 			_, err := other.PutObject(ctx, &s3.PutObjectInput{Bucket: bkt, Key: aws.String("planted"), Body: strings.NewReader("x")})
 			return err

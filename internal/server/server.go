@@ -195,6 +195,15 @@ func (s *Server) open(ctx context.Context) error {
 	return nil
 }
 
+// ObjectsOf returns account's view of the embedded object folder (only the buckets it owns), for
+// in-process callers such as a web console; false when an S3 endpoint is configured instead.
+func (s *Server) ObjectsOf(account string) (*s3io.Tenant, bool) {
+	if s.dir == nil {
+		return nil, false
+	}
+	return s.dir.As(account), true
+}
+
 // Store returns the storage the server runs on.
 func (s *Server) Store() store.Store { return s.store }
 

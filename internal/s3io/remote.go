@@ -280,7 +280,7 @@ func (r *Remote) Delete(ctx context.Context, bucket, key string) error {
 }
 
 // mapError wraps an SDK error with the operation and object, adding
-// ErrNoSuchBucket or ErrNotFound when the service reports one. A bare 404
+// ErrNoSuchBucket, ErrNotFound or ErrAccessDenied when the service reports one. A bare 404
 // without an error code (as HEAD responses have) becomes on404.
 func mapError(op, bucket, key string, err error, on404 error) error {
 	var sentinel error
@@ -291,6 +291,8 @@ func mapError(op, bucket, key string, err error, on404 error) error {
 		sentinel = ErrNoSuchBucket
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NotFound"):
 		sentinel = ErrNotFound
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDenied":
+		sentinel = ErrAccessDenied
 	case errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusNotFound:
 		sentinel = on404
 	}

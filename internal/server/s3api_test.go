@@ -15,9 +15,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/healthlake"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -424,5 +426,71 @@ func TestS3APIOverTLS(t *testing.T) {
 	defer mu.Unlock()
 	if modes["STREAMING-UNSIGNED-PAYLOAD-TRAILER x-amz-checksum-crc32"] != 1 || modes["UNSIGNED-PAYLOAD "] != 1 {
 		t.Errorf("PUT payload modes seen: %v; want one UNSIGNED-PAYLOAD and one unsigned trailer", modes)
+	}
+}
+
+// TestS3EndpointIsFhirlake points one service's --s3-endpoint at another service's S3 API: the
+// remote S3 client of the first (list, ranged and whole reads, puts) works against the second, and
+// the second's ownership holds for the endpoint's credentials.
+func TestS3EndpointIsFhirlake(t *testing.T) {
+	t.Parallel()
+	objects := start(t, newConfig(t))
+	ctx := context.Background()
+	s3c := objects.s3Client(otherKey, otherSecret)
+	for _, b := range []string{"ep-in", "ep-out"} {
+		_, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)})
+		mustS3(t, err, "CreateBucket "+b)
+	}
+	var body strings.Builder
+	for i := range 500 {
+		fmt.Fprintf(&body, `{"resourceType":"Patient","id":"ep-%d","gender":"male"}`+"\n", i)
+	}
+	_, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("ep-in"), Key: aws.String("in/Patient.ndjson"), Body: strings.NewReader(body.String())})
+	mustS3(t, err, "PutObject")
+
+	cfg := newConfig(t)
+	cfg.S3Endpoint, cfg.S3AccessKeyID, cfg.S3SecretAccessKey = objects.URL, otherKey, otherSecret
+	ts := start(t, cfg)
+	hl := ts.client("us-east-1")
+	ds := createActive(t, hl, "via-endpoint")
+	out, err := hl.StartFHIRImportJob(ctx, importInput(ds, "s3://ep-in/in/", "s3://ep-out/imports/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := waitImport(t, hl, ds, *out.JobId); j.JobStatus != types.JobStatusCompleted || aws.ToInt64(j.JobProgressReport.TotalNumberOfResourcesImported) != 500 {
+		t.Fatalf("import = %s %s", j.JobStatus, aws.ToString(j.Message))
+	}
+	exp, err := hl.StartFHIRExportJob(ctx, exportInput(ds, "s3://ep-out/exports/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := waitExport(t, hl, ds, *exp.JobId); j.JobStatus != types.JobStatusCompleted {
+		t.Fatalf("export = %s %s", j.JobStatus, aws.ToString(j.Message))
+	}
+	lo, err := s3c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("ep-out"), Prefix: aws.String("exports/")})
+	mustS3(t, err, "ListObjectsV2")
+	if len(lo.Contents) != 1 || !strings.HasSuffix(aws.ToString(lo.Contents[0].Key), "/Patient/Patient-1.ndjson") {
+		t.Errorf("export objects = %+v", lo.Contents)
+	}
+
+	// Credentials of the endpoint's default account reach none of those buckets.
+	cfg2 := newConfig(t)
+	cfg2.S3Endpoint, cfg2.S3AccessKeyID, cfg2.S3SecretAccessKey = objects.URL, "test", "test"
+	ts2 := start(t, cfg2)
+	hl2 := ts2.client("us-east-1")
+	ds2 := createActive(t, hl2, "denied")
+	out2, err := hl2.StartFHIRImportJob(ctx, importInput(ds2, "s3://ep-in/in/", "s3://ep-out/x/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	healthlake.NewFHIRImportJobCompletedWaiter(hl2, func(o *healthlake.FHIRImportJobCompletedWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
+	}).Wait(ctx, &healthlake.DescribeFHIRImportJobInput{DatastoreId: &ds2, JobId: out2.JobId}, 2*time.Minute)
+	d, err := hl2.DescribeFHIRImportJob(ctx, &healthlake.DescribeFHIRImportJobInput{DatastoreId: &ds2, JobId: out2.JobId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := d.ImportJobProperties; p.JobStatus != types.JobStatusFailed || !strings.Contains(aws.ToString(p.Message), "access denied") {
+		t.Errorf("import with the endpoint's other credentials = %s %q, want FAILED with access denied", p.JobStatus, aws.ToString(p.Message))
 	}
 }

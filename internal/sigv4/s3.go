@@ -39,7 +39,8 @@ func ServiceOf(r *http.Request) string {
 //
 //   - The canonical URI is the path decoded once and encoded once (S3 neither normalises dot
 //     segments and slashes nor encodes twice).
-//   - X-Amz-Content-Sha256 is required, and names how the body is protected: its hex SHA-256,
+//   - X-Amz-Content-Sha256 is required for a request with a body (without one, the empty
+//     payload's hash is signed), and names how the body is protected: its hex SHA-256,
 //     UNSIGNED-PAYLOAD, or one of the aws-chunked streaming modes
 //     (STREAMING-AWS4-HMAC-SHA256-PAYLOAD, its -TRAILER variant, and
 //     STREAMING-UNSIGNED-PAYLOAD-TRAILER), with the seed signature of the Authorization header
@@ -92,7 +93,12 @@ func (v *Verifier) VerifyS3(r *http.Request) (Identity, error) {
 	}
 	mode := r.Header.Get("X-Amz-Content-Sha256")
 	if mode == "" {
-		return Identity{}, newError(BadSignature, "Missing required header for this request: x-amz-content-sha256")
+		// S3 requires the header; a request without a body (curl 7 signs GETs without it) is
+		// signed over the empty payload's hash all the same.
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			return Identity{}, &PayloadError{Reason: MalformedPayload, Msg: "Missing required header for this request: x-amz-content-sha256"}
+		}
+		mode = emptySHA256
 	}
 	uri, err := s3CanonicalURI(wirePath(r))
 	if err != nil {

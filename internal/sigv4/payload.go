@@ -211,6 +211,8 @@ func (p *payload) Read(b []byte) (int, error) {
 		}
 		p.n += int64(n)
 		if p.want >= 0 && p.n > p.want {
+			n -= int(p.n - p.want) // never hand out more than declared
+			p.n = p.want
 			p.err = &PayloadError{Reason: LengthMismatch, Msg: "The request body is longer than its declared length."}
 			return n, p.err
 		}

@@ -291,3 +291,37 @@ func TestVerifyS3Rejects(t *testing.T) {
 		t.Fatal("signer did not scope to s3")
 	}
 }
+
+// FuzzS3Payload feeds arbitrary bytes to the aws-chunked decoder in each streaming mode: it must
+// never panic, never return more bytes than declared, and end with EOF only for a body that
+// verified.
+func FuzzS3Payload(f *testing.F) {
+	data := bytes.Repeat([]byte("0123456789"), 100)
+	f.Add(unsignedTrailerBody(data, crc32Base64(data)), uint8(0))
+	f.Add(docChunks("ad80c730a21e5b8d04586a2213dd63b9a0e99e0e2307b0ade35a65485a288648",
+		"0055627c9e194cb4542bae2aa5492e3c1575bbb81b612b7d234b86a503ef5497",
+		"b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9", "\r\n"), uint8(1))
+	f.Add([]byte("ffffffffffffffff;chunk-signature=00\r\n"), uint8(1))
+	f.Add([]byte("5\r\nabc"), uint8(0))
+	f.Add([]byte("0\r\n"+strings.Repeat("x-amz-checksum-crc32:AAAAAA==\r\n", 20)+"\r\n"), uint8(0))
+	a := authorization{date: "20130524", region: "us-east-1", service: "s3"}
+	seed, _ := hexDecode("4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9")
+	f.Fuzz(func(t *testing.T, body []byte, m uint8) {
+		modes := []string{streamingUnsigned, streamingSigned, streamingSignedTrailer}
+		mode := modes[int(m)%len(modes)]
+		r := httptest.NewRequest(http.MethodPut, "http://s3.amazonaws.com/b/k", bytes.NewReader(body))
+		r.Header.Set("X-Amz-Trailer", "x-amz-checksum-crc32")
+		r.Header.Set("X-Amz-Decoded-Content-Length", "1000")
+		p, _, err := newPayload(r, mode, chunkSigner{key: signingKey(docSecret, &a), amzDate: "20130524T000000Z", scope: a.scope(), prev: seed})
+		if err != nil {
+			return
+		}
+		n, err := io.Copy(io.Discard, p)
+		if n > 1000 {
+			t.Fatalf("decoded %d bytes, more than declared", n)
+		}
+		if err == nil && n != 1000 {
+			t.Fatalf("accepted a body of %d bytes, declared 1000", n)
+		}
+	})
+}

@@ -289,6 +289,7 @@ func TestMultipart(t *testing.T) {
 		{"descending", []Part{p2, p1}, ErrInvalidPart},
 		{"short middle part", []Part{p1, p2, small}, ErrPartTooSmall},
 		{"none", nil, ErrInvalidPart},
+		{"path in etag", []Part{p1, {Number: 2, ETag: "/../../../../big/object-padding-"}}, ErrInvalidPart},
 	} {
 		if _, err := tn.CompleteUpload(ctx, "bkt", "big/object", id, tc.parts); !errors.Is(err, tc.want) {
 			t.Errorf("%s: Complete = %v, want %v", tc.name, err, tc.want)

@@ -166,10 +166,14 @@ func (t *Tenant) CompleteUpload(ctx context.Context, bucket, key, id string, par
 	files := make([]string, len(parts))
 	for i, p := range parts {
 		etag := strings.ToLower(strings.Trim(p.ETag, `"`))
+		notUploaded := fmt.Errorf("%w: part %d with ETag %s was not uploaded", ErrInvalidPart, p.Number, p.ETag)
+		if _, err := hex.DecodeString(etag); err != nil || len(etag) != 32 {
+			return Object{}, notUploaded
+		}
 		files[i] = filepath.Join(dir, partName(p.Number, etag))
 		st, err := b.root.Stat(files[i])
-		if isNotExist(err) || len(etag) != 32 {
-			return Object{}, fmt.Errorf("%w: part %d with ETag %s was not uploaded", ErrInvalidPart, p.Number, p.ETag)
+		if isNotExist(err) {
+			return Object{}, notUploaded
 		}
 		if err != nil {
 			return Object{}, err

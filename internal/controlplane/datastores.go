@@ -123,11 +123,6 @@ func (s *Service) createDatastore(ctx context.Context, body []byte) (any, error)
 	token := in.ClientToken
 	in.ClientToken = ""
 	hash := requestHash(in)
-	if s.opt.MaxDatastores > 0 {
-		if err := s.checkQuota(ctx, t); err != nil {
-			return nil, err
-		}
-	}
 	cfg, _ := json.Marshal(datastoreConfig{in.SseConfiguration, in.PreloadDataConfig, in.IdentityProviderConfiguration})
 	now := s.opt.Now()
 	d := store.Datastore{
@@ -143,7 +138,11 @@ func (s *Service) createDatastore(ctx context.Context, body []byte) (any, error)
 	for i, tg := range in.Tags {
 		tags[i] = store.Tag{Key: tg.Key, Value: tg.Value}
 	}
-	got, created, err := s.store.DatastoreCreate(ctx, d, tags)
+	// The store checks the ClientToken first, then the quota, in the transaction that inserts.
+	got, created, err := s.store.DatastoreCreate(ctx, d, tags, s.opt.MaxDatastores)
+	if errors.Is(err, store.ErrLimitExceeded) {
+		return nil, validationErr("data store quota exceeded: an account may have %d data stores per region", s.opt.MaxDatastores)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -173,23 +172,6 @@ func checkCreateOptions(in *createDatastoreInput) error {
 		if idp.Metadata != nil && !json.Valid([]byte(*idp.Metadata)) {
 			return validationErr("identityProviderConfiguration.metadata must be a JSON document")
 		}
-	}
-	return nil
-}
-
-func (s *Service) checkQuota(ctx context.Context, t store.Tenant) error {
-	all, err := s.store.DatastoreList(ctx, store.DatastoreListParams{Tenant: t, Limit: 10000})
-	if err != nil {
-		return err
-	}
-	live := 0
-	for _, d := range all {
-		if d.Status != store.DatastoreDeleted {
-			live++
-		}
-	}
-	if live >= s.opt.MaxDatastores {
-		return validationErr("data store quota exceeded: an account may have %d data stores per region", s.opt.MaxDatastores)
 	}
 	return nil
 }

@@ -58,15 +58,9 @@ type listJobsInput struct {
 
 // startJob is the common part of StartFHIRImportJob and StartFHIRExportJob: the store must exist
 // and be ACTIVE, the caller's account must be allowed to use the buckets of locations, and a
-// ClientToken replay returns the original job (or fails if the input differs).
+// ClientToken replay returns the original job (or fails if the input differs). The store checks
+// the data store's state and the token in the transaction that inserts the job.
 func (s *Service) startJob(ctx context.Context, t store.Tenant, kind store.JobKind, datastoreID, name, token, hash string, params any, locations ...string) (any, error) {
-	d, err := s.datastore(ctx, t, datastoreID)
-	if err != nil {
-		return nil, err
-	}
-	if d.Status != store.DatastoreActive {
-		return nil, validationErr("Datastore %s is %s: jobs can only be started on an ACTIVE data store", d.ID, d.Status)
-	}
 	if err := s.checkBuckets(t, locations); err != nil {
 		return nil, err
 	}
@@ -75,13 +69,16 @@ func (s *Service) startJob(ctx context.Context, t store.Tenant, kind store.JobKi
 		return nil, err
 	}
 	j, created, err := s.store.JobCreate(ctx, store.Job{
-		Tenant: t, ID: s.newID(), Kind: kind, DatastoreID: d.ID, Name: name, SubmitTime: s.opt.Now(),
+		Tenant: t, ID: s.newID(), Kind: kind, DatastoreID: datastoreID, Name: name, SubmitTime: s.opt.Now(),
 		ClientToken: token, RequestHash: hash, Params: raw,
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	var inactive *store.NotActiveError
+	switch {
+	case errors.Is(err, store.ErrNotFound):
 		return nil, notFoundErr("Datastore %s does not exist", datastoreID)
-	}
-	if err != nil {
+	case errors.As(err, &inactive):
+		return nil, validationErr("Datastore %s is %s: jobs can only be started on an ACTIVE data store", datastoreID, inactive.Status)
+	case err != nil:
 		return nil, err
 	}
 	if !created && j.RequestHash != hash {
@@ -90,7 +87,7 @@ func (s *Service) startJob(ctx context.Context, t store.Tenant, kind store.JobKi
 	if created && s.opt.Jobs != nil {
 		s.opt.Jobs.Notify()
 	}
-	return startJobOutput{JobID: j.ID, JobStatus: string(j.Status), DatastoreID: d.ID}, nil
+	return startJobOutput{JobID: j.ID, JobStatus: string(j.Status), DatastoreID: datastoreID}, nil
 }
 
 // checkBuckets refuses locations in buckets of the embedded object folder that belong to another

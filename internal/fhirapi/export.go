@@ -25,7 +25,7 @@ import (
 // control plane (same kind, same table), so they also show in DescribeFHIRExportJob and
 // ListFHIRExportJobs and run on the same queue.
 type ExportJobs interface {
-	// JobCreate inserts j as SUBMITTED and returns it as stored.
+	// JobCreate inserts j as SUBMITTED (QUEUED behind an unfinished export) and returns it as stored.
 	JobCreate(ctx context.Context, j store.Job) (got store.Job, created bool, err error)
 	// JobGet returns one job of a tenant's store; ErrNotFound for any other.
 	JobGet(ctx context.Context, t store.Tenant, datastoreID string, kind store.JobKind, id string) (store.Job, error)

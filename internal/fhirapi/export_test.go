@@ -79,6 +79,12 @@ func (e *env) buckets(names ...string) {
 // kickoff sends an $export kick-off, checks the 202 answer and returns the job id.
 func (e *env) kickoff(method, path string, body []byte) string {
 	e.t.Helper()
+	return e.kickoffAs(method, path, body, "SUBMITTED")
+}
+
+// kickoffAs is kickoff for a job that must start in status want (QUEUED behind another export).
+func (e *env) kickoffAs(method, path string, body []byte, want string) string {
+	e.t.Helper()
 	r := e.do(method, path, body)
 	if r.status != http.StatusAccepted {
 		e.t.Fatalf("%s %s: %d %s, want 202", method, path, r.status, r.body)
@@ -87,7 +93,7 @@ func (e *env) kickoff(method, path string, body []byte) string {
 	if err := json.Unmarshal(r.body, &got); err != nil {
 		e.t.Fatalf("kick-off body: %v: %s", err, r.body)
 	}
-	if got.DatastoreID != e.ds || got.JobStatus != "SUBMITTED" || len(got.JobID) != 32 {
+	if got.DatastoreID != e.ds || got.JobStatus != want || len(got.JobID) != 32 {
 		e.t.Errorf("kick-off body = %s", r.body)
 	}
 	if want := e.url + "/datastore/" + e.ds + "/r4/export/" + got.JobID; r.header.Get("Content-Location") != want {
@@ -476,7 +482,7 @@ func TestExportCancel(t *testing.T) {
 	}
 	// A second job waits behind the first (one export at a time per store); it is cancelled before
 	// it starts.
-	queued := e.kickoff("GET", "$export?outputS3Uri=s3://exports/queued/", nil)
+	queued := e.kickoffAs("GET", "$export?outputS3Uri=s3://exports/queued/", nil, "QUEUED")
 	for i, job := range []string{id, id, queued} { // asking again while a cancel is pending is accepted again
 		if r := e.do("DELETE", "export/"+job, nil); r.status != http.StatusAccepted {
 			t.Fatalf("cancel %d: %d %s, want 202", i+1, r.status, r.body)

@@ -40,6 +40,8 @@ func (h *Handler) outcome(err error) (int, []byte) {
 		api *apiError
 		se  *search.Error
 		sv  *sigv4.Error
+
+		inactive *store.NotActiveError
 	)
 	status, code, msg := 0, "", ""
 	switch {
@@ -57,6 +59,11 @@ func (h *Handler) outcome(err error) (int, []byte) {
 			status, code = http.StatusForbidden, "security"
 		}
 		msg = sv.Msg
+	case errors.As(err, &inactive) && inactive.Status == store.DatastoreDeleted:
+		status, code, msg = http.StatusNotFound, "not-found", fmt.Sprintf("data store %s does not exist", inactive.ID)
+	case errors.As(err, &inactive):
+		// The store left ACTIVE between the request's check and its write.
+		status, code, msg = http.StatusConflict, "processing", fmt.Sprintf("data store %s is %s, not ACTIVE", inactive.ID, inactive.Status)
 	case errors.Is(err, store.ErrNotFound):
 		status, code, msg = http.StatusNotFound, "not-found", "the resource or data store does not exist"
 	case errors.Is(err, store.ErrVersionMismatch):

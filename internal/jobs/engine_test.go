@@ -47,7 +47,7 @@ func setup(t *testing.T, w jobs.Worker, ids ...string) (*sqlite.Store, *jobs.Eng
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, _, err := st.DatastoreCreate(ctx, store.Datastore{Tenant: tenant, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil); err != nil {
+	if _, _, err := st.DatastoreCreate(ctx, store.Datastore{Tenant: tenant, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	for i, id := range ids {

@@ -33,7 +33,8 @@ func seedJobs(t testing.TB, st store.Store, ds string, jobs []store.Job) {
 			t.Fatal(err)
 		}
 		if j.Status != "" && j.Status != store.JobSubmitted {
-			if _, err := st.JobSetStatus(ctx, tenant, ds, store.JobImport, j.ID, []store.JobStatus{store.JobSubmitted}, j.Status); err != nil {
+			from := []store.JobStatus{store.JobSubmitted, store.JobQueued}
+			if _, err := st.JobSetStatus(ctx, tenant, ds, store.JobImport, j.ID, from, j.Status); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -75,7 +76,8 @@ func TestListImportJobsFilters(t *testing.T) {
 		{"name exact", healthlake.ListFHIRImportJobsInput{JobName: aws.String("alpha")}, "j3,j1"},
 		{"name is case-sensitive", healthlake.ListFHIRImportJobsInput{JobName: aws.String("Alpha")}, ""},
 		{"status", healthlake.ListFHIRImportJobsInput{JobStatus: types.JobStatusCompleted}, "j4,j2"},
-		{"status none", healthlake.ListFHIRImportJobsInput{JobStatus: types.JobStatusQueued}, ""},
+		{"status queued (behind unfinished j1)", healthlake.ListFHIRImportJobsInput{JobStatus: types.JobStatusQueued}, "j5"},
+		{"status none", healthlake.ListFHIRImportJobsInput{JobStatus: types.JobStatusInProgress}, ""},
 		{"submitted before is strict", healthlake.ListFHIRImportJobsInput{SubmittedBefore: tm(2)}, "j1"},
 		{"submitted after is strict", healthlake.ListFHIRImportJobsInput{SubmittedAfter: tm(2)}, "j5,j4"},
 		{"fractional bounds", healthlake.ListFHIRImportJobsInput{SubmittedAfter: tm(3.4), SubmittedBefore: tm(3.6)}, "j4"},

@@ -25,7 +25,25 @@ var (
 	ErrVersionMismatch = errors.New("version mismatch")
 	// ErrBadQuery means a search query or its cursor cannot be run as given.
 	ErrBadQuery = errors.New("invalid query")
+	// ErrNotActive means the data store exists but is not in a state that takes the call; the
+	// error is a *NotActiveError naming the state.
+	ErrNotActive = errors.New("data store not active")
+	// ErrLimitExceeded means the call would pass a limit it was given (DatastoreCreate's limit).
+	ErrLimitExceeded = errors.New("limit exceeded")
 )
+
+// NotActiveError reports a data store whose state forbids the call: jobs start only on an ACTIVE
+// store, and resources are written only to an ACTIVE store or a CREATING one (its preload). It
+// matches ErrNotActive with errors.Is.
+type NotActiveError struct {
+	ID     string
+	Status DatastoreStatus
+}
+
+func (e *NotActiveError) Error() string { return "datastore " + e.ID + " is " + string(e.Status) }
+
+// Is makes errors.Is(err, ErrNotActive) true.
+func (e *NotActiveError) Is(target error) bool { return target == ErrNotActive }
 
 // Tenant identifies the owner of every record: an AWS account in one region.
 type Tenant struct {
@@ -324,10 +342,17 @@ type ImportCommitParams struct {
 
 // Store is the storage contract. Every method is safe for concurrent use. Methods scoped to a tenant
 // return ErrNotFound for records of other tenants.
+//
+// Preconditions of a write (a data store's state, a quota, an idempotency token) are checked in the
+// transaction that writes, atomically with it: no concurrent call can change what was checked
+// before the write commits.
 type Store interface {
 	// DatastoreCreate inserts d. If d.ClientToken is not "" and the tenant already has a store created
-	// with that token, it returns that store and created=false instead.
-	DatastoreCreate(ctx context.Context, d Datastore, tags []Tag) (got Datastore, created bool, err error)
+	// with that token, it returns that store and created=false instead; this lookup comes first, so
+	// a replay succeeds even at a full quota. Otherwise, when limit > 0 and the tenant already has
+	// limit or more stores that are not DELETED, it gives ErrLimitExceeded; concurrent creates never
+	// pass the limit.
+	DatastoreCreate(ctx context.Context, d Datastore, tags []Tag, limit int) (got Datastore, created bool, err error)
 	// DatastoreGet returns one store of the tenant, after applying due lifecycle transitions.
 	DatastoreGet(ctx context.Context, t Tenant, id string) (Datastore, error)
 	// DatastoreList returns a page of the tenant's stores in any status.
@@ -349,16 +374,18 @@ type Store interface {
 	TagsDelete(ctx context.Context, t Tenant, datastoreID string, keys []string) error
 	TagsList(ctx context.Context, t Tenant, datastoreID string) ([]Tag, error)
 
-	// JobCreate inserts j as SUBMITTED. If a job of the same kind, store and ClientToken exists it
-	// returns that job and created=false.
+	// JobCreate inserts j: QUEUED when another non-terminal job of the same store and kind exists,
+	// else SUBMITTED (j.Status is ignored). If a job of the same kind, store and ClientToken exists
+	// it returns that job and created=false, whatever the store's state. Otherwise a store that is
+	// not ACTIVE gives a *NotActiveError, so no job is ever created on a store being deleted.
 	JobCreate(ctx context.Context, j Job) (got Job, created bool, err error)
 	// JobGet returns one job of a tenant's store.
 	JobGet(ctx context.Context, t Tenant, datastoreID string, kind JobKind, id string) (Job, error)
 	// JobList returns a page of jobs.
 	JobList(ctx context.Context, p JobListParams) ([]Job, error)
 	// JobClaim leases the oldest runnable job: per (store, kind) only the earliest non-terminal job
-	// runs; it is claimable when SUBMITTED/QUEUED or when its lease expired. Jobs waiting behind
-	// another become QUEUED. Returns ErrNotFound when nothing is runnable.
+	// runs; it is claimable when SUBMITTED/QUEUED or when its lease expired, and becomes
+	// IN_PROGRESS. Returns ErrNotFound when nothing is runnable.
 	//
 	// Each claim gets a new LeaseToken, unique to it, and records p.Owner as LeaseOwner. The token
 	// fences the claim: JobProgress, JobFinish and ImportCommit check it inside their transaction
@@ -379,14 +406,17 @@ type Store interface {
 
 	// ImportCommit applies one import step atomically: resource writes (results in order), report
 	// chunks, progress and checkpoint, and a lease extension. It is fenced like JobProgress:
-	// ErrLeaseLost (p.LeaseToken is not current) writes nothing.
+	// ErrLeaseLost (p.LeaseToken is not current) writes nothing. Its writes need the store's state
+	// as ResourceWrite does.
 	ImportCommit(ctx context.Context, p ImportCommitParams) ([]ResourceWriteResult, error)
 	// ReportRead streams the stored chunks of one report of a job in commit order.
 	ReportRead(ctx context.Context, jobID, name string, fn func([]byte) error) error
 	// ReportNames lists the report names that have chunks for a job.
 	ReportNames(ctx context.Context, jobID string) ([]string, error)
 
-	// ResourceWrite applies writes in one transaction (all or nothing) at time now.
+	// ResourceWrite applies writes in one transaction (all or nothing) at time now. A store that is
+	// not ACTIVE or CREATING (being preloaded) gives a *NotActiveError and nothing is written, so no
+	// write lands in a store being deleted or purged.
 	ResourceWrite(ctx context.Context, datastoreID string, writes []ResourceWrite, now time.Time) ([]ResourceWriteResult, error)
 	// ResourceGet returns the current version (Deleted set if the latest version is a delete).
 	ResourceGet(ctx context.Context, datastoreID, typ, id string) (Resource, error)

@@ -31,7 +31,7 @@ func scanDatastore(sc interface{ Scan(...any) error }) (store.Datastore, error) 
 }
 
 // DatastoreCreate implements store.Store.
-func (s *Store) DatastoreCreate(ctx context.Context, d store.Datastore, tags []store.Tag) (store.Datastore, bool, error) {
+func (s *Store) DatastoreCreate(ctx context.Context, d store.Datastore, tags []store.Tag, limit int) (store.Datastore, bool, error) {
 	var got store.Datastore
 	created := false
 	now := ms(time.Now())
@@ -46,6 +46,18 @@ func (s *Store) DatastoreCreate(ctx context.Context, d store.Datastore, tags []s
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
+			}
+		}
+		if limit > 0 {
+			// The write transaction holds SQLite's only write lock, so no concurrent create can
+			// slip in between this count and the insert.
+			var live int
+			if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM datastores WHERE account = ?2 AND region = ?3 AND ("+
+				effectiveStatus+") <> 'DELETED'", now, d.AccountID, d.Region).Scan(&live); err != nil {
+				return fmt.Errorf("count datastores: %w", err)
+			}
+			if live >= limit {
+				return fmt.Errorf("%d live datastores, limit %d: %w", live, limit, store.ErrLimitExceeded)
 			}
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO datastores (id, account, region, name, status, created_at, ready_at,

@@ -90,7 +90,7 @@ func BenchmarkImportIndexing(b *testing.B) {
 				b.Fatal(err)
 			}
 			tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
-			if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil); err != nil {
+			if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil, 0); err != nil {
 				b.Fatal(err)
 			}
 			writes := make([]store.ResourceWrite, len(lines))
@@ -149,7 +149,7 @@ func BenchmarkImportIndexingFull(b *testing.B) {
 			b.Fatal(err)
 		}
 		defer s.Close()
-		if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil); err != nil {
+		if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil, 0); err != nil {
 			b.Fatal(err)
 		}
 		start := time.Now()

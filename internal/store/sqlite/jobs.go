@@ -36,7 +36,7 @@ func (s *Store) JobCreate(ctx context.Context, j store.Job) (store.Job, bool, er
 	var got store.Job
 	created := false
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		seq, err := tenantSeq(ctx, tx, j.Tenant, j.DatastoreID)
+		seq, dsStatus, err := dsState(ctx, tx, &j.Tenant, j.DatastoreID)
 		if err != nil {
 			return err
 		}
@@ -52,9 +52,24 @@ func (s *Store) JobCreate(ctx context.Context, j store.Job) (store.Job, bool, er
 				return err
 			}
 		}
+		// DatastoreDelete refuses a store with unfinished jobs in its own transaction, so checking
+		// the state here, in the write lock, means no job is ever created on a store being deleted.
+		if dsStatus != store.DatastoreActive {
+			return &store.NotActiveError{ID: j.DatastoreID, Status: dsStatus}
+		}
+		// A job behind an unfinished one of its store and kind waits in the queue from the start.
+		status := store.JobSubmitted
+		var waiting bool
+		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM jobs WHERE ds = ? AND kind = ? AND status IN "+activeStatuses+")",
+			seq, string(j.Kind)).Scan(&waiting); err != nil {
+			return fmt.Errorf("find unfinished jobs: %w", err)
+		}
+		if waiting {
+			status = store.JobQueued
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO jobs (id, kind, ds, name, status, submit_time, client_token,
 			request_hash, params) VALUES (?,?,?,?,?,?,?,?,?)`,
-			j.ID, string(j.Kind), seq, j.Name, string(store.JobSubmitted), ms(j.SubmitTime), j.ClientToken,
+			j.ID, string(j.Kind), seq, j.Name, string(status), ms(j.SubmitTime), j.ClientToken,
 			j.RequestHash, j.Params); err != nil {
 			return fmt.Errorf("insert job: %w", err)
 		}
@@ -131,12 +146,6 @@ func (s *Store) JobClaim(ctx context.Context, p store.JobClaimParams) (store.Job
 		return got, err
 	}
 	err = s.withTx(ctx, func(tx *sql.Tx) error {
-		// Jobs waiting behind an earlier unfinished job of their store show QUEUED.
-		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = 'QUEUED' WHERE status = 'SUBMITTED' AND kind IN `+inKinds+`
-			AND EXISTS (SELECT 1 FROM jobs e WHERE e.ds = jobs.ds AND e.kind = jobs.kind AND e.seq < jobs.seq
-			AND e.status IN `+activeStatuses+`)`, args...); err != nil {
-			return fmt.Errorf("mark queued: %w", err)
-		}
 		q := `SELECT j.seq FROM jobs j WHERE j.kind IN ` + inKinds + ` AND j.status IN ` + activeStatuses + `
 			AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.ds = j.ds AND e.kind = j.kind AND e.seq < j.seq AND e.status IN ` + activeStatuses + `)
 			AND (j.status IN ('SUBMITTED','QUEUED') OR j.lease_expires < ?)

@@ -155,16 +155,20 @@ func (st *resourceStmts) indexed(ctx context.Context, ds, pk int64, w store.Reso
 	return nil
 }
 
-// writeAll applies writes inside tx. The returned function must be called once tx has committed:
-// it publishes what the transaction taught the shared caches.
+// writeAll applies writes inside tx, after checking there that the store takes writes (ACTIVE, or
+// CREATING while preloaded). The returned function must be called once tx has committed: it
+// publishes what the transaction taught the shared caches.
 func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, func(), error) {
 	nothing := func() {}
 	if len(writes) == 0 {
 		return nil, nothing, nil
 	}
-	ds, err := dsSeq(ctx, tx, datastoreID)
+	ds, status, err := dsState(ctx, tx, nil, datastoreID)
 	if err != nil {
 		return nil, nothing, err
+	}
+	if status != store.DatastoreActive && status != store.DatastoreCreating {
+		return nil, nothing, &store.NotActiveError{ID: datastoreID, Status: status}
 	}
 	st, err := prepareResourceStmts(ctx, tx)
 	if err != nil {

@@ -204,6 +204,23 @@ func dsSeq(ctx context.Context, q querier, id string) (int64, error) {
 	return seq, err
 }
 
+// dsState resolves a store id to its integer key and its status now (due transitions applied);
+// with t not nil, only a store of that tenant is found. Write transactions call it to check a
+// store's state atomically with their write.
+func dsState(ctx context.Context, q querier, t *store.Tenant, id string) (int64, store.DatastoreStatus, error) {
+	var seq int64
+	var status string
+	query, args := "SELECT seq, "+effectiveStatus+" FROM datastores WHERE id = ?2", []any{ms(time.Now()), id}
+	if t != nil {
+		query, args = query+" AND account = ?3 AND region = ?4", append(args, t.AccountID, t.Region)
+	}
+	err := q.QueryRowContext(ctx, query, args...).Scan(&seq, &status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", fmt.Errorf("datastore %s: %w", id, store.ErrNotFound)
+	}
+	return seq, store.DatastoreStatus(status), err
+}
+
 // tenantSeq resolves a store id of a tenant to its integer key.
 func tenantSeq(ctx context.Context, q querier, t store.Tenant, id string) (int64, error) {
 	var seq int64

@@ -32,7 +32,7 @@ func TestReopenKeepsState(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
-	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "a", Status: store.DatastoreActive, TypeVersion: "R4"}, nil); err != nil {
+	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "a", Status: store.DatastoreActive, TypeVersion: "R4"}, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

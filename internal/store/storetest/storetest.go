@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,12 +29,14 @@ func Run(t *testing.T, newStore Factory) {
 	}{
 		{"DatastoreLifecycle", testDatastoreLifecycle},
 		{"DatastoreIdempotency", testDatastoreIdempotency},
+		{"DatastoreQuota", testDatastoreQuota},
 		{"DatastoreList", testDatastoreList},
 		{"Tags", testTags},
 		{"JobCreateAndList", testJobCreateAndList},
 		{"JobClaimFIFO", testJobClaimFIFO},
 		{"JobLease", testJobLease},
 		{"JobLeaseFenced", testJobLeaseFenced},
+		{"WritesRacingDelete", testWritesRacingDelete},
 		{"ImportCommit", testImportCommit},
 		{"ResourceVersions", testResourceVersions},
 	}
@@ -50,7 +53,7 @@ func mkStore(t *testing.T, s store.Store, tn store.Tenant, id string, created ti
 	d, ok, err := s.DatastoreCreate(context.Background(), store.Datastore{
 		Tenant: tn, ID: id, Name: "n-" + id, Status: store.DatastoreCreating, CreatedAt: created,
 		TypeVersion: "R4", ReadyAt: time.Now().Add(readyIn),
-	}, []store.Tag{{Key: "k", Value: "v"}})
+	}, []store.Tag{{Key: "k", Value: "v"}}, 0)
 	if err != nil || !ok {
 		t.Fatalf("DatastoreCreate(%s) = %v, %v", id, ok, err)
 	}
@@ -112,17 +115,75 @@ func testDatastoreIdempotency(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	d := store.Datastore{Tenant: tenantA, ID: "x1", Status: store.DatastoreActive, CreatedAt: time.Now(), TypeVersion: "R4",
 		ClientToken: "tok", RequestHash: "h1"}
-	if _, ok, err := s.DatastoreCreate(ctx, d, nil); err != nil || !ok {
+	if _, ok, err := s.DatastoreCreate(ctx, d, nil, 0); err != nil || !ok {
 		t.Fatalf("first create = %v, %v", ok, err)
 	}
 	d.ID = "x2"
-	got, ok, err := s.DatastoreCreate(ctx, d, nil)
+	got, ok, err := s.DatastoreCreate(ctx, d, nil, 0)
 	if err != nil || ok || got.ID != "x1" || got.RequestHash != "h1" {
 		t.Fatalf("replay = %+v, %v, %v; want x1, not created", got.ID, ok, err)
 	}
 	d.Tenant = tenantB
-	if got, ok, err := s.DatastoreCreate(ctx, d, nil); err != nil || !ok || got.ID != "x2" {
+	if got, ok, err := s.DatastoreCreate(ctx, d, nil, 0); err != nil || !ok || got.ID != "x2" {
 		t.Fatalf("same token other tenant = %v, %v, %v; want new store", got.ID, ok, err)
+	}
+}
+
+// testDatastoreQuota: concurrent creates with distinct tokens never pass the limit, stores that
+// are DELETED do not count, and a replayed token at a full quota returns its store.
+func testDatastoreQuota(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	const limit, parallel, rounds = 10, 64, 5
+	for round := 0; round < rounds; round++ {
+		made := make(chan store.Datastore, parallel)
+		var mu sync.Mutex
+		nRefused := 0
+		var wg sync.WaitGroup
+		for i := 0; i < parallel; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d, ok, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tenantA, ID: fmt.Sprintf("q%d-%d", round, i),
+					Status: store.DatastoreActive, CreatedAt: time.Now(), TypeVersion: "R4",
+					ClientToken: fmt.Sprintf("tok%d-%d", round, i)}, nil, limit)
+				switch {
+				case err == nil && ok:
+					made <- d
+				case errors.Is(err, store.ErrLimitExceeded):
+					mu.Lock()
+					nRefused++
+					mu.Unlock()
+				default:
+					t.Errorf("round %d create %d = %v, %v", round, i, ok, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(made)
+		var ids []store.Datastore
+		for d := range made {
+			ids = append(ids, d)
+		}
+		if len(ids) != limit || nRefused != parallel-limit {
+			t.Fatalf("round %d: %d created, %d refused; want %d, %d", round, len(ids), nRefused, limit, parallel-limit)
+		}
+		// At the full quota a replay returns the store its token made.
+		d := ids[0]
+		got, ok, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tenantA, ID: "replay", Status: store.DatastoreActive,
+			CreatedAt: time.Now(), TypeVersion: "R4", ClientToken: d.ClientToken}, nil, limit)
+		if err != nil || ok || got.ID != d.ID {
+			t.Fatalf("round %d: replay at a full quota = %s, %v, %v; want %s", round, got.ID, ok, err, d.ID)
+		}
+		// Another tenant has its own quota.
+		if _, ok, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tenantB, ID: fmt.Sprintf("b%d", round), Status: store.DatastoreActive,
+			CreatedAt: time.Now(), TypeVersion: "R4"}, nil, limit); err != nil || !ok {
+			t.Fatalf("round %d: other tenant = %v, %v", round, ok, err)
+		}
+		for _, d := range ids {
+			if _, err := s.DatastoreDelete(ctx, tenantA, d.ID, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 
@@ -488,5 +549,80 @@ func testJobLeaseFenced(t *testing.T, s store.Store) {
 	// A finished job takes no more writes, not even from the claim that finished it.
 	if err := s.JobProgress(ctx, store.JobProgressParams{ID: "a", LeaseToken: second.LeaseToken, Progress: []byte(`{}`)}); !errors.Is(err, store.ErrLeaseLost) {
 		t.Errorf("progress after finish: err = %v, want ErrLeaseLost", err)
+	}
+}
+
+// testWritesRacingDelete: a data store that is being deleted takes no resource writes and no jobs,
+// so writers racing its delete leave no rows behind its purge.
+func testWritesRacingDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "gone", time.Now(), 0)
+	write := func(id string) error {
+		_, err := s.ResourceWrite(ctx, "gone", []store.ResourceWrite{{Type: "Patient", ID: id, Body: []byte(`{}`)}}, time.Now())
+		return err
+	}
+	// Writers run until the store refuses them; the delete and the purge happen while they run.
+	const writers = 4
+	var wg sync.WaitGroup
+	wrote := make(chan struct{}, writers)
+	purged := make(chan struct{})
+	errs := make([]error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				err := write(fmt.Sprintf("w%d-%d", w, i))
+				if i == 0 {
+					wrote <- struct{}{}
+				}
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				select {
+				case <-purged:
+					// One more write after the purge, then stop.
+					errs[w] = write(fmt.Sprintf("w%d-after", w))
+					return
+				default:
+				}
+			}
+		}()
+	}
+	for w := 0; w < writers; w++ {
+		<-wrote
+	}
+	if _, err := s.DatastoreDelete(ctx, tenantA, "gone", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("while-deleting"); !errors.Is(err, store.ErrNotActive) {
+		t.Errorf("write into a DELETING store: err = %v, want ErrNotActive", err)
+	}
+	if _, _, err := s.JobCreate(ctx, store.Job{Tenant: tenantA, ID: "late", Kind: store.JobImport, DatastoreID: "gone",
+		SubmitTime: time.Now()}); !errors.Is(err, store.ErrNotActive) {
+		t.Errorf("job on a DELETING store: err = %v, want ErrNotActive", err)
+	}
+	if _, err := s.DatastoreAdvance(ctx, time.Now().Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	close(purged)
+	wg.Wait()
+	for w, err := range errs {
+		if !errors.Is(err, store.ErrNotActive) {
+			t.Errorf("writer %d ended with err = %v, want ErrNotActive", w, err)
+		}
+	}
+	if err := write("after-purge"); !errors.Is(err, store.ErrNotActive) {
+		t.Errorf("write into a DELETED store: err = %v, want ErrNotActive", err)
+	}
+	if counts, err := s.ResourceCount(ctx, "gone"); err != nil || len(counts) != 0 {
+		t.Errorf("resources left in the purged store: %v, %v", counts, err)
+	}
+	if _, err := s.ResourceGet(ctx, "gone", "Patient", "after-purge"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("orphan Patient/after-purge: err = %v, want ErrNotFound", err)
+	}
+	if _, err := s.JobGet(ctx, tenantA, "gone", store.JobImport, "late"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("job of a DELETING store: err = %v, want ErrNotFound", err)
 	}
 }

@@ -5,6 +5,14 @@
 // there, serialised) and a small pool of read connections that WAL lets run beside the writer.
 // It is meant for one process: the caller holds the data directory lock (see Open) and may therefore
 // drop every job lease at start-up. Several nodes sharing one database need a server backend.
+//
+// The WAL is bounded. A checkpointer copies it back into the database file every 250 ms without
+// blocking anyone, but that never empties it while readers keep older snapshots open, which with
+// readers running back to back is always. So a commit that leaves the -wal file larger than the
+// limit (64 MiB by default, WithWALLimit) is followed, before its call returns, by a TRUNCATE
+// checkpoint: it holds writes, waits up to a second for readers of older snapshots to finish, and
+// empties the file. The file thus stays under the limit plus one transaction; a reader that holds
+// one snapshot for longer than a second postpones the truncation to a later commit.
 package sqlite
 
 import (
@@ -14,9 +22,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
@@ -29,20 +39,40 @@ var migrations embed.FS
 
 // Store is the SQLite implementation of store.Store.
 type Store struct {
-	w    *sql.DB // the single writer connection
-	r    *sql.DB // readers
-	ckpt *sql.DB // the checkpointer's connection
-	stop chan struct{}
-	done chan struct{}
+	w        *sql.DB // the single writer connection
+	r        *sql.DB // readers
+	ckpt     *sql.DB // the checkpointer's connection
+	walPath  string
+	walLimit int64
+	// truncating is set while a commit truncates the WAL (see boundWAL).
+	truncating atomic.Bool
+	stop       chan struct{}
+	done       chan struct{}
 	// params caches search parameter keys for the writer (see index.go).
 	params paramCache
 }
 
 var _ store.Store = (*Store)(nil)
 
+// DefaultWALLimit is the size of the -wal file past which a commit truncates it.
+const DefaultWALLimit = 64 << 20
+
+// Option changes how Open sets up the store.
+type Option func(*Store)
+
+// WithWALLimit sets the size in bytes of the -wal file past which it is truncated (default
+// DefaultWALLimit).
+func WithWALLimit(bytes int64) Option {
+	return func(s *Store) { s.walLimit = bytes }
+}
+
 // Open opens (creating if needed) the database file at path and applies pending migrations.
 // path ":memory:" is not supported (readers and writer must share the file); use a temp file.
-func Open(ctx context.Context, path string) (*Store, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
+	s := &Store{walPath: path + "-wal", walLimit: DefaultWALLimit, stop: make(chan struct{}), done: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
 	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&cache=private"
 	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
@@ -51,7 +81,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
-	if _, err := w.ExecContext(ctx, "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0"); err != nil {
+	// journal_size_limit shrinks the -wal file back to the limit whenever the writer restarts it
+	// after a complete checkpoint.
+	if _, err := w.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY; PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=%d", s.walLimit)); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("configure sqlite: %w", err)
 	}
@@ -73,16 +105,22 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
 	}
 	ckpt.SetMaxOpenConns(1)
-	s := &Store{w: w, r: r, ckpt: ckpt, stop: make(chan struct{}), done: make(chan struct{})}
+	s.w, s.r, s.ckpt = w, r, ckpt
 	go s.checkpointer()
 	return s, nil
 }
 
-// checkpointInterval is how often the WAL is copied back into the database file.
-const checkpointInterval = 250 * time.Millisecond
+const (
+	// checkpointInterval is how often the WAL is copied back into the database file.
+	checkpointInterval = 250 * time.Millisecond
+	// truncateWait is how long a TRUNCATE checkpoint waits for readers of older snapshots (and
+	// so holds writes) before it gives up until a later commit.
+	truncateWait = time.Second
+)
 
-// checkpointer copies the WAL into the database file on its own connection, so the writer never
-// pays for checkpoints (and their fsyncs) inside a commit; it exits when Close is called.
+// checkpointer copies the WAL into the database file on its own connection, so writes pay for
+// checkpoints (and their fsyncs) only in the rare truncation of boundWAL; it exits when Close is
+// called.
 func (s *Store) checkpointer() {
 	defer close(s.done)
 	t := time.NewTicker(checkpointInterval)
@@ -95,6 +133,35 @@ func (s *Store) checkpointer() {
 		}
 		s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 	}
+}
+
+// boundWAL truncates the WAL if it passed the limit; every write calls it after its commit. The
+// TRUNCATE checkpoint runs on the writer's connection, so it takes its turn among writes rather
+// than competing with them for SQLite's write lock, and most of the WAL is already copied by
+// the checkpointer. A failed truncation (a reader held its snapshot too long) is retried by the
+// next commit.
+func (s *Store) boundWAL(ctx context.Context) {
+	if fi, err := os.Stat(s.walPath); err != nil || fi.Size() <= s.walLimit {
+		return
+	}
+	if !s.truncating.CompareAndSwap(false, true) {
+		return // another commit is truncating it
+	}
+	defer s.truncating.Store(false)
+	ctx = context.WithoutCancel(ctx)
+	c, err := s.w.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	if fi, err := os.Stat(s.walPath); err != nil || fi.Size() <= s.walLimit {
+		return // truncated while this call waited for the connection
+	}
+	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout=%d", truncateWait.Milliseconds())); err != nil {
+		return
+	}
+	defer c.ExecContext(ctx, "PRAGMA busy_timeout=10000") // as in Open's DSN
+	c.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
 }
 
 // Close stops the checkpointer and closes the connection pools; the last connection to close
@@ -160,7 +227,7 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-// withTx runs fn in a write transaction.
+// withTx runs fn in a write transaction and keeps the WAL bounded after it commits.
 func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
@@ -173,6 +240,7 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	s.boundWAL(ctx)
 	return nil
 }
 

@@ -1,7 +1,9 @@
 // Package jobs is the persistent job engine shared by import and export jobs: it claims runnable
 // jobs from the store with a lease, keeps the lease alive while a Worker runs, records the terminal
-// state, and hands jobs whose lease expired (a crashed or stopped worker) to another run. It also
-// defines the payloads (params, progress) that job records carry.
+// state, and hands jobs whose lease expired (a crashed or stopped worker) to another run. Each
+// claim carries its own lease token, which every write of the run presents, so a run whose job
+// was claimed again writes nothing more. It also defines the payloads (params, progress) that job
+// records carry.
 //
 // It does not know what a job does: workers (importer, exporter) implement Worker, and they make
 // their own progress crash-safe by committing it with their checkpoints.

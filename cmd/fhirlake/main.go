@@ -1,23 +1,28 @@
 // Command fhirlake is a self-hosted FHIR datastore service, wire-compatible with AWS HealthLake.
 //
-//	fhirlake serve [flags]
+//	fhirlake serve [flags]   run the service
+//	fhirlake version         print the module version, VCS commit and Go version
+//	fhirlake help [serve]    print the usage (of serve: every flag and its default)
 //
-// Every flag has an environment fallback FHIRLAKE_<NAME> (e.g. --data-dir → FHIRLAKE_DATA_DIR);
-// a flag given on the command line wins. Run "fhirlake serve -h" for the list and defaults.
+// Every flag of serve has an environment fallback FHIRLAKE_<NAME> (e.g. --data-dir →
+// FHIRLAKE_DATA_DIR); a flag given on the command line wins. Help exits 0, an unknown command or
+// a bad flag exits 2, and a failure of the service exits 1.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/server"
@@ -25,60 +30,194 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "fhirlake:", err)
-		os.Exit(1)
-	}
+	code := cli(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-const usage = `usage: fhirlake serve [flags]
+const usage = `fhirlake is a self-hosted FHIR R4 datastore service that speaks the AWS HealthLake API.
 
-Serves the HealthLake control plane (AWS JSON 1.0, SigV4) and each data store's FHIR R4 endpoint.
-Flags fall back to FHIRLAKE_<NAME> environment variables.
+Usage:
+
+	fhirlake <command> [flags]
+
+Commands:
+
+	serve     run the service: the HealthLake control plane (AWS JSON 1.0, SigV4), each data
+	          store's FHIR R4 endpoint, the web console (/console/) and metrics (/metrics)
+	version   print the module version, VCS commit and Go version
+	help      print this help; "fhirlake help serve" lists the flags of serve
+
 `
 
-// run parses args and runs the service until ctx ends.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "serve" {
+const serveUsage = `Usage: fhirlake serve [flags]
+
+Serves the HealthLake control plane (AWS JSON 1.0, SigV4), each data store's FHIR R4 endpoint,
+the web console at /console/ and Prometheus metrics at /metrics. Every flag falls back to the
+environment variable FHIRLAKE_<NAME> (e.g. --data-dir: FHIRLAKE_DATA_DIR).
+
+Flags:
+`
+
+// usageError is a command line the program cannot run (exit status 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// cli runs one command line and returns the process exit status.
+func cli(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New(`unknown command: want "serve"`)
+		return 2
 	}
-	cfg, logLevel, err := parseFlags(args[1:], getenv, stderr)
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		switch {
+		case len(args) == 1:
+			fmt.Fprint(stdout, usage)
+		case len(args) == 2 && args[1] == "serve":
+			_, _, err := parseFlags([]string{"-h"}, getenv, stdout)
+			if !errors.Is(err, flag.ErrHelp) {
+				return exitStatus(err, stderr)
+			}
+		default:
+			fmt.Fprintf(stderr, "fhirlake: no help for %q\n\n%s", strings.Join(args[1:], " "), usage)
+			return 2
+		}
+		return 0
+	case "version", "-version", "--version":
+		fmt.Fprint(stdout, versionText())
+		return 0
+	case "serve":
+		return exitStatus(serve(ctx, args[1:], getenv, stdout, stderr), stderr)
+	}
+	fmt.Fprintf(stderr, "fhirlake: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// exitStatus reports err on stderr and maps it to an exit status: 0 for none or a help request, 2
+// for a usage error, 1 for anything else.
+func exitStatus(err error, stderr io.Writer) int {
+	var ue *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, "fhirlake serve:", err)
+		fmt.Fprintln(stderr, `run "fhirlake serve -h" for the flags`)
+		return 2
+	}
+	fmt.Fprintln(stderr, "fhirlake:", err)
+	return 1
+}
+
+// versionText describes the binary from its build information.
+func versionText() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "fhirlake: no build information in this binary\n"
+	}
+	return formatVersion(bi)
+}
+
+func formatVersion(bi *debug.BuildInfo) string {
+	set := map[string]string{}
+	for _, s := range bi.Settings {
+		set[s.Key] = s.Value
+	}
+	commit := "unknown (built without VCS information)"
+	if rev := set["vcs.revision"]; rev != "" {
+		commit = rev
+		if set["vcs.modified"] == "true" {
+			commit += " (modified)"
+		}
+		if t := set["vcs.time"]; t != "" {
+			commit += " " + t
+		}
+	}
+	platform := set["GOOS"] + "/" + set["GOARCH"]
+	if platform == "/" {
+		platform = ""
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "fhirlake %s\n", bi.Main.Version)
+	fmt.Fprintf(&b, "module   %s\n", bi.Main.Path)
+	fmt.Fprintf(&b, "commit   %s\n", commit)
+	fmt.Fprintf(&b, "go       %s %s\n", bi.GoVersion, platform)
+	return b.String()
+}
+
+// serve parses the flags of serve and runs the service until ctx ends.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, lf, err := parseFlags(args, getenv, stdout)
 	if err != nil {
 		return err
 	}
 	if err := cfg.Validate(); err != nil {
-		return err
+		return &usageError{err.Error()}
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: logLevel}))
+	log, err := newLogger(stderr, lf.format, lf.level)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listen: %w", err)
+		}
+	}
+	start := time.Now()
 	srv, err := server.New(ctx, cfg, log)
 	if err != nil {
 		ln.Close()
+		if mln != nil {
+			mln.Close()
+		}
 		return err
 	}
-	log.Info("fhirlake listening", "addr", ln.Addr().String(), "data_dir", cfg.DataDir, "public_url", cfg.PublicURL)
+	attrs := []any{"addr", ln.Addr().String(), "data_dir", cfg.DataDir, "public_url", cfg.PublicURL,
+		"console", cfg.PublicURL + "/console/", "startup", time.Since(start)}
+	if mln != nil {
+		attrs = append(attrs, "metrics_addr", mln.Addr().String())
+	}
+	log.Info("fhirlake listening", attrs...)
+	errc := make(chan error, 1)
+	if mln != nil {
+		go func() { errc <- srv.ServeMetrics(ctx, mln) }()
+	} else {
+		errc <- nil
+	}
 	serveErr := srv.Serve(ctx, ln)
+	metricsErr := <-errc
 	closeErr := srv.Close()
 	log.Info("fhirlake stopped")
-	return errors.Join(serveErr, closeErr)
+	return errors.Join(serveErr, metricsErr, closeErr)
 }
 
-// parseFlags binds the flags, with environment fallbacks, to a Config.
-func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (config.Config, slog.Level, error) {
+// logFlags are the flags that shape the log rather than the service.
+type logFlags struct {
+	level  string
+	format string
+}
+
+// parseFlags binds the flags, with environment fallbacks, to a Config. Help goes to stdout (and
+// gives flag.ErrHelp); flag errors are *usageError.
+func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (config.Config, logFlags, error) {
 	cfg := config.Default()
+	lf := logFlags{level: "info", format: "json"}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	var out bytes.Buffer
+	fs.SetOutput(&out)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(&out, serveUsage)
 		fs.PrintDefaults()
 	}
-	var creds, level string
-	level = "info"
+	var creds string
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (non-loopback needs non-default credentials)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the database and the embedded S3 folder")
 	fs.StringVar(&cfg.Store, "store", cfg.Store, `storage backend: "sqlite" (default: <data-dir>/fhirlake.db) or a path ending in .db`)
@@ -97,7 +236,11 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 	fs.IntVar(&cfg.MaxImportFiles, "max-import-files", cfg.MaxImportFiles, "input objects allowed per import job")
 	fs.IntVar(&cfg.ExportPerFile, "export-per-file", cfg.ExportPerFile, "resources per exported NDJSON object")
 	fs.StringVar(&cfg.ExportS3URI, "export-s3-uri", cfg.ExportS3URI, "default output location (s3://bucket/prefix) of FHIR $export requests that name none (default: required in the request)")
-	fs.StringVar(&level, "log-level", level, "debug, info, warn or error")
+	fs.DurationVar(&cfg.ProgressLogInterval, "progress-log-interval", cfg.ProgressLogInterval, "how often a running job logs its progress (0: never)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "separate address serving only /metrics (default: /metrics on --listen)")
+	fs.StringVar(&cfg.MetricsToken, "metrics-token", cfg.MetricsToken, "bearer token /metrics requires (default none: /metrics is open on a loopback --listen or on --metrics-listen, refused otherwise)")
+	fs.StringVar(&lf.level, "log-level", lf.level, "debug, info, warn or error")
+	fs.StringVar(&lf.format, "log-format", lf.format, "json, or text for people")
 
 	// Environment fallbacks, applied before the command line so that flags win.
 	var envErr error
@@ -110,24 +253,27 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (co
 		}
 	})
 	if envErr != nil {
-		return cfg, 0, envErr
+		return cfg, lf, &usageError{envErr.Error()}
 	}
 	if err := fs.Parse(args); err != nil {
-		return cfg, 0, err
+		if errors.Is(err, flag.ErrHelp) {
+			stdout.Write(out.Bytes())
+			return cfg, lf, err
+		}
+		return cfg, lf, &usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
-		return cfg, 0, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return cfg, lf, &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	if creds != "" {
 		extra, err := config.ParseCredentials(creds)
 		if err != nil {
-			return cfg, 0, err
+			return cfg, lf, &usageError{err.Error()}
 		}
 		cfg.ExtraCredentials = extra
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return cfg, 0, fmt.Errorf("log level %q: %w", level, err)
+	if _, err := newLogger(io.Discard, lf.format, lf.level); err != nil {
+		return cfg, lf, &usageError{err.Error()}
 	}
-	return cfg, lv, nil
+	return cfg, lf, nil
 }

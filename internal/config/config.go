@@ -81,6 +81,16 @@ type Config struct {
 	// ExportS3URI is the output location, as s3://bucket/prefix, of FHIR REST $export kick-offs
 	// that name none. Default "": every kick-off must name one.
 	ExportS3URI string
+	// ProgressLogInterval is how often a running job logs its progress (counters and rate).
+	// Default 5s; 0 turns the progress lines off.
+	ProgressLogInterval time.Duration
+	// MetricsListen is a separate TCP address that serves only /metrics, without authentication
+	// unless MetricsToken is set. Default "": /metrics is served on Listen.
+	MetricsListen string
+	// MetricsToken, when set, is the bearer token every /metrics request must carry. Default "":
+	// /metrics on Listen is open while Listen is a loopback address and refused otherwise (use
+	// MetricsToken or MetricsListen), and open on MetricsListen.
+	MetricsToken string
 }
 
 // Default returns the configuration with every default applied.
@@ -96,6 +106,8 @@ func Default() Config {
 		JobLease:        30 * time.Second,
 		MaxImportFiles:  10000,
 		ExportPerFile:   5000,
+
+		ProgressLogInterval: 5 * time.Second,
 	}
 }
 
@@ -183,6 +195,14 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("export S3 URI %q must be s3://bucket/prefix: %w", c.ExportS3URI, err))
 		}
 	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics listen %q: %w", c.MetricsListen, err))
+		}
+	}
+	if c.ProgressLogInterval < 0 {
+		errs = append(errs, errors.New("progress log interval must not be negative"))
+	}
 	if c.MaxImportFiles <= 0 {
 		errs = append(errs, errors.New("max import files must be positive"))
 	}
@@ -199,6 +219,13 @@ func validAccount(s string) bool {
 		}
 	}
 	return true
+}
+
+// ListensOnLoopback reports whether Listen is a loopback address (localhost, 127.0.0.0/8, ::1),
+// where the default credentials and unauthenticated metrics are allowed.
+func (c *Config) ListensOnLoopback() bool {
+	host, _, err := net.SplitHostPort(c.Listen)
+	return err == nil && isLoopback(host)
 }
 
 func isLoopback(host string) bool {

@@ -19,6 +19,7 @@ import (
 	"regexp"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/jobs"
@@ -48,7 +49,9 @@ type Config struct {
 	Store   Store
 	// PerFile is the number of resources per output object. Default 5000.
 	PerFile int
-	Logger  *slog.Logger
+	// ProgressLog is how often a running job logs its progress; 0 means never. Default 0.
+	ProgressLog time.Duration
+	Logger      *slog.Logger
 }
 
 // Exporter runs export jobs; it implements jobs.Worker.
@@ -100,11 +103,12 @@ type run struct {
 	bucket   string
 	folder   string // key prefix with trailing slash
 	patients map[string]bool
+	lastLog  time.Time // when progress was last logged
 }
 
 // Run implements jobs.Worker.
 func (ex *Exporter) Run(ctx context.Context, job store.Job, lease jobs.Lease) (jobs.Result, error) {
-	r := &run{ex: ex, job: job, lease: lease}
+	r := &run{ex: ex, job: job, lease: lease, lastLog: time.Now()}
 	// Storage is used on behalf of the job's account: another account's buckets are refused.
 	ctx = s3io.WithAccount(ctx, job.Tenant.AccountID)
 	if job.Status == store.JobCancelSubmitted || job.Status == store.JobCancelInProgress {
@@ -338,6 +342,16 @@ var errCancelled = errors.New("export cancelled")
 
 // save records the checkpoint and progress and renews the lease.
 func (r *run) save(ctx context.Context) error {
+	if every := r.ex.cfg.ProgressLog; every > 0 && time.Since(r.lastLog) >= every {
+		r.lastLog = time.Now()
+		typ := ""
+		if r.cp.Type < len(r.cp.Types) {
+			typ = r.cp.Types[r.cp.Type]
+		}
+		r.ex.cfg.Logger.Info("export progress", "job", r.job.ID, "datastore", r.job.DatastoreID,
+			"type", typ, "types_done", r.cp.Type, "types", len(r.cp.Types), "resources_exported", r.exported,
+			"objects", len(r.cp.Output))
+	}
 	cp, _ := json.Marshal(r.cp)
 	prog, _ := json.Marshal(Progress{Exported: r.exported, Output: r.cp.Output})
 	return r.ex.cfg.Store.JobProgress(ctx, store.JobProgressParams{ID: r.job.ID, LeaseToken: r.lease.Token,

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"path"
 	"runtime"
 	"strings"
@@ -60,7 +61,10 @@ type Config struct {
 	CommitInterval time.Duration
 	// MaxLine is the longest accepted line in bytes. Default 64 MiB.
 	MaxLine int
-	Logger  *slog.Logger
+	// ProgressLog is how often a running job logs its progress (counters and rate); 0 means
+	// never. Default 0.
+	ProgressLog time.Duration
+	Logger      *slog.Logger
 }
 
 // Importer runs import jobs; it implements jobs.Worker.
@@ -129,12 +133,13 @@ type run struct {
 	outBkt   string
 	outDir   string // key prefix of the job folder, with trailing slash
 	lastTick time.Time
+	lastLog  time.Time // when progress was last logged
 	log      *slog.Logger
 }
 
 // Run implements jobs.Worker.
 func (im *Importer) Run(ctx context.Context, job store.Job, lease jobs.Lease) (jobs.Result, error) {
-	r := &run{im: im, job: job, lease: lease, lastTick: time.Now(),
+	r := &run{im: im, job: job, lease: lease, lastTick: time.Now(), lastLog: time.Now(),
 		log: im.cfg.Logger.With("job", job.ID, "datastore", job.DatastoreID)}
 	// Storage is used on behalf of the job's account: another account's buckets are refused.
 	ctx = s3io.WithAccount(ctx, job.Tenant.AccountID)
@@ -310,6 +315,14 @@ func (r *run) step(writes []store.ResourceWrite, reports func([]store.ResourceWr
 	now := time.Now()
 	r.progress.ActiveSeconds += now.Sub(r.lastTick).Seconds()
 	r.lastTick = now
+	if every := r.im.cfg.ProgressLog; every > 0 && now.Sub(r.lastLog) >= every {
+		r.lastLog = now
+		p := r.progress
+		r.log.Info("import progress", "file", r.cp.File+1, "files", len(r.files),
+			"resources_scanned", p.ResourcesScanned, "resources_imported", p.ResourcesImported,
+			"resources_customer_error", p.ResourcesCustomerError, "scanned_mb", round6(float64(p.ScannedBytes)/1e6),
+			"resources_per_second", math.Round(p.Throughput()))
+	}
 	prog, _ := json.Marshal(r.progress)
 	cp, _ := json.Marshal(r.cp)
 	return store.ImportCommitParams{
@@ -377,6 +390,8 @@ type manifest struct {
 	NumberOfResourcesWithCustomerError    int64             `json:"numberOfResourcesWithCustomerError"`
 	NumberOfResourcesWithServerError      int64             `json:"numberOfResourcesWithServerError"`
 }
+
+func round6(v float64) float64 { return math.Round(v*1e6) / 1e6 }
 
 // mb formats bytes as decimal megabytes with six decimals.
 func mb(bytes int64) json.Number {

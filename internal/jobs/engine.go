@@ -41,6 +41,16 @@ type Worker interface {
 	Run(ctx context.Context, job store.Job, lease Lease) (Result, error)
 }
 
+// Observer is told when runs of jobs start and end (the service's metrics implement it). Its
+// methods are called from the runner goroutines and must return quickly.
+type Observer interface {
+	// RunStarted is called when a run of job begins (job as claimed, with its stored progress).
+	RunStarted(job store.Job)
+	// RunEnded is called when that run is over: status is the terminal status recorded, or ""
+	// when the run stopped before the job ended (it resumes in a later run).
+	RunEnded(job store.Job, status store.JobStatus, elapsed time.Duration)
+}
+
 // Lease is what a worker needs to write under the job's lease.
 type Lease struct {
 	// Token is the claim's fencing token (store.Job.LeaseToken): every write under the lease
@@ -66,8 +76,10 @@ type Config struct {
 	// MaxAttempts fails a job after this many runs ended in an error. Default 5.
 	MaxAttempts int
 	// Tick, when set, runs on every poll (e.g. data store lifecycle transitions).
-	Tick   func(ctx context.Context)
-	Logger *slog.Logger
+	Tick func(ctx context.Context)
+	// Observer, when set, is told about every run. Default nil.
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // Engine runs jobs until stopped.
@@ -193,6 +205,11 @@ func (e *Engine) runOne(ctx context.Context) bool {
 		e.heartbeat(runCtx, cancel, job.ID, lease, log)
 	}()
 	start := time.Now()
+	var ended store.JobStatus // the terminal status recorded by this run, if any
+	if obs := e.cfg.Observer; obs != nil {
+		obs.RunStarted(job)
+		defer func() { obs.RunEnded(job, ended, time.Since(start)) }()
+	}
 	res, err := e.cfg.Workers[job.Kind].Run(runCtx, job, lease)
 	cancel()
 	hb.Wait()
@@ -222,7 +239,8 @@ func (e *Engine) runOne(ctx context.Context) bool {
 		log.Error("record job end", "err", err)
 		return true
 	}
-	log.Info("job ended", "status", res.Status, "duration", time.Since(start).Round(time.Millisecond))
+	ended = res.Status
+	log.Info("job ended", "status", res.Status, "duration", time.Since(start))
 	return true
 }
 

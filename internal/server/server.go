@@ -1,8 +1,9 @@
 // Package server assembles the service from its parts: it opens the store and the S3 access of a
-// Config, starts the job engine with its workers, and serves the control plane, the FHIR data plane,
-// the S3 API of the embedded object folder (requests signed for "s3") and /healthz behind SigV4 and
-// request logging. It owns process-level concerns (the data directory
-// lock, the pagination-token key file, shutdown order) and no protocol logic.
+// Config, starts the job engine with its workers, and serves the control plane and the FHIR data
+// plane behind SigV4, the S3 API of the embedded object folder (requests signed for "s3"), the web
+// console at /console/ (its own sessions), /metrics and /healthz, all behind request logging and
+// request metrics. It owns process-level concerns (the data directory lock, the pagination-token
+// key file, who may read /metrics, shutdown order) and no protocol logic.
 package server
 
 import (
@@ -16,17 +17,20 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fhirlake/fhirlake/internal/awsjson"
 	"github.com/fhirlake/fhirlake/internal/config"
+	"github.com/fhirlake/fhirlake/internal/console"
 	"github.com/fhirlake/fhirlake/internal/controlplane"
 	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/fhirapi"
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/jobs"
+	"github.com/fhirlake/fhirlake/internal/metrics"
 	"github.com/fhirlake/fhirlake/internal/preload"
 	"github.com/fhirlake/fhirlake/internal/s3api"
 	"github.com/fhirlake/fhirlake/internal/s3io"
@@ -64,6 +68,7 @@ type Server struct {
 	dir     *s3io.Dir        // the embedded object folder; nil with an S3 endpoint
 	engine  *jobs.Engine
 	control *controlplane.Service
+	metrics *metrics.Metrics
 	handler http.Handler
 	lock    *os.File
 	closers []func() error
@@ -98,6 +103,9 @@ func (s *Server) open(ctx context.Context) error {
 	}
 	s.store = st
 	s.closers = append(s.closers, st.Close)
+	s.metrics = metrics.New()
+	// Everything but start-up and shutdown goes through the metered store.
+	mst := s.metrics.Store(st)
 	// This process holds the data directory lock, so no other worker can hold a lease: unfinished
 	// jobs resume now instead of after their leases expire.
 	if err := st.JobReleaseAll(ctx); err != nil {
@@ -133,17 +141,19 @@ func (s *Server) open(ctx context.Context) error {
 		objs = s.opts.wrapObjects(objs)
 	}
 	validator := fhir.NewValidator()
-	imp := importer.New(importer.Config{Objects: objs, Store: st, Validator: validator,
-		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, Logger: s.log})
+	imp := importer.New(importer.Config{Objects: objs, Store: mst, Validator: validator,
+		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, ProgressLog: cfg.ProgressLogInterval, Logger: s.log})
 	s.engine = jobs.New(jobs.Config{
-		Store: st,
+		Store: mst,
 		Workers: map[store.JobKind]jobs.Worker{
 			store.JobImport: imp,
-			store.JobExport: exporter.New(exporter.Config{Objects: objs, Store: st, PerFile: cfg.ExportPerFile, Logger: s.log}),
+			store.JobExport: exporter.New(exporter.Config{Objects: objs, Store: mst, PerFile: cfg.ExportPerFile,
+				ProgressLog: cfg.ProgressLogInterval, Logger: s.log}),
 		},
-		Owner:  "node-" + awsjson.NewRequestID(),
-		Lease:  cfg.JobLease,
-		Logger: s.log,
+		Owner:    "node-" + awsjson.NewRequestID(),
+		Lease:    cfg.JobLease,
+		Logger:   s.log,
+		Observer: s.metrics,
 		Tick: func(ctx context.Context) {
 			if _, err := st.DatastoreAdvance(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				s.log.Error("advance data store lifecycle", "err", err)
@@ -158,7 +168,7 @@ func (s *Server) open(ctx context.Context) error {
 	if s.dir != nil {
 		copt.Buckets = s.dir
 	}
-	s.control = controlplane.New(st, copt)
+	s.control = controlplane.New(mst, copt)
 	creds := sigv4.StaticCredentials{}
 	for _, c := range cfg.Credentials() {
 		creds[c.AccessKeyID] = sigv4.Credential{SecretAccessKey: c.SecretAccessKey, AccountID: c.AccountID}
@@ -179,11 +189,18 @@ func (s *Server) open(ctx context.Context) error {
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("/", verifier.Middleware(s.control.Handler(), s.control.WriteError))
-	data := fhirapi.New(st, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
-		Exports: st, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI})
+	data := fhirapi.New(mst, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
+		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI})
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
+	con := console.New(console.Options{
+		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleObjects(),
+		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"), Logger: s.log,
+	})
+	mux.Handle("/console", con)
+	mux.Handle("/console/", con)
+	mux.Handle("GET /metrics", s.metricsOnServicePort())
 	s.handler = s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if sigv4.ServiceOf(r) == "s3" || s3api.IsVirtualHost(r.Host) {
+		if isS3(r) {
 			s3.ServeHTTP(w, r)
 			return
 		}
@@ -240,7 +257,33 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves HTTP on ln until ctx ends, then drains in-flight requests (up to 30s) and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	return s.serve(ctx, ln, s.handler)
+}
+
+// ServeMetrics serves only /metrics on ln (Config.MetricsListen) until ctx ends: without
+// authentication, or with the bearer token of Config.MetricsToken when one is set.
+func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler(s.cfg.MetricsToken))
+	return s.serve(ctx, ln, mux)
+}
+
+// metricsOnServicePort is /metrics on Listen: absent when MetricsListen is set, behind the token
+// when one is set, open on a loopback Listen, and refused otherwise.
+func (s *Server) metricsOnServicePort() http.Handler {
+	switch {
+	case s.cfg.MetricsListen != "":
+		return http.NotFoundHandler()
+	case s.cfg.MetricsToken != "" || s.cfg.ListensOnLoopback():
+		return s.metrics.Handler(s.cfg.MetricsToken)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "metrics on a non-loopback address need --metrics-token or --metrics-listen", http.StatusForbidden)
+	})
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -320,7 +363,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// logRequests gives every request an id (x-amzn-RequestId) and logs one line when it ends.
+// logRequests gives every request an id (x-amzn-RequestId), counts it in the metrics and logs one
+// line when it ends.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -328,14 +372,43 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		w.Header().Set("X-Amzn-RequestId", id)
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		op := s.control.Operation(r)
-		if sigv4.ServiceOf(r) == "s3" || s3api.IsVirtualHost(r.Host) {
-			op = s3api.Operation(r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
 		}
-		if op == "" {
-			op = r.Method + " " + r.URL.Path
+		elapsed := time.Since(start)
+		api, op := s.classify(r)
+		s.metrics.ObserveRequest(api, op, sw.status, elapsed)
+		attrs := []any{"request_id", id, "api", api, "operation", op, "status", sw.status, "duration", elapsed}
+		if api != "healthlake" {
+			attrs = append(attrs, "method", r.Method, "path", r.URL.Path)
 		}
-		s.log.Info("request", "request_id", id, "operation", op, "status", sw.status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		s.log.Info("request", attrs...)
 	})
+}
+
+// isS3 reports whether a request is for the S3 API: signed for the service "s3", or addressed to
+// <bucket>.localhost.
+func isS3(r *http.Request) bool {
+	return sigv4.ServiceOf(r) == "s3" || s3api.IsVirtualHost(r.Host)
+}
+
+// classify names the API and operation of a request from a small fixed set, for metrics and logs.
+func (s *Server) classify(r *http.Request) (api, operation string) {
+	p := r.URL.Path
+	switch {
+	case isS3(r):
+		return "s3", s3api.Operation(r)
+	case p == "/healthz":
+		return "healthz", "healthz"
+	case p == "/metrics":
+		return "metrics", "metrics"
+	case p == "/console" || strings.HasPrefix(p, "/console/"):
+		return "console", console.Operation(r)
+	case strings.HasPrefix(p, "/datastore/"):
+		return "fhir", fhirapi.Interaction(r)
+	}
+	if op := s.control.Operation(r); op != "" {
+		return "healthlake", op
+	}
+	return "healthlake", "unknown"
 }

@@ -59,6 +59,7 @@
     if (m) return `${m} min ${String(s).padStart(2, '0')} s`;
     return `${s} s`;
   }
+  const fmtMB = (v) => (v > 0 && v < 0.1 ? v.toPrecision(2) : v.toFixed(2));
   function fmtBytes(n) {
     if (n == null) return '–';
     if (n < 1024) return `${n} B`;
@@ -316,7 +317,7 @@
         if (linked) title.href = `#/ds/${ds}/imports/${job.JobId}`;
         clear(status, badge(job.JobStatus));
         const r = job.JobProgressReport || {};
-        for (const [k] of counters) cells[k].textContent = r[k] == null ? '–' : fmtNum(r[k]);
+        for (const [k] of counters) cells[k].textContent = r[k] == null ? '–' : k === 'TotalSizeOfScannedFilesInMB' ? fmtMB(r[k]) : fmtNum(r[k]);
         const end = job.EndTime || Date.now() / 1000;
         elapsed.textContent = fmtDur(end - job.SubmitTime);
         message.hidden = !job.Message;

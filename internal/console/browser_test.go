@@ -246,11 +246,8 @@ func TestConsoleInChromium(t *testing.T) {
 	shots.take(ctx, "search")
 	run(t, ctx, shots, "read resource",
 		chromedp.Click(css(`#search-table tbody tr[data-type="Patient"] a`)),
-		chromedp.WaitVisible(css(`#history tr[data-version="1"]`)),
-		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-			_, err := chromedp.Poll[bool](`document.querySelector('#resource-json').textContent.includes('"resourceType": "Patient"')`)(ctx, tg)
-			return err
-		}))
+		chromedp.WaitVisible(css(`#history tr[data-version="1"]`)))
+	get(t, ctx, shots, "resource shown", chromedp.Poll[bool](`document.querySelector('#resource-json').textContent.includes('"resourceType": "Patient"')`))
 	shots.take(ctx, "resource")
 
 	// Export the store from the form and see its output objects.
@@ -288,6 +285,17 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Error("the forged request created a data store")
 		}
 	}
+
+	// Delete the data store (a second click confirms).
+	row := fmt.Sprintf(`#store-rows tr[data-id="%s"]`, dsID)
+	run(t, ctx, shots, "delete data store",
+		chromedp.Navigate(base+"#/"),
+		chromedp.WaitVisible(css(row+` button[data-action="delete"]`)),
+		chromedp.Click(css(row+` button[data-action="delete"]`)),
+		chromedp.WaitVisible(css(row+` button[data-armed]`)),
+		chromedp.Click(css(row+` button[data-armed]`)),
+		chromedp.WaitVisible(css(row+`:is([data-status="DELETING"], [data-status="DELETED"])`)))
+	shots.take(ctx, "deleted")
 
 	// Signing out ends the session: the console shows the sign-in page again.
 	run(t, ctx, shots, "sign out",

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,6 +179,30 @@ func TestMetricsAfterImport(t *testing.T) {
 	}
 	if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "metrics", "operation": "metrics", "status": "200"}); got != 1 {
 		t.Errorf("earlier scrapes counted = %v, want 1", got)
+	}
+
+	// The console's pass-throughs are counted under what they pass through.
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar}
+	resp, err = browser.PostForm(ts.URL+"/console/login", url.Values{"access_key_id": {"test"}, "secret_access_key": {"test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, path := range []string{"/console/api/fhir/" + ds + "/r4/Patient?gender=female", "/console/api/fhir/" + ds + "/r4/Patient/p1"} {
+		if resp, err = browser.Get(ts.URL + path); err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("GET %s = %d", path, resp.StatusCode)
+		}
+	}
+	fams = scrape(t, ts.URL+"/metrics", "")
+	for _, op := range []string{"login", "fhir.search", "fhir.read"} {
+		if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "console", "operation": op}); got != 1 {
+			t.Errorf("console %s = %v, want 1", op, got)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -403,7 +404,20 @@ func (s *Server) classify(r *http.Request) (api, operation string) {
 	case p == "/metrics":
 		return "metrics", "metrics"
 	case p == "/console" || strings.HasPrefix(p, "/console/"):
-		return "console", console.Operation(r)
+		// The console's pass-throughs are named after what they pass through.
+		switch op := console.Operation(r); op {
+		case "healthlake":
+			if hop := s.control.Operation(r); hop != "" {
+				return "console", "healthlake." + hop
+			}
+			return "console", "healthlake.unknown"
+		case "fhir":
+			inner := *r
+			inner.URL = &url.URL{Path: "/datastore/" + strings.TrimPrefix(p, "/console/api/fhir/")}
+			return "console", "fhir." + fhirapi.Interaction(&inner)
+		default:
+			return "console", op
+		}
 	case strings.HasPrefix(p, "/datastore/"):
 		return "fhir", fhirapi.Interaction(r)
 	}

@@ -18,7 +18,7 @@
       if (k === 'class') e.className = v;
       else if (k === 'text') e.textContent = v;
       else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
-      else if (k === 'dataset') Object.assign(e.dataset, v);
+      else if (k === 'dataset') { for (const [dk, dv] of Object.entries(v)) if (dv != null) e.dataset[dk] = dv; }
       else if (k === 'value') e.value = v;
       else e.setAttribute(k, v === true ? '' : v);
     }
@@ -225,15 +225,18 @@
       stores.sort((a, b) => b.CreatedAt - a.CreatedAt);
       clear(body, stores.length ? stores.map(storeRow) : el('tr', {}, el('td', { colspan: '6', class: 'muted' }, 'No data stores yet.')));
     }
+    const armed = new Set(); // stores whose Delete was clicked once (kept across refreshes)
     function storeRow(d) {
+      const id = d.DatastoreId;
       const del = d.DatastoreStatus === 'ACTIVE' ? el('button', {
-        class: 'danger small', dataset: { action: 'delete' },
+        class: 'danger small', dataset: { action: 'delete', armed: armed.has(id) ? '1' : null },
         onclick: async (ev) => {
           const b = ev.currentTarget;
-          if (!b.dataset.armed) { b.dataset.armed = '1'; b.textContent = 'Confirm delete'; return; }
-          try { await hl('DeleteFHIRDatastore', { DatastoreId: d.DatastoreId }); refresh(); } catch (err) { clear(msg, errorBox(err)); }
+          if (!armed.has(id)) { armed.add(id); b.dataset.armed = '1'; b.textContent = 'Confirm delete'; return; }
+          armed.delete(id);
+          try { await hl('DeleteFHIRDatastore', { DatastoreId: id }); refresh(); } catch (err) { clear(msg, errorBox(err)); }
         },
-      }, 'Delete') : null;
+      }, armed.has(id) ? 'Confirm delete' : 'Delete') : null;
       const link = d.DatastoreStatus === 'DELETED' ? (d.DatastoreName || '(no name)') : el('a', { href: `#/ds/${d.DatastoreId}/imports` }, d.DatastoreName || '(no name)');
       return el('tr', { dataset: { id: d.DatastoreId, status: d.DatastoreStatus } },
         el('td', {}, link), el('td', {}, el('code', {}, d.DatastoreId)), el('td', {}, badge(d.DatastoreStatus)),

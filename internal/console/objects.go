@@ -20,9 +20,9 @@ import (
 type Objects interface {
 	// Buckets lists the buckets the account may use, sorted by name.
 	Buckets(ctx context.Context, account string) ([]string, error)
-	// CreateBucket creates a bucket owned by the account (ErrBucketTaken when another account
-	// owns that name).
-	CreateBucket(ctx context.Context, account, bucket string) error
+	// CreateBucket creates a bucket owned by the account, in region (ErrBucketTaken when another
+	// account owns that name).
+	CreateBucket(ctx context.Context, account, region, bucket string) error
 	// List, Open and Put behave as s3io.Store's methods of the same names.
 	List(ctx context.Context, account, bucket, prefix string, fn func(s3io.Object) error) error
 	Open(ctx context.Context, account, bucket, key string, offset int64) (io.ReadCloser, error)
@@ -99,7 +99,7 @@ func (c *Console) createBucket(w http.ResponseWriter, r *http.Request, ss *sessi
 		writeError(w, http.StatusBadRequest, "InvalidRequest", `the body must be {"name": "<bucket>"}`)
 		return
 	}
-	if err := objs.CreateBucket(r.Context(), ss.id.AccountID, in.Name); err != nil {
+	if err := objs.CreateBucket(r.Context(), ss.id.AccountID, ss.id.Region, in.Name); err != nil {
 		c.objectError(w, err)
 		return
 	}

@@ -35,8 +35,8 @@ func (o *dirObjects) Buckets(ctx context.Context, account string) ([]string, err
 	return names, nil
 }
 
-func (o *dirObjects) CreateBucket(ctx context.Context, account, bucket string) error {
-	return o.dir.As(account).CreateBucket(bucket, "")
+func (o *dirObjects) CreateBucket(ctx context.Context, account, region, bucket string) error {
+	return o.dir.As(account).CreateBucket(bucket, region)
 }
 
 func (o *dirObjects) List(ctx context.Context, account, bucket, prefix string, fn func(s3io.Object) error) error {

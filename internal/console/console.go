@@ -8,8 +8,8 @@
 // would have: POST /console/api/healthlake carries AWS JSON 1.0 requests (X-Amz-Target
 // HealthLake.<Operation>) to the control plane handler, and /console/api/fhir/{id}/r4/... carries
 // FHIR REST requests to the data plane handler, so every request is validated, scoped to the
-// tenant and answered exactly as for an SDK client. Object storage is reached through Objects, a
-// small interface whose every call names the signed-in account.
+// tenant and answered exactly as for an SDK client. Object storage is reached through Storage,
+// the signed-in account's view of it, which holds only the buckets that account owns.
 //
 // Sessions: a sign-in checks the key and secret against the service's credentials and creates a
 // server-side session (in memory; a restart signs everyone out) whose random token travels in an
@@ -68,9 +68,9 @@ type Options struct {
 	ControlPlane http.Handler
 	// FHIR serves /datastore/{id}/r4/... for the identity in the request's context.
 	FHIR http.Handler
-	// Objects is the object storage the S3 browser shows and uploads to; nil turns the browser off
-	// (the import form then takes typed s3:// URIs only).
-	Objects Objects
+	// Objects returns an account's view of the object storage the S3 browser shows and uploads
+	// to; nil turns the browser off (the import form then takes typed s3:// URIs only).
+	Objects func(account string) Storage
 	// DefaultRegion is the region the sign-in form proposes. Default "us-east-1".
 	DefaultRegion string
 	// SecureCookies marks the session cookie Secure, for a service reached over https.

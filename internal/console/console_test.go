@@ -346,4 +346,35 @@ func TestObjects(t *testing.T) {
 	if resp, body := b.do(http.MethodGet, "/console/api/s3/objects?bucket=no-bucket", nil, nil); resp.StatusCode != 404 || !strings.Contains(body, "NoSuchBucket") {
 		t.Errorf("missing bucket = %d %s", resp.StatusCode, body)
 	}
+
+	// Another account sees none of it and reaches none of it.
+	other := newBrowser(t, ts.URL)
+	other.mustSignIn(servertest.OtherKey, servertest.OtherSecret)
+	ocsrf := map[string]string{"X-CSRF-Token": other.csrf}
+	if _, body := other.do(http.MethodGet, "/console/api/s3/buckets", nil, nil); body != `{"buckets":[]}` {
+		t.Errorf("other account's buckets = %s", body)
+	}
+	for _, tc := range []struct {
+		method, path string
+		want         int
+		code         string
+	}{
+		{"GET", "/console/api/s3/objects?bucket=in-bucket", 403, "AccessDenied"},
+		{"GET", "/console/api/s3/object?bucket=in-bucket&key=top.txt", 403, "AccessDenied"},
+		{"GET", "/console/api/s3/lines?bucket=in-bucket&key=a/one.ndjson", 403, "AccessDenied"},
+		{"GET", "/console/api/s3/usage?uri=s3://in-bucket/a", 403, "AccessDenied"},
+		{"PUT", "/console/api/s3/object?bucket=in-bucket&key=planted", 403, "AccessDenied"},
+		{"POST", "/console/api/s3/buckets", 409, "BucketAlreadyExists"},
+	} {
+		resp, body := other.do(tc.method, tc.path, strings.NewReader(`{"name":"in-bucket"}`), ocsrf)
+		if resp.StatusCode != tc.want || !strings.Contains(body, tc.code) {
+			t.Errorf("other account %s %s = %d %s, want %d %s", tc.method, tc.path, resp.StatusCode, body, tc.want, tc.code)
+		}
+	}
+	if resp, body := b.do(http.MethodPost, "/console/api/s3/buckets", strings.NewReader(`{"name":"in-bucket"}`), csrf); resp.StatusCode != 409 || !strings.Contains(body, "BucketAlreadyOwnedByYou") {
+		t.Errorf("re-create own bucket = %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := b.do(http.MethodGet, "/console/api/s3/object?bucket=in-bucket&key=planted", nil, nil); resp.StatusCode != 404 {
+		t.Errorf("the other account's refused upload left an object: %d", resp.StatusCode)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -15,27 +16,21 @@ import (
 	"github.com/fhirlake/fhirlake/internal/s3io"
 )
 
-// Objects is object storage as one account sees it: every call names the signed-in account, and
-// an implementation refuses (ErrAccessDenied) buckets that the account may not use.
-type Objects interface {
-	// Buckets lists the buckets the account may use, sorted by name.
-	Buckets(ctx context.Context, account string) ([]string, error)
-	// CreateBucket creates a bucket owned by the account, in region (ErrBucketTaken when another
-	// account owns that name).
-	CreateBucket(ctx context.Context, account, region, bucket string) error
+// Storage is object storage as one account sees it: only the buckets the account owns, another
+// account's answering s3io.ErrAccessDenied. s3io.Tenant is one.
+type Storage interface {
+	// Buckets lists the account's buckets.
+	Buckets() ([]s3io.Bucket, error)
+	// CreateBucket creates a bucket owned by the account, in region.
+	CreateBucket(name, region string) error
+	// Walk calls fn for the objects under prefix that sort after after, in key order; a key
+	// returned by fn makes the walk resume after it (so a listing skips a common prefix).
+	Walk(ctx context.Context, bucket, prefix, after string, fn func(s3io.Object) (string, error)) error
 	// List, Open and Put behave as s3io.Store's methods of the same names.
-	List(ctx context.Context, account, bucket, prefix string, fn func(s3io.Object) error) error
-	Open(ctx context.Context, account, bucket, key string, offset int64) (io.ReadCloser, error)
-	Put(ctx context.Context, account, bucket, key string, body io.Reader) error
+	List(ctx context.Context, bucket, prefix string, fn func(s3io.Object) error) error
+	Open(ctx context.Context, bucket, key string, offset int64) (io.ReadCloser, error)
+	Put(ctx context.Context, bucket, key string, body io.Reader) error
 }
-
-// Errors an Objects implementation returns (wrapped) besides s3io's sentinels.
-var (
-	// ErrAccessDenied: the bucket belongs to another account.
-	ErrAccessDenied = errors.New("access denied")
-	// ErrBucketTaken: the bucket name is owned by another account.
-	ErrBucketTaken = errors.New("bucket name taken")
-)
 
 // objectError is the one translation of storage errors into console API errors; internal error
 // text is logged, not sent.
@@ -49,10 +44,14 @@ func (c *Console) objectError(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, "InvalidBucketName", "bucket names are 3 to 63 characters of a-z, 0-9, '.' and '-', starting and ending with a letter or digit")
 	case errors.Is(err, s3io.ErrInvalidKey):
 		writeError(w, http.StatusBadRequest, "InvalidKey", "object keys must be relative paths without empty, '.' or '..' segments")
-	case errors.Is(err, ErrAccessDenied):
+	case errors.Is(err, s3io.ErrAccessDenied):
 		writeError(w, http.StatusForbidden, "AccessDenied", "the bucket belongs to another account")
-	case errors.Is(err, ErrBucketTaken):
+	case errors.Is(err, s3io.ErrBucketExists):
 		writeError(w, http.StatusConflict, "BucketAlreadyExists", "the bucket name is taken by another account")
+	case errors.Is(err, s3io.ErrBucketOwned):
+		writeError(w, http.StatusConflict, "BucketAlreadyOwnedByYou", "you already own this bucket")
+	case errors.Is(err, s3io.ErrKeyConflict):
+		writeError(w, http.StatusConflict, "KeyConflict", "the key conflicts with an existing object (a key cannot be both an object and a folder)")
 	case errors.Is(err, errTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, "EntityTooLarge", "the object is larger than the console uploads")
 	default:
@@ -63,32 +62,35 @@ func (c *Console) objectError(w http.ResponseWriter, err error) {
 
 var errTooLarge = errors.New("upload too large")
 
-// storage returns the Objects or answers that the browser is off.
-func (c *Console) storage(w http.ResponseWriter) Objects {
+// storage returns the session's view of object storage, or answers that the browser is off.
+func (c *Console) storage(w http.ResponseWriter, ss *session) Storage {
 	if c.opt.Objects == nil {
 		writeError(w, http.StatusNotImplemented, "NotSupported", "the S3 browser is not available with this storage")
+		return nil
 	}
-	return c.opt.Objects
+	return c.opt.Objects(ss.id.AccountID)
 }
 
 func (c *Console) buckets(w http.ResponseWriter, r *http.Request, ss *session) {
-	objs := c.storage(w)
+	objs := c.storage(w, ss)
 	if objs == nil {
 		return
 	}
-	names, err := objs.Buckets(r.Context(), ss.id.AccountID)
+	bs, err := objs.Buckets()
 	if err != nil {
 		c.objectError(w, err)
 		return
 	}
-	if names == nil {
-		names = []string{}
+	names := make([]string, len(bs))
+	for i, b := range bs {
+		names[i] = b.Name
 	}
+	sort.Strings(names)
 	writeJSON(w, http.StatusOK, map[string]any{"buckets": names})
 }
 
 func (c *Console) createBucket(w http.ResponseWriter, r *http.Request, ss *session) {
-	objs := c.storage(w)
+	objs := c.storage(w, ss)
 	if objs == nil {
 		return
 	}
@@ -99,7 +101,7 @@ func (c *Console) createBucket(w http.ResponseWriter, r *http.Request, ss *sessi
 		writeError(w, http.StatusBadRequest, "InvalidRequest", `the body must be {"name": "<bucket>"}`)
 		return
 	}
-	if err := objs.CreateBucket(r.Context(), ss.id.AccountID, ss.id.Region, in.Name); err != nil {
+	if err := objs.CreateBucket(in.Name, ss.id.Region); err != nil {
 		c.objectError(w, err)
 		return
 	}
@@ -115,7 +117,7 @@ type listEntry struct {
 // objects answers one page of a listing: objects and, with a delimiter, the common prefixes
 // ("folders"), in key order, at most max entries; next continues after the last entry.
 func (c *Console) objects(w http.ResponseWriter, r *http.Request, ss *session) {
-	objs := c.storage(w)
+	objs := c.storage(w, ss)
 	if objs == nil {
 		return
 	}
@@ -131,33 +133,31 @@ func (c *Console) objects(w http.ResponseWriter, r *http.Request, ss *session) {
 		Prefixes []string    `json:"prefixes"`
 		Next     string      `json:"next,omitempty"`
 	}{Objects: []listEntry{}, Prefixes: []string{}}
+	// The walk resumes strictly after the previous page's last entry; when that was a common
+	// prefix, after everything under it.
+	from := after
+	if delim != "" && strings.HasSuffix(after, delim) {
+		from = after + "\xff"
+	}
 	lastEntry := ""
-	err := objs.List(r.Context(), ss.id.AccountID, bucket, prefix, func(o s3io.Object) error {
-		// Continue strictly after the previous page's last entry; when that was a common prefix,
-		// skip everything under it.
-		if after != "" && (o.Key <= after || (delim != "" && strings.HasSuffix(after, delim) && strings.HasPrefix(o.Key, after))) {
-			return nil
-		}
+	err := objs.Walk(r.Context(), bucket, prefix, from, func(o s3io.Object) (string, error) {
 		entry, isPrefix := o.Key, false
 		if delim != "" {
 			if i := strings.Index(o.Key[len(prefix):], delim); i >= 0 {
 				entry, isPrefix = o.Key[:len(prefix)+i+len(delim)], true
-				if entry == lastEntry {
-					return nil
-				}
 			}
 		}
 		if len(out.Objects)+len(out.Prefixes) == max {
 			out.Next = lastEntry
-			return errStop
+			return "", errStop
 		}
 		lastEntry = entry
 		if isPrefix {
 			out.Prefixes = append(out.Prefixes, entry)
-		} else {
-			out.Objects = append(out.Objects, listEntry{Key: o.Key, Size: o.Size})
+			return entry + "\xff", nil // skip the rest of the common prefix
 		}
-		return nil
+		out.Objects = append(out.Objects, listEntry{Key: o.Key, Size: o.Size})
+		return "", nil
 	})
 	if err != nil && !errors.Is(err, errStop) {
 		c.objectError(w, err)
@@ -172,7 +172,7 @@ const maxRead = 4 << 20
 // getObject answers up to 4 MiB of an object from offset, as an inert download: the browser code
 // shows it as text. X-Next-Offset tells where the rest starts when there is more.
 func (c *Console) getObject(w http.ResponseWriter, r *http.Request, ss *session) {
-	objs := c.storage(w)
+	objs := c.storage(w, ss)
 	if objs == nil {
 		return
 	}
@@ -182,7 +182,7 @@ func (c *Console) getObject(w http.ResponseWriter, r *http.Request, ss *session)
 		writeError(w, http.StatusBadRequest, "InvalidArgument", "offset must be a byte offset")
 		return
 	}
-	rc, err := objs.Open(r.Context(), ss.id.AccountID, q.Get("bucket"), q.Get("key"), offset)
+	rc, err := objs.Open(r.Context(), q.Get("bucket"), q.Get("key"), offset)
 	if err != nil {
 		c.objectError(w, err)
 		return
@@ -205,7 +205,7 @@ func (c *Console) getObject(w http.ResponseWriter, r *http.Request, ss *session)
 }
 
 func (c *Console) putObject(w http.ResponseWriter, r *http.Request, ss *session) {
-	objs := c.storage(w)
+	objs := c.storage(w, ss)
 	if objs == nil {
 		return
 	}
@@ -215,7 +215,7 @@ func (c *Console) putObject(w http.ResponseWriter, r *http.Request, ss *session)
 	}
 	q := r.URL.Query()
 	body := http.MaxBytesReader(w, r.Body, c.opt.MaxUpload)
-	if err := objs.Put(r.Context(), ss.id.AccountID, q.Get("bucket"), q.Get("key"), body); err != nil {
+	if err := objs.Put(r.Context(), q.Get("bucket"), q.Get("key"), body); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			err = errTooLarge
 		}
@@ -238,7 +238,7 @@ const maxLine = 1 << 20
 // offset, for the report viewer. Invalid UTF-8 is replaced; next is the offset of the line after
 // the last one returned, absent at the end.
 func (c *Console) lines(w http.ResponseWriter, r *http.Request, ss *session) {
-	objs := c.storage(w)
+	objs := c.storage(w, ss)
 	if objs == nil {
 		return
 	}
@@ -249,7 +249,7 @@ func (c *Console) lines(w http.ResponseWriter, r *http.Request, ss *session) {
 		writeError(w, http.StatusBadRequest, "InvalidArgument", "offset must be a byte offset and max a number from 1 to 1000")
 		return
 	}
-	rc, err := objs.Open(r.Context(), ss.id.AccountID, q.Get("bucket"), q.Get("key"), offset)
+	rc, err := objs.Open(r.Context(), q.Get("bucket"), q.Get("key"), offset)
 	if err != nil {
 		c.objectError(w, err)
 		return
@@ -307,7 +307,7 @@ func readLine(br *bufio.Reader) (line []byte, n int64, err error) {
 // usage answers how many objects and bytes an import of the s3:// URI in uri would read, with the
 // importer's rule for a prefix (a folder, or one object named exactly), for progress estimates.
 func (c *Console) usage(w http.ResponseWriter, r *http.Request, ss *session) {
-	objs := c.storage(w)
+	objs := c.storage(w, ss)
 	if objs == nil {
 		return
 	}
@@ -318,7 +318,7 @@ func (c *Console) usage(w http.ResponseWriter, r *http.Request, ss *session) {
 	}
 	var n, size int64
 	const limit = 100000
-	err = objs.List(r.Context(), ss.id.AccountID, bucket, prefix, func(o s3io.Object) error {
+	err = objs.List(r.Context(), bucket, prefix, func(o s3io.Object) error {
 		if strings.HasSuffix(o.Key, "/") {
 			return nil
 		}

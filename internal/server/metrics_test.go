@@ -16,6 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -167,6 +168,10 @@ func TestMetricsAfterImport(t *testing.T) {
 		}
 	}
 
+	// An S3 API request is counted under its S3 operation.
+	if _, err := ts.s3Client("test", "test").ListBuckets(ctx, &s3.ListBucketsInput{}); err != nil {
+		t.Fatal(err)
+	}
 	// A FHIR read is counted under its interaction, never its path.
 	resp, err := http.Get(ts.URL + "/datastore/" + ds + "/r4/Patient/p1")
 	if err != nil {
@@ -176,6 +181,9 @@ func TestMetricsAfterImport(t *testing.T) {
 	fams = scrape(t, ts.URL+"/metrics", "")
 	if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "fhir", "operation": "read", "status": "401"}); got != 1 {
 		t.Errorf("unsigned FHIR read = %v, want 1", got)
+	}
+	if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "s3", "operation": "S3.ListBuckets", "status": "200"}); got != 1 {
+		t.Errorf("S3 ListBuckets = %v, want 1", got)
 	}
 	if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "metrics", "operation": "metrics", "status": "200"}); got != 1 {
 		t.Errorf("earlier scrapes counted = %v, want 1", got)

@@ -194,7 +194,7 @@ func (s *Server) open(ctx context.Context) error {
 		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI})
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
 	con := console.New(console.Options{
-		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleObjects(),
+		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleStorage(),
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"), Logger: s.log,
 	})
 	mux.Handle("/console", con)
@@ -220,6 +220,18 @@ func (s *Server) ObjectsOf(account string) (*s3io.Tenant, bool) {
 		return nil, false
 	}
 	return s.dir.As(account), true
+}
+
+// consoleStorage gives the console each account's view of the embedded object folder; nil (no S3
+// browser) with an S3 endpoint.
+func (s *Server) consoleStorage() func(account string) console.Storage {
+	if s.dir == nil {
+		return nil
+	}
+	return func(account string) console.Storage {
+		t, _ := s.ObjectsOf(account)
+		return t
+	}
 }
 
 // Store returns the storage the server runs on.

@@ -239,11 +239,10 @@ func TestServeServesAndStops(t *testing.T) {
 	get := func(path string) int {
 		var resp *http.Response
 		var err error
-		for i := 0; i < 400; i++ {
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
 			if resp, err = http.Get("http://" + addr + path); err == nil {
 				break
 			}
-			time.Sleep(25 * time.Millisecond)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -295,11 +294,10 @@ func TestServeMetricsListen(t *testing.T) {
 	}()
 	var resp *http.Response
 	var err error
-	for i := 0; i < 400; i++ {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(25 * time.Millisecond) {
 		if resp, err = http.Get("http://" + maddr + "/metrics"); err == nil {
 			break
 		}
-		time.Sleep(25 * time.Millisecond)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -57,7 +57,8 @@ func run(t *testing.T, ctx context.Context, shots *shooter, what string, steps .
 // get runs one browser action with a deadline and returns its value.
 func get[T any](t *testing.T, ctx context.Context, shots *shooter, what string, a chromedp.Action[T]) T {
 	t.Helper()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// Generous for a loaded machine; the whole test takes seconds on an idle one.
+	tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	v, err := chromedp.Run(tctx, a)
 	if err != nil {
@@ -315,7 +316,7 @@ type progressSample struct {
 func watchJob(t *testing.T, ctx context.Context, shots *shooter, name string) []progressSample {
 	t.Helper()
 	var out []progressSample
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	shotRunning := false
 	for time.Now().Before(deadline) {
 		s := get(t, ctx, shots, "sample progress", chromedp.Evaluate[progressSample](`(() => {

@@ -816,9 +816,11 @@
     }
     document.getElementById('who').textContent = `${session.accessKeyId} · account ${session.accountId} · ${session.region}`;
     document.getElementById('nav-s3').hidden = !session.s3Browser;
-    document.getElementById('sign-out').addEventListener('click', async () => {
+    const signOut = document.getElementById('sign-out');
+    signOut.addEventListener('click', async () => {
       try { await request('/console/logout', { method: 'POST' }); } finally { location.href = '/console/login'; }
     });
+    signOut.hidden = false;
     window.addEventListener('hashchange', route);
     route();
   }

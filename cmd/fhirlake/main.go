@@ -7,6 +7,9 @@
 // Every flag of serve has an environment fallback FHIRLAKE_<NAME> (e.g. --data-dir →
 // FHIRLAKE_DATA_DIR); a flag given on the command line wins. Help exits 0, an unknown command or
 // a bad flag exits 2, and a failure of the service exits 1.
+//
+// FHIRLAKE_TEST_KILL_AT is for the crash test only: it makes the process kill itself at a named
+// phase boundary of a job (see killHook). Leave it unset.
 package main
 
 import (
@@ -160,6 +163,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return &usageError{err.Error()}
 	}
+	var opts []server.Option
+	hook, err := killHook(getenv(killEnv), stderr)
+	if err != nil {
+		return &usageError{err.Error()}
+	}
+	if hook != nil {
+		opts = append(opts, server.WithJobHook(hook))
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -172,7 +183,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	start := time.Now()
-	srv, err := server.New(ctx, cfg, log)
+	srv, err := server.New(ctx, cfg, log, opts...)
 	if err != nil {
 		ln.Close()
 		if mln != nil {

@@ -51,7 +51,9 @@ type Config struct {
 	PerFile int
 	// ProgressLog is how often a running job logs its progress; 0 means never. Default 0.
 	ProgressLog time.Duration
-	Logger      *slog.Logger
+	// Hook, when set, is called at the export's phase boundaries (jobs.PointExport...). Default nil.
+	Hook   jobs.Hook
+	Logger *slog.Logger
 }
 
 // Exporter runs export jobs; it implements jobs.Worker.
@@ -286,6 +288,7 @@ func (r *run) exportType(ctx context.Context) (bool, error) {
 		if err := r.ex.cfg.Objects.Put(ctx, r.bucket, key, bytes.NewReader(buf.Bytes())); err != nil {
 			return fmt.Errorf("write %s: %w", key, err)
 		}
+		r.ex.cfg.Hook.At(jobs.PointExportObjectWritten)
 		r.exported += int64(n)
 		r.cp.Output = append(r.cp.Output, Output{Type: typ, URL: "s3://" + r.bucket + "/" + key, Count: n})
 		r.cp.After, r.cp.File = last, r.cp.File+1
@@ -354,6 +357,10 @@ func (r *run) save(ctx context.Context) error {
 	}
 	cp, _ := json.Marshal(r.cp)
 	prog, _ := json.Marshal(Progress{Exported: r.exported, Output: r.cp.Output})
-	return r.ex.cfg.Store.JobProgress(ctx, store.JobProgressParams{ID: r.job.ID, LeaseToken: r.lease.Token,
-		Progress: prog, Checkpoint: cp, LeaseExpires: r.lease.Until()})
+	if err := r.ex.cfg.Store.JobProgress(ctx, store.JobProgressParams{ID: r.job.ID, LeaseToken: r.lease.Token,
+		Progress: prog, Checkpoint: cp, LeaseExpires: r.lease.Until()}); err != nil {
+		return err
+	}
+	r.ex.cfg.Hook.At(jobs.PointExportCheckpointed)
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/jobs"
 	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/store"
@@ -91,6 +92,7 @@ func (r *run) stageFileFailure(ctx context.Context, f inputFile, msg string) err
 // next file, dropping the staged lines in the same commit. Writing the objects again after a crash
 // gives the same bytes.
 func (r *run) finishFile(ctx context.Context, f inputFile) error {
+	r.im.cfg.Hook.At(jobs.PointImportFileCommitted)
 	var drop []string
 	for _, rep := range []struct {
 		name string
@@ -104,6 +106,9 @@ func (r *run) finishFile(ctx context.Context, f inputFile) error {
 		}
 		drop = append(drop, rep.name)
 	}
+	if len(drop) > 0 {
+		r.im.cfg.Hook.At(jobs.PointImportReportsWritten)
+	}
 	r.cp.DoneBytes += f.Size
 	r.progress.ScannedBytes = r.cp.DoneBytes
 	if r.cp.FileFailed {
@@ -112,7 +117,11 @@ func (r *run) finishFile(ctx context.Context, f inputFile) error {
 		r.progress.ImportedFiles++
 	}
 	r.cp = checkpoint{Listed: true, File: r.cp.File + 1, DoneBytes: r.cp.DoneBytes}
-	return r.commit(ctx, nil, nil, drop)
+	if err := r.commit(ctx, nil, nil, drop); err != nil {
+		return err
+	}
+	r.im.cfg.Hook.At(jobs.PointImportFileDone)
+	return nil
 }
 
 func (r *run) writeReport(ctx context.Context, name string) error {
@@ -421,6 +430,8 @@ func (r *run) write(ctx context.Context, cancel context.CancelFunc, results <-ch
 			if err == nil {
 				if _, err = r.im.cfg.Store.ImportCommit(ctx, p); err != nil {
 					cancel()
+				} else {
+					r.im.cfg.Hook.At(jobs.PointImportCommitted)
 				}
 			}
 		}

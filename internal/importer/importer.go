@@ -64,7 +64,9 @@ type Config struct {
 	// ProgressLog is how often a running job logs its progress (counters and rate); 0 means
 	// never. Default 0.
 	ProgressLog time.Duration
-	Logger      *slog.Logger
+	// Hook, when set, is called at the import's phase boundaries (jobs.PointImport...). Default nil.
+	Hook   jobs.Hook
+	Logger *slog.Logger
 }
 
 // Importer runs import jobs; it implements jobs.Worker.
@@ -276,6 +278,7 @@ func (r *run) list(ctx context.Context) (*jobs.Result, error) {
 	}, nil); err != nil {
 		return nil, err
 	}
+	r.im.cfg.Hook.At(jobs.PointImportListed)
 	return nil, nil
 }
 
@@ -363,6 +366,7 @@ func (r *run) finish(ctx context.Context) (jobs.Result, error) {
 		}
 		return jobs.Result{}, fmt.Errorf("write manifest: %w", err)
 	}
+	r.im.cfg.Hook.At(jobs.PointImportManifestWritten)
 	// The listing is no longer needed once the job is done.
 	if err := r.commit(ctx, nil, nil, []string{listingReport}); err != nil {
 		return jobs.Result{}, err

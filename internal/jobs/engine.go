@@ -79,7 +79,9 @@ type Config struct {
 	Tick func(ctx context.Context)
 	// Observer, when set, is told about every run. Default nil.
 	Observer Observer
-	Logger   *slog.Logger
+	// Hook, when set, is called at the engine's points (see Hook). Default nil.
+	Hook   Hook
+	Logger *slog.Logger
 }
 
 // Engine runs jobs until stopped.
@@ -232,6 +234,7 @@ func (e *Engine) runOne(ctx context.Context) bool {
 		log.Error("job failed after retries", "err", err)
 		res = Result{Status: store.JobFailed, Message: fmt.Sprintf("The job failed after %d attempts because of an internal error", job.Attempts)}
 	}
+	e.at(job.Kind, PointBeforeTerminal)
 	err = e.cfg.Store.JobFinish(context.WithoutCancel(ctx), store.JobFinishParams{
 		ID: job.ID, LeaseToken: lease.Token, Status: res.Status, Message: res.Message, Progress: res.Progress, EndTime: time.Now(),
 	})
@@ -240,8 +243,16 @@ func (e *Engine) runOne(ctx context.Context) bool {
 		return true
 	}
 	ended = res.Status
+	e.at(job.Kind, PointAfterTerminal)
 	log.Info("job ended", "status", res.Status, "duration", time.Since(start))
 	return true
+}
+
+// at calls the hook at an engine point of a job of kind.
+func (e *Engine) at(kind store.JobKind, point string) {
+	if e.cfg.Hook != nil {
+		e.cfg.Hook(string(kind) + "." + point)
+	}
 }
 
 // heartbeat renews the lease until ctx ends; a lost lease cancels the run.

@@ -4,17 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/healthlake"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
 
 	"github.com/fhirlake/fhirlake/internal/testenv"
@@ -42,16 +38,7 @@ func processRSS(pid int) float64 {
 func BenchmarkServiceProcess(b *testing.B) {
 	shared := testenv.SharedDir(b)
 	tmp := b.TempDir()
-	bin := filepath.Join(tmp, "fhirlake")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fhirlake")
-	root, err := testenv.ModuleRoot()
-	if err != nil {
-		b.Fatal(err)
-	}
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(b)
 	type input struct {
 		name    string
 		folders []string // source folders copied as full/0, full/1, ...
@@ -71,8 +58,7 @@ func BenchmarkServiceProcess(b *testing.B) {
 				}
 				os.MkdirAll(filepath.Join(dataDir, "s3", "bench-out"), 0o755)
 				p := startProc(b, bin, dataDir)
-				c := healthlake.New(healthlake.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + p.addr),
-					Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+				c := p.client()
 				ds := createActive(b, c, "bench")
 				req := importInput(ds, "s3://bench-in/full/", "s3://bench-out/")
 				req.ValidationLevel = types.ValidationLevelMinimal
@@ -86,8 +72,7 @@ func BenchmarkServiceProcess(b *testing.B) {
 				n := aws.ToInt64(job.JobProgressReport.TotalNumberOfResourcesImported)
 				b.ReportMetric(float64(n)/el.Seconds(), "resources/s")
 				b.ReportMetric(processRSS(p.cmd.Process.Pid), "peakRSS-MiB")
-				p.cmd.Process.Signal(syscall.SIGTERM)
-				p.cmd.Wait()
+				p.stop(b)
 				lastDir, lastDS = dataDir, ds
 			}
 		})
@@ -95,8 +80,7 @@ func BenchmarkServiceProcess(b *testing.B) {
 	b.Run("export/synthea-full-x2", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			p := startProc(b, bin, lastDir)
-			c := healthlake.New(healthlake.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + p.addr),
-				Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
+			c := p.client()
 			t0 := time.Now()
 			out, err := c.StartFHIRExportJob(context.Background(), exportInput(lastDS, fmt.Sprintf("s3://bench-out/export-%d/", i)))
 			if err != nil {
@@ -117,8 +101,7 @@ func BenchmarkServiceProcess(b *testing.B) {
 			})
 			b.ReportMetric(float64(counts)/el.Seconds(), "resources/s")
 			b.ReportMetric(processRSS(p.cmd.Process.Pid), "peakRSS-MiB")
-			p.cmd.Process.Signal(syscall.SIGTERM)
-			p.cmd.Wait()
+			p.stop(b)
 		}
 	})
 }

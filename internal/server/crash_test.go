@@ -2,14 +2,21 @@ package server_test
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/store"
@@ -27,11 +35,57 @@ import (
 
 // proc is the service running as a child process.
 type proc struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd    *exec.Cmd
+	addr   string
+	stderr *syncBuffer
+	exited chan struct{} // closed when the process has exited; state is then set
+	state  *os.ProcessState
 }
 
+// syncBuffer is a bytes.Buffer safe for the writer goroutine of exec and a reading test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// buildBinary builds cmd/fhirlake and returns the path of the executable.
+func buildBinary(t testing.TB) string {
+	t.Helper()
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "fhirlake")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/fhirlake")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startProc runs the service binary on dataDir and waits until it accepts connections. Its
+// standard error goes to the test's.
 func startProc(t testing.TB, bin, dataDir string) *proc {
+	t.Helper()
+	return startProcWith(t, bin, dataDir, nil, os.Stderr)
+}
+
+// startProcWith is startProc with extra environment entries ("K=V") and serve flags; the
+// process's standard error is kept (see proc.stderr) and copied to echo when not nil.
+func startProcWith(t testing.TB, bin, dataDir string, env []string, echo io.Writer, args ...string) *proc {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,24 +93,61 @@ func startProc(t testing.TB, bin, dataDir string) *proc {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	cmd := exec.Command(bin, "serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn")
-	cmd.Stderr = os.Stderr
+	cmd := exec.Command(bin, append([]string{"serve", "--listen", addr, "--data-dir", dataDir, "--log-level", "warn"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	p := &proc{cmd: cmd, addr: addr, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	if echo != nil {
+		cmd.Stderr = io.MultiWriter(p.stderr, echo)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		cmd.Wait()
+		p.state = cmd.ProcessState
+		close(p.exited)
+	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return &proc{cmd: cmd, addr: addr}
+			return p
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("server exited at start: %s\n%s", p.state, p.stderr)
+		default:
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
+			p.kill()
 			t.Fatal("server did not start")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// kill sends SIGKILL and waits for the process to exit.
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.exited
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *proc) stop(t testing.TB) {
+	t.Helper()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.exited
+	if !p.state.Success() {
+		t.Errorf("SIGTERM exit: %s\n%s", p.state, p.stderr)
+	}
+}
+
+// client returns a HealthLake client of the process with the default credentials.
+func (p *proc) client() *healthlake.Client {
+	return healthlake.New(healthlake.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + p.addr),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
 }
 
 // TestCrashResume kills the server with SIGKILL three times in the middle of an import of
@@ -69,17 +160,8 @@ func TestCrashResume(t *testing.T) {
 	}
 	shared := testenv.SharedDir(t)
 	src := filepath.Join(shared, "data", "synthea-full")
-	root, err := testenv.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "fhirlake")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fhirlake")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	dataDir := filepath.Join(tmp, "data")
 	copyDir(t, src, filepath.Join(dataDir, "s3", "crash-in", "full"))
 	os.MkdirAll(filepath.Join(dataDir, "s3", "crash-out"), 0o755)
@@ -108,12 +190,9 @@ func TestCrashResume(t *testing.T) {
 		f.Close()
 	}
 
-	client := func(p *proc) *healthlake.Client {
-		return healthlake.New(healthlake.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://" + p.addr),
-			Credentials: credentials.NewStaticCredentialsProvider("test", "test", "")})
-	}
+	client := func(p *proc) *healthlake.Client { return p.client() }
 	p := startProc(t, bin, dataDir)
-	defer func() { p.cmd.Process.Kill(); p.cmd.Wait() }()
+	defer func() { p.kill() }()
 	ctx := context.Background()
 	ds := createActive(t, client(p), "crash")
 	in := importInput(ds, "s3://crash-in/full/", "s3://crash-out/")
@@ -150,8 +229,7 @@ func TestCrashResume(t *testing.T) {
 		if j := describe(p); j.JobStatus == types.JobStatusCompleted {
 			break
 		}
-		p.cmd.Process.Signal(syscall.SIGKILL)
-		p.cmd.Wait()
+		p.kill()
 		kills++
 		p = startProc(t, bin, dataDir)
 	}
@@ -209,8 +287,7 @@ func TestCrashResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Process.Signal(syscall.SIGKILL)
-	p.cmd.Wait()
+	p.kill()
 	t.Logf("export killed after %d objects in status %s", objects(), d.ExportJobProperties.JobStatus)
 	p = startProc(t, bin, dataDir)
 	if j := waitExport(t, client(p), ds, *exp.JobId); j.JobStatus != types.JobStatusCompleted {
@@ -236,10 +313,7 @@ func TestCrashResume(t *testing.T) {
 			t.Fatalf("%s exported %d times (in input: %v)", k, n, occurrences[k] > 0)
 		}
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := p.cmd.Wait(); err != nil {
-		t.Errorf("SIGTERM exit: %v", err)
-	}
+	p.stop(t)
 	// Versions: each resource has exactly as many versions as it appears in the input.
 	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "fhirlake.db"))
 	if err != nil {
@@ -273,5 +347,258 @@ func TestCrashResume(t *testing.T) {
 	}
 	if bad > 0 {
 		t.Fatalf("%d resources with wrong version counts", bad)
+	}
+}
+
+// crashInput is the import input of TestCrashPoints: a file long enough for several commits with
+// a customer error in it, a file that updates one of its resources and holds a broken line, and
+// a file that is not NDJSON (a file-level customer error).
+func crashInput() map[string]string {
+	var a, b strings.Builder
+	for i := 0; i < 4500; i++ {
+		if i == 10 {
+			a.WriteString(`{"resourceType":"Patient","gender":"male"}` + "\n")
+		}
+		fmt.Fprintf(&a, `{"resourceType":"Patient","id":"p%d","gender":"female"}`+"\n", i)
+	}
+	for i := 0; i < 20; i++ {
+		fmt.Fprintf(&b, `{"resourceType":"Observation","id":"o%d","status":"final","code":{"text":"x"}}`+"\n", i)
+	}
+	b.WriteString(`{"resourceType":"Patient","id":"p1","gender":"male"}` + "\n")
+	b.WriteString(`{"resourceType":"Patient","id":"p2"` + "\n")
+	return map[string]string{"a/Patient.ndjson": a.String(), "b.ndjson": b.String(), "c.txt": "not fhir\n"}
+}
+
+// importOutcome is everything an import job leaves behind, with what differs between two runs of
+// the same input (ids, times, throughput) taken out.
+type importOutcome struct {
+	Status, Message string
+	Progress        [7]int64          // the counters of JobProgressReport
+	Manifest        string            // manifest.json with data store and job ids replaced
+	Reports         map[string]string // SUCCESS/FAILURE objects by name, lastUpdated blanked
+	Versions        map[string]int64  // current version of every resource
+	Staged          []string          // report chunks the store still holds for the job
+}
+
+// exportOutcome is what an export job leaves behind.
+type exportOutcome struct {
+	Status, Message string
+	Objects         map[string]string // output objects by name relative to the job folder
+}
+
+var lastUpdated = regexp.MustCompile(`"lastUpdated":"[^"]*"`)
+
+// readTree returns the files under dir by slash-separated relative name.
+func readTree(t testing.TB, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		rel, _ := filepath.Rel(dir, path)
+		out[filepath.ToSlash(rel)] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// copyTree copies the folder src to dst.
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	for name, body := range readTree(t, src) {
+		path := filepath.Join(dst, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// describeImport returns the import outcome seen through the API and the output folder.
+func describeImport(t testing.TB, p *proc, dataDir, ds, job string) importOutcome {
+	t.Helper()
+	j := waitImport(t, p.client(), ds, job)
+	r := j.JobProgressReport
+	o := importOutcome{Status: string(j.JobStatus), Message: aws.ToString(j.Message)}
+	if r != nil {
+		o.Progress = [7]int64{aws.ToInt64(r.TotalNumberOfScannedFiles), aws.ToInt64(r.TotalNumberOfImportedFiles),
+			aws.ToInt64(r.TotalNumberOfFilesReadWithCustomerError), aws.ToInt64(r.TotalNumberOfResourcesScanned),
+			aws.ToInt64(r.TotalNumberOfResourcesImported), aws.ToInt64(r.TotalNumberOfResourcesWithCustomerError),
+			int64(aws.ToFloat64(r.TotalSizeOfScannedFilesInMB) * 1e6)}
+	}
+	folder := filepath.Join(dataDir, "s3", "crash-out", ds+"-FHIR_IMPORT-"+job)
+	files := readTree(t, folder)
+	o.Manifest = strings.NewReplacer(ds, "DS", job, "JOB").Replace(files["manifest.json"])
+	delete(files, "manifest.json")
+	o.Reports = map[string]string{}
+	for name, body := range files {
+		o.Reports[name] = lastUpdated.ReplaceAllString(body, `"lastUpdated":""`)
+	}
+	return o
+}
+
+// storedState adds the resource versions and the job's staged report chunks, read from the
+// database of a stopped process.
+func storedState(t testing.TB, dataDir, ds, job string, o *importOutcome) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "fhirlake.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	o.Versions = map[string]int64{}
+	for _, typ := range []string{"Patient", "Observation"} {
+		if err := st.ResourceScan(ctx, ds, typ, "", func(r store.Resource) error {
+			o.Versions[r.Type+"/"+r.ID] = r.Version
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Staged, err = st.ReportNames(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// describeExport returns the export outcome.
+func describeExport(t testing.TB, p *proc, dataDir, ds, job string) exportOutcome {
+	t.Helper()
+	j := waitExport(t, p.client(), ds, job)
+	return exportOutcome{Status: string(j.JobStatus), Message: aws.ToString(j.Message),
+		Objects: readTree(t, filepath.Join(dataDir, "s3", "crash-out", "export", ds+"-FHIR_EXPORT-"+job))}
+}
+
+// waitKilled waits for the process to kill itself at the kill point spec.
+func (p *proc) waitKilled(t testing.TB, spec string) {
+	t.Helper()
+	select {
+	case <-p.exited:
+	case <-time.After(time.Minute):
+		p.kill()
+		t.Fatalf("the process did not kill itself at %s\n%s", spec, p.stderr)
+	}
+	ws, _ := p.state.Sys().(syscall.WaitStatus)
+	if !ws.Signaled() || ws.Signal() != syscall.SIGKILL || !strings.Contains(p.stderr.String(), "killing the process at "+spec+"\n") {
+		t.Fatalf("process ended with %s, not at kill point %s\n%s", p.state, spec, p.stderr)
+	}
+}
+
+// TestCrashPoints stops the service with SIGKILL at every phase boundary of an import job and of
+// an export job, restarts it, and checks that each job ends exactly as an uninterrupted run of
+// the same input: status, message, counters, manifest, SUCCESS/FAILURE reports, resource
+// versions, staged report chunks and exported objects. The binary kills itself at the point
+// named in FHIRLAKE_TEST_KILL_AT ("point:n": the n-th time a job reaches it), so every kill
+// lands exactly where it is meant to, whatever the machine's speed.
+func TestCrashPoints(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it 34 times")
+	}
+	bin := buildBinary(t)
+	tmp := t.TempDir()
+	writeInput := func(dataDir string) {
+		for name, body := range crashInput() {
+			path := filepath.Join(dataDir, "s3", "crash-in", "in", filepath.FromSlash(name))
+			os.MkdirAll(filepath.Dir(path), 0o755)
+			if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		os.MkdirAll(filepath.Join(dataDir, "s3", "crash-out"), 0o755)
+	}
+	const perFile = "1000" // exported resources per object: several objects of one type
+	startImport := func(p *proc) (ds, job string) {
+		c := p.client()
+		ds = createActive(t, c, "crash")
+		in := importInput(ds, "s3://crash-in/in/", "s3://crash-out/")
+		in.ValidationLevel = types.ValidationLevelMinimal
+		out, err := c.StartFHIRImportJob(context.Background(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ds, *out.JobId
+	}
+	startExport := func(p *proc, ds string) string {
+		out, err := p.client().StartFHIRExportJob(context.Background(), exportInput(ds, "s3://crash-out/export/"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *out.JobId
+	}
+
+	// The uninterrupted run.
+	refDir := filepath.Join(tmp, "ref")
+	writeInput(refDir)
+	p := startProcWith(t, bin, refDir, nil, nil, "--export-per-file", perFile)
+	refDS, job := startImport(p)
+	wantImport := describeImport(t, p, refDir, refDS, job)
+	wantExport := describeExport(t, p, refDir, refDS, startExport(p, refDS))
+	p.stop(t)
+	storedState(t, refDir, refDS, job, &wantImport)
+	if wantImport.Status != string(types.JobStatusCompletedWithErrors) || wantImport.Progress[3] != 4523 ||
+		wantImport.Progress[4] != 4521 || wantImport.Versions["Patient/p1"] != 2 || len(wantImport.Staged) != 0 ||
+		len(wantImport.Reports) != 5 {
+		t.Fatalf("uninterrupted import = %s %v, reports %v, staged %v", wantImport.Status, wantImport.Progress,
+			slices.Sorted(maps.Keys(wantImport.Reports)), wantImport.Staged)
+	}
+	if wantExport.Status != string(types.JobStatusCompleted) || len(wantExport.Objects) != 6 {
+		t.Fatalf("uninterrupted export = %s with objects %v", wantExport.Status, slices.Sorted(maps.Keys(wantExport.Objects)))
+	}
+
+	points := []struct{ kind, spec string }{
+		{"import", "import.listed"},
+		{"import", "import.committed:1"},       // in the middle of the first file
+		{"import", "import.file-committed:1"},  // the first file's lines are committed
+		{"import", "import.reports-written:1"}, // its reports are written
+		{"import", "import.file-done:1"},       // it is marked done
+		{"import", "import.reports-written:2"}, // the second file's reports are written
+		{"import", "import.file-committed:3"},  // the third file's file-level failure is staged
+		{"import", "import.manifest-written"},  // after the last file
+		{"import", "import.before-terminal"},   // the job has its result
+		{"import", "import.after-terminal"},    // the job is COMPLETED_WITH_ERRORS
+		{"export", "export.object-written:1"},  // the first object, not yet checkpointed
+		{"export", "export.checkpointed:1"},    // the first object is checkpointed
+		{"export", "export.checkpointed:2"},    // the first type is done
+		{"export", "export.object-written:4"},  // in the middle of the second type
+		{"export", "export.before-terminal"},   // every object is written
+		{"export", "export.after-terminal"},    // the job is COMPLETED
+	}
+	for _, pt := range points {
+		t.Run(pt.spec, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(tmp, strings.ReplaceAll(pt.spec, ":", "-"))
+			kill := []string{"FHIRLAKE_TEST_KILL_AT=" + pt.spec}
+			if pt.kind == "export" {
+				copyTree(t, refDir, dir)
+				p := startProcWith(t, bin, dir, kill, nil, "--export-per-file", perFile)
+				job := startExport(p, refDS)
+				p.waitKilled(t, pt.spec)
+				p = startProcWith(t, bin, dir, nil, nil, "--export-per-file", perFile)
+				got := describeExport(t, p, dir, refDS, job)
+				p.stop(t)
+				if diff := cmp.Diff(wantExport, got); diff != "" {
+					t.Errorf("export killed at %s differs from an uninterrupted one (-want +got):\n%s", pt.spec, diff)
+				}
+				return
+			}
+			writeInput(dir)
+			p := startProcWith(t, bin, dir, kill, nil)
+			ds, job := startImport(p)
+			p.waitKilled(t, pt.spec)
+			p = startProcWith(t, bin, dir, nil, nil)
+			got := describeImport(t, p, dir, ds, job)
+			p.stop(t)
+			storedState(t, dir, ds, job, &got)
+			if diff := cmp.Diff(wantImport, got); diff != "" {
+				t.Errorf("import killed at %s differs from an uninterrupted one (-want +got):\n%s", pt.spec, diff)
+			}
+		})
 	}
 }

@@ -47,6 +47,7 @@ type Option func(*options)
 type options struct {
 	wrapObjects func(importer.Objects) importer.Objects
 	noWorkers   bool
+	hook        jobs.Hook
 }
 
 // WithObjects wraps the S3 access the workers use.
@@ -57,6 +58,11 @@ func WithObjects(wrap func(importer.Objects) importer.Objects) Option {
 // WithoutWorkers starts no job runners: jobs stay as submitted.
 func WithoutWorkers() Option {
 	return func(o *options) { o.noWorkers = true }
+}
+
+// WithJobHook calls hook at every phase boundary of every job run (see jobs.Hook); for tests.
+func WithJobHook(hook jobs.Hook) Option {
+	return func(o *options) { o.hook = hook }
 }
 
 // Server is a running fhirlake service.
@@ -143,18 +149,20 @@ func (s *Server) open(ctx context.Context) error {
 	}
 	validator := fhir.NewValidator()
 	imp := importer.New(importer.Config{Objects: objs, Store: mst, Validator: validator,
-		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, ProgressLog: cfg.ProgressLogInterval, Logger: s.log})
+		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, ProgressLog: cfg.ProgressLogInterval,
+		Hook: s.opts.hook, Logger: s.log})
 	s.engine = jobs.New(jobs.Config{
 		Store: mst,
 		Workers: map[store.JobKind]jobs.Worker{
 			store.JobImport: imp,
 			store.JobExport: exporter.New(exporter.Config{Objects: objs, Store: mst, PerFile: cfg.ExportPerFile,
-				ProgressLog: cfg.ProgressLogInterval, Logger: s.log}),
+				ProgressLog: cfg.ProgressLogInterval, Hook: s.opts.hook, Logger: s.log}),
 		},
 		Owner:    "node-" + awsjson.NewRequestID(),
 		Lease:    cfg.JobLease,
 		Logger:   s.log,
 		Observer: s.metrics,
+		Hook:     s.opts.hook,
 		Tick: func(ctx context.Context) {
 			if _, err := st.DatastoreAdvance(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				s.log.Error("advance data store lifecycle", "err", err)

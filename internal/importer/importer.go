@@ -7,6 +7,8 @@
 // that describe them, the progress counters and the resume checkpoint (file, byte offset, line) of
 // the same input range, in one transaction. A run that dies resumes at the checkpoint and neither
 // loses nor repeats a line. Report objects are written out from the staged lines, idempotently.
+// What is still staged at the end (the input listing) is dropped by the terminal write itself, so
+// a run that dies at any point before it ends exactly as an uninterrupted one.
 package importer
 
 import (
@@ -367,10 +369,8 @@ func (r *run) finish(ctx context.Context) (jobs.Result, error) {
 		return jobs.Result{}, fmt.Errorf("write manifest: %w", err)
 	}
 	r.im.cfg.Hook.At(jobs.PointImportManifestWritten)
-	// The listing is no longer needed once the job is done.
-	if err := r.commit(ctx, nil, nil, []string{listingReport}); err != nil {
-		return jobs.Result{}, err
-	}
+	// The listing stays staged until the terminal write, which drops it in the same transaction
+	// (store.JobFinish): a run that dies before that write finds it and ends the same way.
 	prog, _ := json.Marshal(r.progress)
 	status := store.JobCompleted
 	if p.ResourcesCustomerError > 0 || p.ResourcesServerError > 0 || p.FilesWithCustomerError > 0 {

@@ -396,7 +396,9 @@ type Store interface {
 	// p.LeaseToken is current).
 	JobProgress(ctx context.Context, p JobProgressParams) error
 	// JobFinish sets a terminal state and clears the lease (ErrLeaseLost unless p.LeaseToken is
-	// current).
+	// current) and, in the same transaction, drops every report chunk staged for the job:
+	// whatever a worker kept until its last step goes with the terminal write, so a crash never
+	// leaves a terminal job with staged chunks or an unfinished job without them.
 	JobFinish(ctx context.Context, p JobFinishParams) error
 	// JobReleaseAll drops every lease, tokens included, so jobs resume at once and writes of the
 	// released claims fail (used at start-up by a sole owner).

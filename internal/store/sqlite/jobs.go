@@ -222,10 +222,15 @@ func (s *Store) JobFinish(ctx context.Context, p store.JobFinishParams) error {
 		if err := checkLease(ctx, tx, p.ID, p.LeaseToken); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, message = ?, progress = COALESCE(?, progress),
+		if _, err := tx.ExecContext(ctx, `UPDATE jobs SET status = ?, message = ?, progress = COALESCE(?, progress),
 			end_time = ?, lease_owner = '', lease_token = '', lease_expires = 0 WHERE id = ?`,
-			string(p.Status), p.Message, nilIfEmpty(p.Progress), ms(p.EndTime), p.ID)
-		return err
+			string(p.Status), p.Message, nilIfEmpty(p.Progress), ms(p.EndTime), p.ID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM report_chunks WHERE job_id = ?", p.ID); err != nil {
+			return fmt.Errorf("drop staged reports: %w", err)
+		}
+		return nil
 	})
 }
 

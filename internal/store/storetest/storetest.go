@@ -418,6 +418,13 @@ func testImportCommit(t *testing.T, s store.Store) {
 	if counts["Patient"] != 2 {
 		t.Fatalf("counts = %v", counts)
 	}
+	// The terminal write drops what is still staged, in the same transaction.
+	if err := s.JobFinish(ctx, store.JobFinishParams{ID: "a", LeaseToken: claim.LeaseToken, Status: store.JobCompleted, EndTime: now}); err != nil {
+		t.Fatal(err)
+	}
+	if names, err := s.ReportNames(ctx, "a"); err != nil || len(names) != 0 {
+		t.Fatalf("names after finish = %v, %v; want none", names, err)
+	}
 }
 
 func testResourceVersions(t *testing.T, s store.Store) {

@@ -45,7 +45,7 @@ func (d *Dir) openBucket(name string) (*bucket, error) {
 		return nil, fmt.Errorf("bucket %s: %w", name, ErrNoSuchBucket)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bucket %s: %w", name, err)
+		return nil, fmt.Errorf("bucket %s: %w", name, fsFault(err))
 	}
 	b := &bucket{root: r, info: Bucket{Name: name, Owner: d.defaultOwner}}
 	if err := b.readOwner(); err != nil {

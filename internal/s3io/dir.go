@@ -233,12 +233,12 @@ func (b *bucket) readDir(dirKey string) ([]dirEntry, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("list s3://%s/%s: %w", b.info.Name, dirKey, err)
+		return nil, fmt.Errorf("list s3://%s/%s: %w", b.info.Name, dirKey, fsFault(err))
 	}
 	des, err := f.ReadDir(-1)
 	f.Close()
 	if err != nil {
-		return nil, fmt.Errorf("list s3://%s/%s: %w", b.info.Name, dirKey, err)
+		return nil, fmt.Errorf("list s3://%s/%s: %w", b.info.Name, dirKey, fsFault(err))
 	}
 	entries := make([]dirEntry, 0, len(des))
 	for _, de := range des {
@@ -254,7 +254,7 @@ func (b *bucket) readDir(dirKey string) ([]dirEntry, error) {
 				continue // deleted since ReadDir
 			}
 			if err != nil {
-				return nil, fmt.Errorf("list s3://%s/%s%s: %w", b.info.Name, dirKey, de.Name(), err)
+				return nil, fmt.Errorf("list s3://%s/%s%s: %w", b.info.Name, dirKey, de.Name(), fsFault(err))
 			}
 			entries = append(entries, dirEntry{name: de.Name(), sortKey: de.Name(), size: info.Size(), modTime: info.ModTime()})
 		}
@@ -286,7 +286,7 @@ func (b *bucket) get(key string) (*os.File, Object, error) {
 		if isNotExist(err) {
 			return nil, Object{}, fmt.Errorf("s3://%s/%s: %w", b.info.Name, key, ErrNotFound)
 		}
-		return nil, Object{}, fmt.Errorf("open s3://%s/%s: %w", b.info.Name, key, err)
+		return nil, Object{}, fmt.Errorf("open s3://%s/%s: %w", b.info.Name, key, fsFault(err))
 	}
 	st, err := f.Stat()
 	if err == nil && !st.Mode().IsRegular() {
@@ -295,7 +295,7 @@ func (b *bucket) get(key string) (*os.File, Object, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, Object{}, fmt.Errorf("open s3://%s/%s: %w", b.info.Name, key, err)
+		return nil, Object{}, fmt.Errorf("open s3://%s/%s: %w", b.info.Name, key, fsFault(err))
 	}
 	return f, Object{Key: key, Size: st.Size(), ModTime: st.ModTime()}, nil
 }
@@ -310,14 +310,14 @@ func (b *bucket) put(ctx context.Context, key string, body io.Reader) (obj Objec
 	}
 	f, tmp, err := createTemp(b.root, filepath.Dir(rel))
 	if err != nil {
-		return Object{}, fmt.Errorf("put s3://%s/%s: %w", b.info.Name, key, err)
+		return Object{}, fmt.Errorf("put s3://%s/%s: %w", b.info.Name, key, fsFault(err))
 	}
 	defer func() {
 		if err != nil {
 			f.Close()
 			b.root.Remove(tmp)
 			b.prune(key)
-			err = fmt.Errorf("put s3://%s/%s: %w", b.info.Name, key, err)
+			err = fmt.Errorf("put s3://%s/%s: %w", b.info.Name, key, fsFault(err))
 		}
 	}()
 	if _, err := copyContext(ctx, f, body, make([]byte, putBufSize)); err != nil {
@@ -398,7 +398,7 @@ func (b *bucket) delete(ctx context.Context, key string) error {
 		err = b.root.Remove(rel)
 	}
 	if err != nil && !isNotExist(err) {
-		return fmt.Errorf("delete s3://%s/%s: %w", b.info.Name, key, err)
+		return fmt.Errorf("delete s3://%s/%s: %w", b.info.Name, key, fsFault(err))
 	}
 	b.prune(key)
 	return nil
@@ -465,6 +465,19 @@ func checkSegment(seg string) error {
 		return errors.New("backslash or NUL")
 	}
 	return nil
+}
+
+// fsFault adds to a file system error the sentinel of the fault it is, if it is one that can
+// clear: a folder the process may not read or write (EACCES, EPERM, EROFS) is
+// ErrPermissionDenied, a full disk (ENOSPC, EDQUOT) is ErrNoSpace.
+func fsFault(err error) error {
+	switch {
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("%w: %w", ErrPermissionDenied, err)
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
 }
 
 // isNotExist reports whether err means the path is absent, including a path whose parent is a

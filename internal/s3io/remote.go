@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -162,7 +164,7 @@ func (r *Remote) Open(ctx context.Context, bucket, key string, offset int64) (io
 		}
 		return nil, mapError("open", bucket, key, err, ErrNotFound)
 	}
-	return out.Body, nil
+	return &body{ReadCloser: out.Body, bucket: bucket, key: key}, nil
 }
 
 // Put implements Store.Put. A body that fits in one part goes up in a single
@@ -280,8 +282,11 @@ func (r *Remote) Delete(ctx context.Context, bucket, key string) error {
 }
 
 // mapError wraps an SDK error with the operation and object, adding
-// ErrNoSuchBucket, ErrNotFound or ErrAccessDenied when the service reports one. A bare 404
-// without an error code (as HEAD responses have) becomes on404.
+// ErrNoSuchBucket or ErrNotFound when the service reports one (a bare 404
+// without an error code, as HEAD responses have, becomes on404), and the
+// faults that can clear: ErrPermissionDenied for any 403 (the endpoint's
+// policy, which its operator may change), ErrUnavailable when no answer came
+// or the answer was a server error after the SDK's retries.
 func mapError(op, bucket, key string, err error, on404 error) error {
 	var sentinel error
 	var apiErr smithy.APIError
@@ -291,15 +296,47 @@ func mapError(op, bucket, key string, err error, on404 error) error {
 		sentinel = ErrNoSuchBucket
 	case errors.As(err, &apiErr) && (apiErr.ErrorCode() == "NoSuchKey" || apiErr.ErrorCode() == "NotFound"):
 		sentinel = ErrNotFound
-	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDenied":
-		sentinel = ErrAccessDenied
 	case errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusNotFound:
 		sentinel = on404
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDenied",
+		errors.As(err, &respErr) && respErr.HTTPStatusCode() == http.StatusForbidden:
+		sentinel = ErrPermissionDenied
+	case errors.As(err, &respErr) && respErr.HTTPStatusCode() >= 500, unreachable(err):
+		sentinel = ErrUnavailable
 	}
 	if sentinel != nil {
 		return fmt.Errorf("%s s3://%s/%s: %w: %w", op, bucket, key, sentinel, err)
 	}
 	return fmt.Errorf("%s s3://%s/%s: %w", op, bucket, key, err)
+}
+
+// unreachable reports whether err means that no answer came from the
+// endpoint: the request could not be sent or its response not read
+// (connection refused or reset, a timeout, name resolution). A cancelled
+// context is not a fault of the endpoint.
+func unreachable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var sendErr *smithyhttp.RequestSendError
+	var netErr net.Error
+	return errors.As(err, &sendErr) || errors.As(err, &netErr) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// body is an object stream of GetObject whose read errors name the fault,
+// as the errors of Remote's calls do.
+type body struct {
+	io.ReadCloser
+	bucket, key string
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && unreachable(err) {
+		err = fmt.Errorf("read s3://%s/%s: %w: %w", b.bucket, b.key, ErrUnavailable, err)
+	}
+	return n, err
 }
 
 // isInvalidRange reports whether a ranged GET failed because the range

@@ -84,6 +84,19 @@ var (
 	// ErrAccessDenied reports a bucket that belongs to another account, or a
 	// call that names no account at all.
 	ErrAccessDenied = errors.New("access denied")
+
+	// The faults below can clear without a change to the request (an operator fixes permissions,
+	// frees space, or the endpoint comes back): callers may retry the operation later. Unlike
+	// ErrAccessDenied, which is fhirlake's own ownership rule, they come from the storage.
+
+	// ErrPermissionDenied reports that the storage refuses the operation: a folder the process
+	// may not read or write (EACCES, EPERM, EROFS), or a 403 answer from S3.
+	ErrPermissionDenied = errors.New("permission denied")
+	// ErrNoSpace reports that the folder backend's disk is full (ENOSPC, EDQUOT).
+	ErrNoSpace = errors.New("no space left on device")
+	// ErrUnavailable reports that the S3 endpoint cannot be reached (connection refused or
+	// reset, timeouts, name resolution) or answers with server errors after the SDK's retries.
+	ErrUnavailable = errors.New("the S3 endpoint is unavailable")
 	// ErrBucketExists reports a bucket name already taken by another account.
 	ErrBucketExists = errors.New("bucket already exists")
 	// ErrBucketOwned reports a bucket the caller already owns.

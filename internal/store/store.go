@@ -30,6 +30,9 @@ var (
 	ErrNotActive = errors.New("data store not active")
 	// ErrLimitExceeded means the call would pass a limit it was given (DatastoreCreate's limit).
 	ErrLimitExceeded = errors.New("limit exceeded")
+	// ErrDiskFull means a write failed because the backend's storage is full. The write was rolled
+	// back; it can succeed once space is freed.
+	ErrDiskFull = errors.New("data store disk full")
 )
 
 // NotActiveError reports a data store whose state forbids the call: jobs start only on an ACTIVE

@@ -1,6 +1,7 @@
-// Package testenv locates what tests and benchmarks read from outside the module: the module root
-// and the shared reference data beside the checkout (../shared). It is imported by test files only;
-// the service never reads ../shared.
+// Package testenv helps tests and benchmarks: it locates what they read from outside the module
+// (the module root and the shared reference data beside the checkout, ../shared), gates the job
+// workers' S3 access, and breaks the environment on purpose (a full tmpfs, a read-only folder).
+// It is imported by test files only; the service never reads ../shared.
 package testenv
 
 import (

@@ -179,7 +179,7 @@ func (s *Store) DatastoreCreating(ctx context.Context) ([]store.Datastore, error
 func (s *Store) DatastoreSetReady(ctx context.Context, id string, readyAt time.Time) error {
 	res, err := s.w.ExecContext(ctx, "UPDATE datastores SET ready_at = ? WHERE id = ? AND status = 'CREATING' AND ready_at > ?", ms(readyAt), id, ms(time.Now()))
 	if err != nil {
-		return err
+		return classify(err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("datastore %s is not CREATING: %w", id, store.ErrConflict)

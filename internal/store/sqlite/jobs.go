@@ -237,7 +237,7 @@ func (s *Store) JobFinish(ctx context.Context, p store.JobFinishParams) error {
 // JobReleaseAll implements store.Store.
 func (s *Store) JobReleaseAll(ctx context.Context) error {
 	_, err := s.w.ExecContext(ctx, "UPDATE jobs SET lease_owner = '', lease_token = '', lease_expires = 0 WHERE status IN "+activeStatuses)
-	return err
+	return classify(err)
 }
 
 // JobSetStatus implements store.Store.

@@ -27,9 +27,10 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver
+	"github.com/mattn/go-sqlite3" // also registers the "sqlite3" driver
 
 	"github.com/fhirlake/fhirlake/internal/store"
 )
@@ -227,21 +228,33 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-// withTx runs fn in a write transaction and keeps the WAL bounded after it commits.
+// withTx runs fn in a write transaction and keeps the WAL bounded after it commits. Its errors
+// are classified (see classify).
 func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return classify(fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return classify(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return classify(fmt.Errorf("commit: %w", err))
 	}
 	s.boundWAL(ctx)
 	return nil
+}
+
+// classify marks the errors by which SQLite says the disk is full (SQLITE_FULL, or an I/O error
+// whose cause is ENOSPC or EDQUOT) with store.ErrDiskFull. It is the one place where the backend's
+// write errors are mapped onto the contract's sentinels.
+func classify(err error) error {
+	var se sqlite3.Error
+	if errors.As(err, &se) && (se.Code == sqlite3.ErrFull || se.SystemErrno == syscall.ENOSPC || se.SystemErrno == syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+	}
+	return err
 }
 
 // collect scans every row with scan and closes rows.

@@ -2,12 +2,18 @@ package sqlite_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/store/sqlite"
 	"github.com/fhirlake/fhirlake/internal/store/storetest"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 func TestConformance(t *testing.T) {
@@ -43,5 +49,45 @@ func TestReopenKeepsState(t *testing.T) {
 	defer s.Close()
 	if d, err := s.DatastoreGet(ctx, tn, "a"); err != nil || d.Status != store.DatastoreActive {
 		t.Fatalf("after reopen: %+v %v", d, err)
+	}
+}
+
+// TestDiskFull fills the file system of the database (a small tmpfs): a write then fails with
+// store.ErrDiskFull and changes nothing, and the same write succeeds once space is back.
+func TestDiskFull(t *testing.T) {
+	dir, ok := testenv.MountTmpfs(t, "8m")
+	if !ok {
+		t.Skip("cannot mount a tmpfs here")
+	}
+	ctx := context.Background()
+	s, err := sqlite.Open(ctx, filepath.Join(dir, "fhirlake.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
+	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "a", Status: store.DatastoreActive, TypeVersion: "R4"}, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	var writes []store.ResourceWrite
+	for i := 0; i < 2000; i++ {
+		writes = append(writes, store.ResourceWrite{Type: "Patient", ID: fmt.Sprintf("p%d", i),
+			Body: []byte(fmt.Sprintf(`{"resourceType":"Patient","id":"p%d","text":"%s"}`, i, strings.Repeat("x", 500)))})
+	}
+	ballast := testenv.Fill(t, dir)
+	if _, err := s.ResourceWrite(ctx, "a", writes, time.Now()); !errors.Is(err, store.ErrDiskFull) {
+		t.Fatalf("write on a full disk: %v, want ErrDiskFull", err)
+	}
+	if counts, err := s.ResourceCount(ctx, "a"); err != nil || counts["Patient"] != 0 {
+		t.Fatalf("after the failed write: %v, %v; want nothing stored", counts, err)
+	}
+	if err := os.Remove(ballast); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResourceWrite(ctx, "a", writes, time.Now()); err != nil {
+		t.Fatalf("write once space is back: %v", err)
+	}
+	if counts, err := s.ResourceCount(ctx, "a"); err != nil || counts["Patient"] != 2000 {
+		t.Fatalf("after space is back: %v, %v; want 2000 patients", counts, err)
 	}
 }

@@ -243,6 +243,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.DurationVar(&cfg.DatastoreCreateDelay, "datastore-create-delay", cfg.DatastoreCreateDelay, "time a data store stays CREATING (and DELETING)")
 	fs.IntVar(&cfg.MaxDatastores, "max-datastores", cfg.MaxDatastores, "data stores per account and region (0: no limit)")
 	fs.DurationVar(&cfg.JobLease, "job-lease", cfg.JobLease, "job claim lease; an unfinished job is resumed by another worker after it expires")
+	fs.DurationVar(&cfg.JobFaultTimeout, "job-fault-timeout", cfg.JobFaultTimeout, "how long a job paused by a fault that can clear (data store disk full, S3 location unwritable or unreachable) retries before it fails")
 	fs.IntVar(&cfg.ImportParallelism, "import-parallelism", cfg.ImportParallelism, "goroutines validating import lines (0: one per CPU)")
 	fs.IntVar(&cfg.MaxImportFiles, "max-import-files", cfg.MaxImportFiles, "input objects allowed per import job")
 	fs.IntVar(&cfg.ExportPerFile, "export-per-file", cfg.ExportPerFile, "resources per exported NDJSON object")

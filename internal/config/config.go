@@ -71,6 +71,11 @@ type Config struct {
 	// JobLease is how long a job claim lasts without a heartbeat before another worker may take the
 	// job over. Default 30s.
 	JobLease time.Duration
+	// JobFaultTimeout is how long a job that meets an environment fault that can clear (the data
+	// store's disk is full; an S3 location is unwritable, unreadable or unreachable) pauses and
+	// retries with back-off, logging why, before it fails with a message naming the cause.
+	// Default 10m.
+	JobFaultTimeout time.Duration
 	// ImportParallelism is the number of goroutines that parse and validate import lines.
 	// Default 0 (one per CPU).
 	ImportParallelism int
@@ -104,6 +109,7 @@ func Default() Config {
 		AccountID:       DefaultAccountID,
 		MaxDatastores:   10,
 		JobLease:        30 * time.Second,
+		JobFaultTimeout: 10 * time.Minute,
 		MaxImportFiles:  10000,
 		ExportPerFile:   5000,
 
@@ -183,6 +189,9 @@ func (c *Config) Validate() error {
 	}
 	if c.JobLease < time.Second {
 		errs = append(errs, fmt.Errorf("job lease %s must be at least 1s", c.JobLease))
+	}
+	if c.JobFaultTimeout <= 0 {
+		errs = append(errs, errors.New("job fault timeout must be positive"))
 	}
 	if c.DatastoreCreateDelay < 0 {
 		errs = append(errs, errors.New("datastore create delay must not be negative"))

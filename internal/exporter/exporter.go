@@ -143,7 +143,7 @@ func (ex *Exporter) Run(ctx context.Context, job store.Job, lease jobs.Lease) (j
 			return failed("The output location " + r.params.OutputS3URI + " is not writable: access denied"), nil
 		}
 		if err != nil && !errors.Is(err, errStop) {
-			return jobs.Result{}, fmt.Errorf("check output location: %w", err)
+			return jobs.Result{}, jobs.OutputFault(fmt.Errorf("check output location: %w", err), r.params.OutputS3URI)
 		}
 		if r.cp.Types, err = r.types(ctx); err != nil {
 			return jobs.Result{}, err
@@ -286,7 +286,7 @@ func (r *run) exportType(ctx context.Context) (bool, error) {
 		}
 		key := r.folder + typ + "/" + typ + "-" + strconv.Itoa(r.cp.File) + ".ndjson"
 		if err := r.ex.cfg.Objects.Put(ctx, r.bucket, key, bytes.NewReader(buf.Bytes())); err != nil {
-			return fmt.Errorf("write %s: %w", key, err)
+			return jobs.OutputFault(fmt.Errorf("write %s: %w", key, err), r.params.OutputS3URI)
 		}
 		r.ex.cfg.Hook.At(jobs.PointExportObjectWritten)
 		r.exported += int64(n)

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/jobs"
@@ -136,7 +135,7 @@ func (r *run) writeReport(ctx context.Context, name string) error {
 	err := r.im.cfg.Objects.Put(ctx, r.outBkt, r.outDir+name, pr)
 	pr.CloseWithError(errors.New("report upload ended"))
 	if err != nil {
-		return fmt.Errorf("write report %s: %w", name, err)
+		return jobs.OutputFault(fmt.Errorf("write report %s: %w", name, err), r.params.OutputS3URI)
 	}
 	return nil
 }
@@ -158,7 +157,7 @@ func (r *run) open(ctx context.Context, f inputFile) (io.Reader, *countingReader
 		return nil, nil, nil, &fileError{"the object " + f.Key + " is no longer readable"}
 	}
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("open %s: %w", f.Key, err)
+		return nil, nil, nil, jobs.InputFault(fmt.Errorf("open %s: %w", f.Key, err), r.params.InputS3URI)
 	}
 	cr := &countingReader{r: rc, n: offset}
 	if !gz {
@@ -305,7 +304,7 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 				}
 				return &fileError{fmt.Sprintf("the object is corrupt after line %d: %v", lineNo, err)}
 			}
-			return fmt.Errorf("read input: %w", err)
+			return jobs.InputFault(fmt.Errorf("read input: %w", err), r.params.InputS3URI)
 		}
 		if len(line) > 0 || tooLong {
 			lineNo++
@@ -520,8 +519,4 @@ func (r *run) gather(ctx context.Context, f inputFile, results <-chan result, st
 		return fmt.Errorf("import pipeline lost chunk %d", next)
 	}
 	return flush()
-}
-
-func isLetterOrNumber(c rune) bool {
-	return unicode.IsLetter(c) || unicode.IsNumber(c) || unicode.Is(unicode.Zs, c)
 }

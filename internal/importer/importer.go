@@ -191,25 +191,7 @@ func (im *Importer) Run(ctx context.Context, job store.Job, lease jobs.Lease) (j
 }
 
 func failed(msg string) jobs.Result {
-	return jobs.Result{Status: store.JobFailed, Message: jobMessage(msg)}
-}
-
-// jobMessage fits msg to the model's Message pattern ^([\p{L}\p{Z}\p{N}_.:/=+\-%@]*)$ and length.
-func jobMessage(msg string) string {
-	var b strings.Builder
-	for _, c := range msg {
-		switch {
-		case strings.ContainsRune("_.:/=+-%@", c), c == ' ', isLetterOrNumber(c):
-			b.WriteRune(c)
-		default:
-			b.WriteRune('_')
-		}
-	}
-	s := b.String()
-	if len(s) > 2048 {
-		s = s[:2048]
-	}
-	return s
+	return jobs.Result{Status: store.JobFailed, Message: msg}
 }
 
 // list discovers the input objects and commits the listing with the first checkpoint. It returns a
@@ -232,7 +214,7 @@ func (r *run) list(ctx context.Context) (*jobs.Result, error) {
 		return &res, nil
 	}
 	if err != nil && !errors.Is(err, errStop) {
-		return nil, fmt.Errorf("check output location: %w", err)
+		return nil, jobs.OutputFault(fmt.Errorf("check output location: %w", err), r.params.OutputS3URI)
 	}
 	var files []inputFile
 	tooMany := false
@@ -260,7 +242,7 @@ func (r *run) list(ctx context.Context) (*jobs.Result, error) {
 		res := failed("The input location " + in + " is not readable: access denied")
 		return &res, nil
 	case err != nil && !errors.Is(err, errStop):
-		return nil, fmt.Errorf("list input: %w", err)
+		return nil, jobs.InputFault(fmt.Errorf("list input: %w", err), in)
 	case tooMany:
 		res := failed(fmt.Sprintf("The input location %s holds more than %d objects: the import quota is %d files per job", in, r.im.cfg.MaxFiles, r.im.cfg.MaxFiles))
 		return &res, nil
@@ -366,7 +348,7 @@ func (r *run) finish(ctx context.Context) (jobs.Result, error) {
 		if errors.Is(err, s3io.ErrNoSuchBucket) || errors.Is(err, s3io.ErrAccessDenied) {
 			return failed("The output location " + r.params.OutputS3URI + " is not writable"), nil
 		}
-		return jobs.Result{}, fmt.Errorf("write manifest: %w", err)
+		return jobs.Result{}, jobs.OutputFault(fmt.Errorf("write manifest: %w", err), r.params.OutputS3URI)
 	}
 	r.im.cfg.Hook.At(jobs.PointImportManifestWritten)
 	// The listing stays staged until the terminal write, which drops it in the same transaction

@@ -5,6 +5,11 @@
 // was claimed again writes nothing more. It also defines the payloads (params, progress) that job
 // records carry.
 //
+// A run that ends in an error is retried. A Fault (a full disk, an unwritable, unreadable or
+// unreachable S3 location) pauses the job with back-off, logging why at each retry, until the
+// fault timeout has passed, and then fails it with a message that names the cause; any other
+// error is an internal one, retried a few times after short pauses before the job fails.
+//
 // It does not know what a job does: workers (importer, exporter) implement Worker, and they make
 // their own progress crash-safe by committing it with their checkpoints.
 package jobs
@@ -73,8 +78,12 @@ type Config struct {
 	Poll time.Duration
 	// Concurrency is how many jobs run at once (jobs of one store and kind never overlap). Default 4.
 	Concurrency int
-	// MaxAttempts fails a job after this many runs ended in an error. Default 5.
+	// MaxAttempts fails a job after this many of its runs in a row ended in an internal error (not
+	// a Fault), as counted by this engine. Default 5.
 	MaxAttempts int
+	// FaultTimeout is how long a job whose runs end in a Fault is paused and retried, counted from
+	// the first fault of an unbroken series; then it fails with the fault's message. Default 10m.
+	FaultTimeout time.Duration
 	// Tick, when set, runs on every poll (e.g. data store lifecycle transitions).
 	Tick func(ctx context.Context)
 	// Observer, when set, is told about every run. Default nil.
@@ -90,6 +99,19 @@ type Engine struct {
 	wake   chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu sync.Mutex
+	// trouble holds the unfinished jobs whose last run ended in an error, by id.
+	trouble map[string]*trouble
+	// claimErrLogged is when a failed claim was last logged (they repeat at every poll).
+	claimErrLogged time.Time
+}
+
+// trouble is what the engine remembers of a job's failed runs.
+type trouble struct {
+	faultSince time.Time // first fault of the current series; zero after an internal error
+	faults     int       // faults in the current series
+	errors     int       // internal errors in a row
 }
 
 // New returns an Engine; call Start to run it.
@@ -106,10 +128,13 @@ func New(cfg Config) *Engine {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
 	}
+	if cfg.FaultTimeout <= 0 {
+		cfg.FaultTimeout = 10 * time.Minute
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Engine{cfg: cfg, wake: make(chan struct{}, 1)}
+	return &Engine{cfg: cfg, wake: make(chan struct{}, 1), trouble: map[string]*trouble{}}
 }
 
 // Notify wakes an idle runner to look for work now.
@@ -189,7 +214,7 @@ func (e *Engine) runOne(ctx context.Context) bool {
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			e.cfg.Logger.Error("claim job", "err", err)
+			e.logClaimError(err)
 		}
 		return false
 	}
@@ -220,32 +245,118 @@ func (e *Engine) runOne(ctx context.Context) bool {
 			log.Info("job interrupted; it resumes from its checkpoint", "reason", err)
 			return true
 		}
-		if job.Attempts < e.cfg.MaxAttempts {
-			// Shorten the lease so the job is retried after a short back-off rather than after
-			// the whole lease.
-			backoff := time.Duration(job.Attempts) * 200 * time.Millisecond
-			log.Error("job run failed; it will be retried", "err", err, "after", backoff)
-			if err := e.cfg.Store.JobProgress(context.WithoutCancel(ctx), store.JobProgressParams{ID: job.ID, LeaseToken: lease.Token,
-				LeaseExpires: time.Now().Add(backoff)}); err != nil && !errors.Is(err, store.ErrLeaseLost) {
-				log.Error("shorten job lease", "err", err)
-			}
+		var retry bool
+		if res, retry = e.afterError(ctx, job, err, log); retry {
 			return true
 		}
-		log.Error("job failed after retries", "err", err)
-		res = Result{Status: store.JobFailed, Message: fmt.Sprintf("The job failed after %d attempts because of an internal error", job.Attempts)}
 	}
-	e.at(job.Kind, PointBeforeTerminal)
-	err = e.cfg.Store.JobFinish(context.WithoutCancel(ctx), store.JobFinishParams{
-		ID: job.ID, LeaseToken: lease.Token, Status: res.Status, Message: res.Message, Progress: res.Progress, EndTime: time.Now(),
-	})
-	if err != nil {
+	if err := e.finish(ctx, job, res); err != nil {
 		log.Error("record job end", "err", err)
+		if errors.Is(err, store.ErrLeaseLost) {
+			return true
+		}
+		// The next run resumes from the checkpoint, which is at the end, and ends the same way.
+		if failed, retry := e.afterError(ctx, job, err, log); !retry {
+			if err := e.finish(ctx, job, failed); err != nil {
+				log.Error("record job end", "err", err)
+			} else {
+				ended = failed.Status
+			}
+		}
 		return true
 	}
 	ended = res.Status
-	e.at(job.Kind, PointAfterTerminal)
+	e.mu.Lock()
+	delete(e.trouble, job.ID)
+	e.mu.Unlock()
 	log.Info("job ended", "status", res.Status, "duration", time.Since(start))
 	return true
+}
+
+// finish records a terminal result, with the hook points around the write.
+func (e *Engine) finish(ctx context.Context, job store.Job, res Result) error {
+	e.at(job.Kind, PointBeforeTerminal)
+	err := e.cfg.Store.JobFinish(context.WithoutCancel(ctx), store.JobFinishParams{
+		ID: job.ID, LeaseToken: job.LeaseToken, Status: res.Status, Message: fitMessage(res.Message), Progress: res.Progress, EndTime: time.Now(),
+	})
+	if err == nil {
+		e.at(job.Kind, PointAfterTerminal)
+	}
+	return err
+}
+
+// afterError decides what follows a run of job that ended in err (or whose terminal write
+// failed with err): a retry after a pause, for which it shortens the job's lease, or a FAILED
+// result to record. A fault pauses the job until the fault timeout has passed since the first
+// fault of the series; an internal error gets MaxAttempts runs in a row.
+func (e *Engine) afterError(ctx context.Context, job store.Job, err error, log *slog.Logger) (failed Result, retry bool) {
+	now := time.Now()
+	e.mu.Lock()
+	tr := e.trouble[job.ID]
+	if tr == nil {
+		tr = &trouble{}
+		e.trouble[job.ID] = tr
+	}
+	var pause time.Duration
+	f, isFault := asFault(err)
+	switch {
+	case isFault:
+		if tr.faultSince.IsZero() {
+			tr.faultSince, tr.faults = now, 0
+		}
+		deadline := tr.faultSince.Add(e.cfg.FaultTimeout)
+		if !now.Before(deadline) {
+			failed = Result{Status: store.JobFailed, Message: f.Message}
+			break
+		}
+		pause = min(faultDelay(e.cfg.FaultTimeout, tr.faults), deadline.Sub(now))
+		tr.faults++
+		log.Warn("job paused by a fault; it will be retried", "cause", f.Message, "err", f.Err,
+			"retry_in", pause, "fails_in", deadline.Sub(now).Round(time.Millisecond))
+	default:
+		tr.faultSince = time.Time{}
+		tr.errors++
+		if tr.errors >= e.cfg.MaxAttempts {
+			failed = Result{Status: store.JobFailed, Message: fmt.Sprintf("The job failed after %d attempts because of an internal error", tr.errors)}
+			break
+		}
+		// Shorten the lease so the job is retried after a short back-off rather than after the
+		// whole lease.
+		pause = time.Duration(tr.errors) * 200 * time.Millisecond
+		log.Error("job run failed; it will be retried", "err", err, "after", pause)
+	}
+	e.mu.Unlock()
+	if pause == 0 {
+		if isFault {
+			log.Error("job failed: the fault outlasted the fault timeout", "cause", f.Message, "err", f.Err, "timeout", e.cfg.FaultTimeout)
+		} else {
+			log.Error("job failed after retries", "err", err)
+		}
+		return failed, false
+	}
+	if err := e.cfg.Store.JobProgress(context.WithoutCancel(ctx), store.JobProgressParams{ID: job.ID, LeaseToken: job.LeaseToken,
+		LeaseExpires: now.Add(pause)}); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+		// On a full disk the lease cannot be shortened: the job is retried when it expires.
+		log.Warn("shorten job lease", "err", err)
+	}
+	if isFault {
+		e.at(job.Kind, PointPaused)
+	}
+	return Result{}, true
+}
+
+// logClaimError logs a failed claim, at most every few seconds: runners retry at every poll,
+// and a full disk fails them all until space returns.
+func (e *Engine) logClaimError(err error) {
+	e.mu.Lock()
+	due := time.Since(e.claimErrLogged) >= 5*time.Second
+	if due {
+		e.claimErrLogged = time.Now()
+	}
+	e.mu.Unlock()
+	if due {
+		e.cfg.Logger.Error("claim job", "err", err)
+	}
 }
 
 // at calls the hook at an engine point of a job of kind.

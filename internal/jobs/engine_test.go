@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,5 +149,93 @@ func TestStopLeavesJobToResume(t *testing.T) {
 	defer w.mu.Unlock()
 	if len(w.tokens) != 3 || w.tokens[0] == w.tokens[1] || w.tokens[1] == w.tokens[2] {
 		t.Errorf("lease tokens of the runs = %q; want three distinct ones", w.tokens)
+	}
+}
+
+// engineWith returns an engine like setup's, with cfg adjusted by adjust.
+func engineWith(st *sqlite.Store, w jobs.Worker, adjust func(*jobs.Config)) *jobs.Engine {
+	cfg := jobs.Config{Store: st, Workers: map[store.JobKind]jobs.Worker{store.JobImport: w}, Owner: "test",
+		Lease: 3 * time.Second, Poll: 10 * time.Millisecond, MaxAttempts: 3}
+	adjust(&cfg)
+	return jobs.New(cfg)
+}
+
+// TestFaultPausesWithoutUsingAttempts: runs that end in a fault are retried past MaxAttempts,
+// each pause goes through the hook, and the job completes once the fault clears.
+func TestFaultPausesWithoutUsingAttempts(t *testing.T) {
+	t.Parallel()
+	w := &scripted{runs: make(chan store.Job, 10), run: func(_ context.Context, call int) (jobs.Result, error) {
+		if call <= 3 {
+			return jobs.Result{}, &jobs.Fault{Message: "The output location s3://b/ is not writable: permission denied", Err: errors.New("EROFS")}
+		}
+		return jobs.Result{Status: store.JobCompleted}, nil
+	}}
+	st, _ := setup(t, w, "j1")
+	var paused atomic.Int64
+	e := engineWith(st, w, func(c *jobs.Config) {
+		c.MaxAttempts = 2
+		c.FaultTimeout = 3 * time.Second // pauses of 0.3, 0.6 and 0.75 s
+		c.Hook = func(p string) {
+			if p == "import.paused" {
+				paused.Add(1)
+			}
+		}
+	})
+	e.Start(context.Background())
+	defer e.Stop()
+	j := waitStatus(t, st, "j1", store.JobCompleted)
+	if j.Attempts != 4 || paused.Load() != 3 || j.Message != "" {
+		t.Errorf("job = attempts %d, pauses %d, message %q; want 4, 3, none", j.Attempts, paused.Load(), j.Message)
+	}
+}
+
+// TestFaultFailsAfterTimeout: a fault that does not clear fails the job once the fault timeout
+// has passed since the first fault, with the fault's message; a full data store disk is a fault
+// of its own.
+func TestFaultFailsAfterTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"output", &jobs.Fault{Message: "The output location s3://b/(x)/ is not writable: permission denied", Err: errors.New("EROFS /secret")},
+			"The output location s3://b/_x_/ is not writable: permission denied"},
+		{"disk full", fmt.Errorf("commit: %w: database or disk is full", store.ErrDiskFull), "The data store ran out of disk space"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := &scripted{runs: make(chan store.Job, 100), run: func(context.Context, int) (jobs.Result, error) { return jobs.Result{}, tc.err }}
+			st, _ := setup(t, w, "j1")
+			const timeout = 300 * time.Millisecond
+			e := engineWith(st, w, func(c *jobs.Config) { c.FaultTimeout = timeout })
+			t0 := time.Now()
+			e.Start(context.Background())
+			defer e.Stop()
+			j := waitStatus(t, st, "j1", store.JobFailed)
+			if el := time.Since(t0); j.Message != tc.want || el < timeout || j.Attempts < 3 {
+				t.Errorf("job = %q after %s and %d attempts; want %q after at least %s and 3 attempts", j.Message, el, j.Attempts, tc.want, timeout)
+			}
+		})
+	}
+}
+
+// TestErrorsAfterFaultsCountFromZero: internal errors get MaxAttempts runs of their own, however
+// many faults came before.
+func TestErrorsAfterFaultsCountFromZero(t *testing.T) {
+	t.Parallel()
+	w := &scripted{runs: make(chan store.Job, 100), run: func(_ context.Context, call int) (jobs.Result, error) {
+		if call <= 2 {
+			return jobs.Result{}, fmt.Errorf("commit: %w", store.ErrDiskFull)
+		}
+		return jobs.Result{}, errors.New("internal")
+	}}
+	st, _ := setup(t, w, "j1")
+	e := engineWith(st, w, func(c *jobs.Config) { c.FaultTimeout = 3 * time.Second })
+	e.Start(context.Background())
+	defer e.Stop()
+	j := waitStatus(t, st, "j1", store.JobFailed)
+	if j.Attempts != 5 || j.Message != "The job failed after 3 attempts because of an internal error" {
+		t.Errorf("job = attempts %d, message %q; want 5 and 3 internal errors", j.Attempts, j.Message)
 	}
 }

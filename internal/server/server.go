@@ -158,11 +158,12 @@ func (s *Server) open(ctx context.Context) error {
 			store.JobExport: exporter.New(exporter.Config{Objects: objs, Store: mst, PerFile: cfg.ExportPerFile,
 				ProgressLog: cfg.ProgressLogInterval, Hook: s.opts.hook, Logger: s.log}),
 		},
-		Owner:    "node-" + awsjson.NewRequestID(),
-		Lease:    cfg.JobLease,
-		Logger:   s.log,
-		Observer: s.metrics,
-		Hook:     s.opts.hook,
+		Owner:        "node-" + awsjson.NewRequestID(),
+		Lease:        cfg.JobLease,
+		FaultTimeout: cfg.JobFaultTimeout,
+		Logger:       s.log,
+		Observer:     s.metrics,
+		Hook:         s.opts.hook,
 		Tick: func(ctx context.Context) {
 			if _, err := st.DatastoreAdvance(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				s.log.Error("advance data store lifecycle", "err", err)

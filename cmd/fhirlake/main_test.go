@@ -331,3 +331,25 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+func TestKillHookSpec(t *testing.T) {
+	t.Parallel()
+	if h, err := killHook("", io.Discard); h != nil || err != nil {
+		t.Errorf("empty spec = %v, %v; want no hook", h != nil, err)
+	}
+	for _, bad := range []string{"import.listed:0", "import.listed:x", "import.listed:-1"} {
+		if _, err := killHook(bad, io.Discard); err == nil || !strings.Contains(err.Error(), killEnv) {
+			t.Errorf("spec %q: err = %v, want one naming %s", bad, err, killEnv)
+		}
+	}
+	// Points other than the named one, and the named one before its n-th time, pass through.
+	// (The kill itself is exercised by the server's TestCrashPoints.)
+	h, err := killHook("import.committed:3", io.Discard)
+	if err != nil || h == nil {
+		t.Fatalf("killHook = %v, %v", h != nil, err)
+	}
+	h("import.listed")
+	h("import.committed")
+	h("import.committed")
+	h("export.committed")
+}

@@ -26,6 +26,7 @@ func TestValidate(t *testing.T) {
 		{"bad account", func(c *Config) { c.AccountID = "123" }, "12 digits"},
 		{"bad public url", func(c *Config) { c.PublicURL = "ftp://x" }, "public URL"},
 		{"short lease", func(c *Config) { c.JobLease = 0 }, "lease"},
+		{"no fault timeout", func(c *Config) { c.JobFaultTimeout = 0 }, "fault timeout"},
 		{"unknown store", func(c *Config) { c.Store = "postgres://x" }, "store"},
 	}
 	for _, tc := range cases {

@@ -81,8 +81,9 @@ type Config struct {
 	// MaxAttempts fails a job after this many of its runs in a row ended in an internal error (not
 	// a Fault), as counted by this engine. Default 5.
 	MaxAttempts int
-	// FaultTimeout is how long a job whose runs end in a Fault is paused and retried, counted from
-	// the first fault of an unbroken series; then it fails with the fault's message. Default 10m.
+	// FaultTimeout is how long a job whose runs end in a Fault is paused and retried, counted by
+	// this engine from the first fault of an unbroken series; then it fails with the fault's
+	// message. Default 10m.
 	FaultTimeout time.Duration
 	// Tick, when set, runs on every poll (e.g. data store lifecycle transitions).
 	Tick func(ctx context.Context)

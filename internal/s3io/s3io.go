@@ -16,7 +16,9 @@
 //
 // The package owns addressing (ParseURI), key and bucket-name validation for
 // the folder backend, bucket ownership, multipart staging for the folder, and
-// mapping of storage errors onto the sentinels below. It does not own NDJSON
+// mapping of storage errors onto the sentinels below, among them the faults
+// that can clear (ErrPermissionDenied, ErrNoSpace, ErrUnavailable), which
+// jobs wait out rather than fail on. It does not own NDJSON
 // parsing, job bookkeeping or any wire protocol: callers declare the methods
 // they need as their own small interface.
 package s3io

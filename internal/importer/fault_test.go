@@ -80,7 +80,7 @@ func TestStoreFaultResumes(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "fhir-in", "Patient.ndjson"), []byte(in.String()), 0o644)
 	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
-	if _, _, err := db.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil); err != nil {
+	if _, _, err := db.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	params, _ := json.Marshal(jobs.ImportParams{InputS3URI: "s3://fhir-in/", OutputS3URI: "s3://fhir-out/", ValidationLevel: "minimal"})

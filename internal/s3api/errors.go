@@ -101,6 +101,11 @@ func (h *Handler) translate(err error) *apiError {
 		return &apiError{http.StatusNotFound, "NoSuchUpload", "The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed."}
 	case errors.Is(err, s3io.ErrInvalidPart):
 		return &apiError{http.StatusBadRequest, "InvalidPart", "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag."}
+	case errors.Is(err, s3io.ErrNoSpace):
+		// The folder's disk is full: a condition that can clear, so clients retry (S3 answers 503 for
+		// "try again later" conditions, and every SDK retries 503).
+		h.cfg.Logger.Error("object storage out of space", "err", err)
+		return &apiError{http.StatusServiceUnavailable, "ServiceUnavailable", "The server is out of disk space. Please try again later."}
 	case errors.Is(err, s3io.ErrPartTooSmall):
 		return &apiError{http.StatusBadRequest, "EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size."}
 	}

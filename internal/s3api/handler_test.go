@@ -2,8 +2,15 @@ package s3api
 
 import (
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/fhirlake/fhirlake/internal/s3io"
 )
 
 func TestParseRange(t *testing.T) {
@@ -54,6 +61,32 @@ func TestAddress(t *testing.T) {
 		r.Host = tc.host
 		if b, k := address(r); b != tc.bucket || k != tc.key {
 			t.Errorf("%s%s = %q %q, want %q %q", tc.host, tc.target, b, k, tc.bucket, tc.key)
+		}
+	}
+}
+
+// TestStorageFaults checks that faults of the folder answer as S3 does for conditions that can
+// clear, and never with internal text.
+func TestStorageFaults(t *testing.T) {
+	t.Parallel()
+	h := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for _, tc := range []struct {
+		err    error
+		status int
+		code   string
+	}{
+		{fmt.Errorf("put a/b: %w: no space left on device", s3io.ErrNoSpace), http.StatusServiceUnavailable, "ServiceUnavailable"},
+		{fmt.Errorf("put a/b: %w", s3io.ErrAccessDenied), http.StatusForbidden, "AccessDenied"},
+		{fmt.Errorf("put a/b: %w: read-only file system", s3io.ErrPermissionDenied), http.StatusInternalServerError, "InternalError"},
+	} {
+		w := httptest.NewRecorder()
+		h.WriteError(w, httptest.NewRequest(http.MethodPut, "/a/b", nil), tc.err)
+		body := w.Body.String()
+		if w.Code != tc.status || !strings.Contains(body, "<Code>"+tc.code+"</Code>") {
+			t.Errorf("%v: %d %s, want %d %s", tc.err, w.Code, body, tc.status, tc.code)
+		}
+		if strings.Contains(body, "device") || strings.Contains(body, "file system") {
+			t.Errorf("%v: internal text leaked: %s", tc.err, body)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake"
@@ -48,6 +49,23 @@ func scrape(t *testing.T, url, token string) map[string]*dto.MetricFamily {
 		t.Fatalf("parse metrics: %v", err)
 	}
 	return fams
+}
+
+// scrapeAfter scrapes until a request counter shows up for each of the label sets (or 10 s pass): a
+// request is counted after its handler returns, which can be after the client has read the whole
+// response and sent its next request on another connection.
+func scrapeAfter(t *testing.T, url string, labels ...map[string]string) map[string]*dto.MetricFamily {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		fams := scrape(t, url, "")
+		all := true
+		for _, l := range labels {
+			all = all && value(fams, "fhirlake_http_requests_total", l) >= 1
+		}
+		if all || time.Now().After(deadline) {
+			return fams
+		}
+	}
 }
 
 // metric returns the sample of family name whose labels include want, and whether there is one.
@@ -178,7 +196,8 @@ func TestMetricsAfterImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	fams = scrape(t, ts.URL+"/metrics", "")
+	fams = scrapeAfter(t, ts.URL+"/metrics", map[string]string{"api": "fhir", "operation": "read"},
+		map[string]string{"api": "s3", "operation": "S3.ListBuckets"})
 	if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "fhir", "operation": "read", "status": "401"}); got != 1 {
 		t.Errorf("unsigned FHIR read = %v, want 1", got)
 	}
@@ -206,8 +225,13 @@ func TestMetricsAfterImport(t *testing.T) {
 			t.Errorf("GET %s = %d", path, resp.StatusCode)
 		}
 	}
-	fams = scrape(t, ts.URL+"/metrics", "")
-	for _, op := range []string{"login", "fhir.search", "fhir.read"} {
+	ops := []string{"login", "fhir.search", "fhir.read"}
+	var want []map[string]string
+	for _, op := range ops {
+		want = append(want, map[string]string{"api": "console", "operation": op})
+	}
+	fams = scrapeAfter(t, ts.URL+"/metrics", want...)
+	for _, op := range ops {
 		if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "console", "operation": op}); got != 1 {
 			t.Errorf("console %s = %v, want 1", op, got)
 		}

@@ -514,32 +514,75 @@ func TestCrashPoints(t *testing.T) {
 		os.MkdirAll(filepath.Join(dataDir, "s3", "crash-out"), 0o755)
 	}
 	const perFile = "1000" // exported resources per object: several objects of one type
-	startImport := func(p *proc) (ds, job string) {
+	// The start functions return the job id, or "" with the error when the call failed: a process
+	// that kills itself can die at its first kill point before the client reads the answer (the
+	// job is committed by then; jobID finds it after the restart).
+	startImport := func(t testing.TB, p *proc) (ds, job string, err error) {
 		c := p.client()
 		ds = createActive(t, c, "crash")
 		in := importInput(ds, "s3://crash-in/in/", "s3://crash-out/")
 		in.ValidationLevel = types.ValidationLevelMinimal
 		out, err := c.StartFHIRImportJob(context.Background(), in)
 		if err != nil {
-			t.Fatal(err)
+			return ds, "", err
 		}
-		return ds, *out.JobId
+		return ds, *out.JobId, nil
 	}
-	startExport := func(p *proc, ds string) string {
+	startExport := func(p *proc, ds string) (string, error) {
 		out, err := p.client().StartFHIRExportJob(context.Background(), exportInput(ds, "s3://crash-out/export/"))
+		if err != nil {
+			return "", err
+		}
+		return *out.JobId, nil
+	}
+	must := func(t testing.TB, id string, err error) string {
+		t.Helper()
 		if err != nil {
 			t.Fatal(err)
 		}
-		return *out.JobId
+		return id
+	}
+	// jobID returns id, or when it is "" the newest job of the kind in ds other than not.
+	jobID := func(t testing.TB, p *proc, kind, ds, id, not string) string {
+		t.Helper()
+		if id != "" {
+			return id
+		}
+		c := p.client()
+		if kind == "export" {
+			out, err := c.ListFHIRExportJobs(context.Background(), &healthlake.ListFHIRExportJobsInput{DatastoreId: &ds})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range out.ExportJobPropertiesList {
+				if *j.JobId != not {
+					return *j.JobId
+				}
+			}
+		} else {
+			out, err := c.ListFHIRImportJobs(context.Background(), &healthlake.ListFHIRImportJobsInput{DatastoreId: &ds})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, j := range out.ImportJobPropertiesList {
+				if *j.JobId != not {
+					return *j.JobId
+				}
+			}
+		}
+		t.Fatalf("no %s job in %s after the restart", kind, ds)
+		return ""
 	}
 
 	// The uninterrupted run.
 	refDir := filepath.Join(tmp, "ref")
 	writeInput(refDir)
 	p := startProcWith(t, bin, refDir, nil, nil, "--export-per-file", perFile)
-	refDS, job := startImport(p)
+	refDS, job, err := startImport(t, p)
+	job = must(t, job, err)
 	wantImport := describeImport(t, p, refDir, refDS, job)
-	wantExport := describeExport(t, p, refDir, refDS, startExport(p, refDS))
+	refExport, err := startExport(p, refDS)
+	wantExport := describeExport(t, p, refDir, refDS, must(t, refExport, err))
 	p.stop(t)
 	storedState(t, refDir, refDS, job, &wantImport)
 	if wantImport.Status != string(types.JobStatusCompletedWithErrors) || wantImport.Progress[3] != 4523 ||
@@ -578,10 +621,10 @@ func TestCrashPoints(t *testing.T) {
 			if pt.kind == "export" {
 				copyTree(t, refDir, dir)
 				p := startProcWith(t, bin, dir, kill, nil, "--export-per-file", perFile)
-				job := startExport(p, refDS)
+				job, _ := startExport(p, refDS)
 				p.waitKilled(t, pt.spec)
 				p = startProcWith(t, bin, dir, nil, nil, "--export-per-file", perFile)
-				got := describeExport(t, p, dir, refDS, job)
+				got := describeExport(t, p, dir, refDS, jobID(t, p, "export", refDS, job, refExport))
 				p.stop(t)
 				if diff := cmp.Diff(wantExport, got); diff != "" {
 					t.Errorf("export killed at %s differs from an uninterrupted one (-want +got):\n%s", pt.spec, diff)
@@ -590,9 +633,10 @@ func TestCrashPoints(t *testing.T) {
 			}
 			writeInput(dir)
 			p := startProcWith(t, bin, dir, kill, nil)
-			ds, job := startImport(p)
+			ds, job, _ := startImport(t, p)
 			p.waitKilled(t, pt.spec)
 			p = startProcWith(t, bin, dir, nil, nil)
+			job = jobID(t, p, "import", ds, job, "")
 			got := describeImport(t, p, dir, ds, job)
 			p.stop(t)
 			storedState(t, dir, ds, job, &got)

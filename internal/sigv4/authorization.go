@@ -32,51 +32,71 @@ func (a *authorization) scope() string {
 	return a.date + "/" + a.region + "/" + a.service + "/" + scopeTerminator
 }
 
-// parseAuthorization parses an Authorization header value. A value that does
-// not start with the AWS4-HMAC-SHA256 scheme is MissingAuth; a SigV4 value
-// that is malformed is BadSignature. Components may be separated by "," or
-// ", ", in any order, each exactly once.
-func parseAuthorization(h string) (authorization, error) {
+// Messages of an incomplete Authorization header, in AWS's wording.
+const (
+	msgNeedDate = "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+)
+
+// parseAuthorization parses an Authorization header value; dateMissing says
+// that the request has neither X-Amz-Date nor Date, which AWS reports together
+// with the missing components. An empty value is MissingAuth. A value that is
+// not a complete AWS4-HMAC-SHA256 header (another scheme, a component missing
+// or not key=value, no request date) is IncompleteSignature, with AWS's
+// messages and the header echoed after "Authorization=". A complete header
+// with a malformed value is BadSignature. Components may be separated by ","
+// or ", ", in any order, each exactly once.
+func parseAuthorization(h string, dateMissing bool) (authorization, error) {
 	var a authorization
-	scheme, rest, _ := strings.Cut(strings.TrimSpace(h), " ")
-	if scheme != algorithm {
-		return a, newError(MissingAuth, "Authorization header is not "+algorithm)
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return a, newError(MissingAuth, "Missing Authentication Token")
 	}
+	scheme, rest, _ := strings.Cut(h, " ")
 	var credential, signedHeaders, signature string
 	var seenCredential, seenSignedHeaders, seenSignature bool
-	for part := range strings.SplitSeq(rest, ",") {
-		name, value, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return a, newError(BadSignature, "Authorization header component is not name=value")
+	if scheme == algorithm {
+		for part := range strings.SplitSeq(rest, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			name, value, ok := strings.Cut(part, "=")
+			if !ok {
+				return a, newError(IncompleteSignature, "'"+part+"' not a valid key=value pair (missing equal-sign) in Authorization header: '"+h+"'.")
+			}
+			var dst *string
+			var seen *bool
+			switch name {
+			case "Credential":
+				dst, seen = &credential, &seenCredential
+			case "SignedHeaders":
+				dst, seen = &signedHeaders, &seenSignedHeaders
+			case "Signature":
+				dst, seen = &signature, &seenSignature
+			default:
+				return a, newError(BadSignature, "Authorization header has an unknown component")
+			}
+			if *seen {
+				return a, newError(BadSignature, "Authorization header repeats the '"+name+"' component")
+			}
+			*dst, *seen = value, true
 		}
-		var dst *string
-		var seen *bool
-		switch name {
-		case "Credential":
-			dst, seen = &credential, &seenCredential
-		case "SignedHeaders":
-			dst, seen = &signedHeaders, &seenSignedHeaders
-		case "Signature":
-			dst, seen = &signature, &seenSignature
-		default:
-			return a, newError(BadSignature, "Authorization header has an unknown component")
-		}
-		if *seen {
-			return a, newError(BadSignature, "Authorization header repeats the '"+name+"' component")
-		}
-		*dst, *seen = value, true
 	}
+	// Another scheme has none of the components, as AWS reports it.
 	var missing []string
 	for _, c := range []struct {
 		name string
 		seen bool
 	}{{"Credential", seenCredential}, {"Signature", seenSignature}, {"SignedHeaders", seenSignedHeaders}} {
 		if !c.seen {
-			missing = append(missing, "Authorization header requires '"+c.name+"' parameter")
+			missing = append(missing, "Authorization header requires '"+c.name+"' parameter.")
 		}
 	}
+	if dateMissing {
+		missing = append(missing, msgNeedDate)
+	}
 	if len(missing) > 0 {
-		return a, newError(BadSignature, strings.Join(missing, ". "))
+		return a, newError(IncompleteSignature, strings.Join(missing, " ")+" Authorization="+h)
 	}
 
 	parts := strings.Split(credential, "/")

@@ -40,6 +40,9 @@ func TestVerifyBotocore(t *testing.T) {
 	tests := []struct {
 		name string
 		spec spec
+		// wantKind and wantMsg, when set, are how the request is refused.
+		wantKind Kind
+		wantMsg  string
 	}{
 		{
 			name: "control plane POST",
@@ -50,9 +53,25 @@ func TestVerifyBotocore(t *testing.T) {
 			}},
 		},
 		{
-			name: "session token and region",
-			spec: spec{Method: "POST", URL: base + "/", Body: `{}`, Token: "IQoJb3JpZ2luX2VjEXAMPLE==", Region: "ap-southeast-2",
+			name: "region",
+			spec: spec{Method: "POST", URL: base + "/", Body: `{}`, Region: "ap-southeast-2",
 				Headers: map[string]string{"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "HealthLake.ListFHIRDatastores"}},
+		},
+		{
+			// Static credentials only: a session token is refused as AWS refuses an unknown one.
+			name: "session token",
+			spec: spec{Method: "POST", URL: base + "/", Body: `{}`, Token: "IQoJb3JpZ2luX2VjEXAMPLE==",
+				Headers: map[string]string{"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "HealthLake.ListFHIRDatastores"}},
+			wantKind: UnknownKey, wantMsg: "The security token included in the request is invalid.",
+		},
+		{
+			// botocore signs a query typed into the URL as it is; the canonical query encodes
+			// '|', ':' and '/', and the refusal shows the canonical request that was expected.
+			name:     "raw reserved characters in the URL's query",
+			spec:     spec{Method: "GET", URL: base + "/datastore/abc/r4/Observation?code=http://loinc.org|1234-5"},
+			wantKind: BadSignature,
+			wantMsg: "The Canonical String for this request should have been\n'GET\n/datastore/abc/r4/Observation\n" +
+				"code=http%3A%2F%2Floinc.org%7C1234-5\n",
 		},
 		{
 			name: "search with params",
@@ -113,6 +132,13 @@ func TestVerifyBotocore(t *testing.T) {
 			v := testVerifier()
 			v.Now = nil // botocore signed with the real clock
 			got, err := v.Verify(r)
+			if tt.wantKind != 0 {
+				var e *Error
+				if !errors.As(err, &e) || e.Kind != tt.wantKind || !strings.Contains(e.Msg, tt.wantMsg) {
+					t.Fatalf("Verify %s %s = %v, want kind %v with %q", tt.spec.Method, target, err, tt.wantKind, tt.wantMsg)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatalf("Verify %s %s (Authorization %s): %v", tt.spec.Method, target, r.Header.Get("Authorization"), err)
 			}

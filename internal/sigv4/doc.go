@@ -9,18 +9,22 @@
 // signing name a request was scoped to, for routing.
 //
 // The package owns: parsing the Authorization header, the date and
-// credential-scope checks, the clock-skew window, hashing the payload (and
-// giving the body back to the handler), rebuilding the canonical request,
-// the constant-time signature comparison, and the typed [Error] that says
-// why a request was refused. [Verifier.Middleware] puts the caller's
-// [Identity] into the request context.
+// credential-scope checks, the clock-skew window, reading and hashing the
+// payload (within [Verifier.MaxBody] and the shared [Budget], giving the
+// bytes back to the handler without a copy through [Body]), rebuilding the
+// canonical request, the constant-time signature comparison, and the typed
+// [Error] that says why a request was refused, in AWS's words (on a
+// mismatch, with the canonical request and string to sign the server
+// computed). [Verifier.Middleware] puts the caller's [Identity] into the
+// request context and releases the body's budget when the handler returns.
 //
 // It does not own: where secrets come from (the consumer-side [Credentials]
 // interface, one method), how a refusal is written to the wire (each edge
-// translates an [Error] once, by its [Kind]), session-token validation
-// (X-Amz-Security-Token is accepted and signed like any other header but not
-// checked against anything), query-string (presigned URL) authentication,
-// and SigV4a.
+// translates an [Error] once, by its [Kind]), the minimum rate a body must
+// arrive at (the server sets read deadlines; a body read that hits one is
+// [BodyTimeout]), query-string (presigned URL) authentication, and SigV4a.
+// Credentials are static keys: a request with X-Amz-Security-Token is
+// refused as AWS refuses an invalid session token.
 //
 // # Canonical request: own code, not the SDK signer
 //

@@ -4,28 +4,40 @@ import "errors"
 
 // Kind classifies why a request was refused. Each protocol edge maps a Kind
 // to its own wire error; the suggested control-plane mapping is given with
-// each constant (all HTTP 403 except BodyTooLarge).
+// each constant.
 type Kind int
 
 const (
-	// MissingAuth: no Authorization header, or one that is not
-	// AWS4-HMAC-SHA256. Control plane: MissingAuthenticationTokenException.
+	// MissingAuth: no Authorization header. Control plane: HTTP 403
+	// MissingAuthenticationTokenException.
 	MissingAuth Kind = iota + 1
-	// UnknownKey: the access key id is not known.
-	// Control plane: UnrecognizedClientException.
+	// UnknownKey: the access key id is not known, or the request carries a
+	// session token (X-Amz-Security-Token), which static credentials never
+	// have. Control plane: HTTP 403 UnrecognizedClientException.
 	UnknownKey
-	// BadSignature: a malformed Authorization header, a missing or malformed
-	// date, a wrong credential scope, an unsigned Host header, a payload that
-	// does not match its declared hash, or a signature that does not match.
-	// Control plane: InvalidSignatureException.
+	// BadSignature: a missing or malformed date, a wrong credential scope, an
+	// unsigned Host header, a payload that does not match its declared hash,
+	// or a signature that does not match. Control plane: HTTP 403
+	// InvalidSignatureException.
 	BadSignature
 	// Expired: the request time is outside the allowed clock skew.
-	// Control plane: InvalidSignatureException (the message says
+	// Control plane: HTTP 403 InvalidSignatureException (the message says
 	// "Signature expired" or "Signature not yet current").
 	Expired
 	// BodyTooLarge: the body is longer than Verifier.MaxBody. Control plane:
 	// HTTP 413 with a ValidationException-style body.
 	BodyTooLarge
+	// IncompleteSignature: an Authorization header that is not a complete
+	// AWS4-HMAC-SHA256 one (a component or the request date missing, a
+	// component that is not key=value, another scheme). Control plane: HTTP
+	// 400 IncompleteSignatureException.
+	IncompleteSignature
+	// Throttled: the body does not fit in Verifier.Budget now. Control plane:
+	// HTTP 429 ThrottlingException with a Retry-After header.
+	Throttled
+	// BodyTimeout: reading the body hit a read deadline (the server's minimum
+	// body rate). Control plane: HTTP 408 RequestTimeoutException.
+	BodyTimeout
 )
 
 // String returns a short lowercase name of k.
@@ -41,13 +53,21 @@ func (k Kind) String() string {
 		return "signature expired"
 	case BodyTooLarge:
 		return "body too large"
+	case IncompleteSignature:
+		return "incomplete signature"
+	case Throttled:
+		return "throttled"
+	case BodyTimeout:
+		return "body timeout"
 	}
 	return "unknown kind"
 }
 
 // Error is a refused request. Msg is written in the style of the messages
 // AWS returns and is safe to send to the client: it never contains the
-// expected signature, a secret, or a derived key.
+// expected signature, a secret, or a derived key. On a signature mismatch it
+// carries the canonical request and string to sign the server computed, as
+// AWS services do, so that the client can see what it signed differently.
 type Error struct {
 	Kind Kind
 	Msg  string
@@ -73,6 +93,17 @@ func newError(k Kind, msg string) *Error {
 	return &Error{Kind: k, Msg: msg}
 }
 
-// msgSignatureMismatch is AWS's wording for a signature that does not match.
+// msgSignatureMismatch is AWS's wording for a signature that does not match;
+// mismatchError adds what AWS adds after it.
 const msgSignatureMismatch = "The request signature we calculated does not match the signature you provided. " +
-	"Check your AWS Secret Access Key and signing method. Consult the service documentation for details"
+	"Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
+
+// msgInvalidToken is AWS's wording for an unknown access key or session token.
+const msgInvalidToken = "The security token included in the request is invalid."
+
+// mismatchError is the refusal of a signature that does not match, with the
+// canonical request and string to sign the server computed.
+func mismatchError(canonical, sts string) *Error {
+	return newError(BadSignature, msgSignatureMismatch+"\n\nThe Canonical String for this request should have been\n'"+
+		canonical+"'\n\nThe String-to-Sign should have been\n'"+sts+"'\n")
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -51,10 +52,25 @@ type Verifier struct {
 	// MaxBody is the largest body Verify reads, in bytes; a longer body is
 	// BodyTooLarge. Default (0): DefaultMaxBody, 64 MiB.
 	MaxBody int64
+	// Budget, when set, is the memory of all bodies in flight: a body's
+	// buffer is reserved as it grows and stays reserved until r.Body is
+	// closed (Middleware closes it when the handler returns); a body that
+	// does not fit is Throttled. Default nil: no shared bound.
+	Budget Budget
 	// AllowUnsignedPayload accepts X-Amz-Content-Sha256: UNSIGNED-PAYLOAD, in
 	// which case the body is neither read nor hashed. Default false: such
 	// requests are BadSignature.
 	AllowUnsignedPayload bool
+}
+
+// Budget is memory shared by the request bodies in flight. Both methods are
+// called from many goroutines at once.
+type Budget interface {
+	// Reserve takes n bytes, or takes nothing and reports false when fewer
+	// than n remain.
+	Reserve(n int64) bool
+	// Release gives back n bytes taken with Reserve.
+	Release(n int64)
 }
 
 // NewVerifier returns a Verifier for signing name service with the default
@@ -65,14 +81,18 @@ func NewVerifier(creds Credentials, service string) *Verifier {
 }
 
 // Verify checks the SigV4 signature of r and returns the caller's Identity.
-// It reads the whole body to hash it (up to MaxBody) and replaces r.Body with
-// an in-memory copy, so handlers can read it again; r.ContentLength is set to
-// its length. Every refusal is an *Error; a failure to read the body is
-// returned as a plain wrapped error.
+// It reads the whole body to hash it (up to MaxBody, within Budget) and
+// replaces r.Body with a reader over the bytes it read, so handlers can read
+// it again (Body returns the bytes without a copy); r.ContentLength is set to
+// its length. Closing r.Body releases the bytes' Budget. Every refusal is an
+// *Error; a failure to read the body other than a timeout is returned as a
+// plain wrapped error.
 //
 // The checks run cheapest first: the Authorization header, the request
-// time and scope, the clock skew, the access key, and only then the body and
-// the signature.
+// time and scope, the clock skew, the access key and session token, and only
+// then the body and the signature. When the client declared the payload hash
+// (X-Amz-Content-Sha256), the signature is checked before the body is read,
+// so that only a caller holding the secret makes the server buffer a body.
 func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 	values := r.Header.Values("Authorization")
 	if len(values) == 0 || strings.TrimSpace(values[0]) == "" {
@@ -81,7 +101,8 @@ func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 	if len(values) > 1 {
 		return Identity{}, newError(BadSignature, "Only one Authorization header is allowed")
 	}
-	a, err := parseAuthorization(values[0])
+	dateMissing := r.Header.Get("X-Amz-Date") == "" && r.Header.Get("Date") == ""
+	a, err := parseAuthorization(values[0], dateMissing)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -111,27 +132,61 @@ func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 	if v.Credentials != nil {
 		cred, ok = v.Credentials.Lookup(a.accessKeyID)
 	}
-	if !ok {
-		return Identity{}, newError(UnknownKey, "The security token included in the request is invalid")
+	// Credentials are static keys: no session token is valid with them.
+	if !ok || len(r.Header.Values("X-Amz-Security-Token")) > 0 {
+		return Identity{}, newError(UnknownKey, msgInvalidToken)
 	}
 
-	payloadHash, err := v.payloadHash(r)
+	declared := r.Header.Get("X-Amz-Content-Sha256")
+	switch {
+	case declared == unsignedPayload && !v.AllowUnsignedPayload:
+		return Identity{}, newError(BadSignature, "UNSIGNED-PAYLOAD is not accepted; sign the payload hash")
+	case declared != "" && declared != unsignedPayload && !isHex(declared, sha256.Size*2):
+		return Identity{}, newError(BadSignature, "x-amz-content-sha256 must be the hex-encoded SHA-256 of the payload")
+	}
+	id := Identity{AccessKeyID: a.accessKeyID, AccountID: cred.AccountID, Region: a.region}
+	if declared != "" {
+		// The client signed its own spelling of the hash: check the signature first.
+		if err := v.checkSignature(r, &a, cred, amzDate, declared); err != nil {
+			return Identity{}, err
+		}
+		if declared == unsignedPayload {
+			return id, nil
+		}
+	}
+	sum, err := v.readBody(r)
 	if err != nil {
 		return Identity{}, err
 	}
-	canonical, err := canonicalRequest(r, &a, payloadHash)
+	if declared == "" {
+		err = v.checkSignature(r, &a, cred, amzDate, sum)
+	} else if !strings.EqualFold(declared, sum) {
+		err = newError(BadSignature, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+	}
 	if err != nil {
+		r.Body.Close() // gives the body's budget back
 		return Identity{}, err
 	}
-	want := signature(cred.SecretAccessKey, &a, stringToSign(amzDate, a.scope(), canonical))
-	if !hmac.Equal(want, a.signature) {
-		return Identity{}, newError(BadSignature, msgSignatureMismatch)
+	return id, nil
+}
+
+// checkSignature compares the signature of a with the one computed over r's
+// canonical request with payloadHash.
+func (v *Verifier) checkSignature(r *http.Request, a *authorization, cred Credential, amzDate, payloadHash string) error {
+	canonical, err := canonicalRequest(r, a, payloadHash)
+	if err != nil {
+		return err
 	}
-	return Identity{AccessKeyID: a.accessKeyID, AccountID: cred.AccountID, Region: a.region}, nil
+	sts := stringToSign(amzDate, a.scope(), canonical)
+	if !hmac.Equal(signature(cred.SecretAccessKey, a, sts), a.signature) {
+		return mismatchError(canonical, sts)
+	}
+	return nil
 }
 
 // Middleware verifies every request before next sees it. On success the
-// Identity is stored in the request context (read it with IdentityFrom); on
+// Identity is stored in the request context (read it with IdentityFrom) and
+// the body is closed when next returns, which gives its Budget back; on
 // failure onError, the protocol edge's single error translator, writes the
 // response and next is not called.
 func (v *Verifier) Middleware(next http.Handler, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
@@ -141,12 +196,16 @@ func (v *Verifier) Middleware(next http.Handler, onError func(http.ResponseWrite
 			onError(w, r, err)
 			return
 		}
+		if r.Body != nil {
+			defer r.Body.Close()
+		}
 		next.ServeHTTP(w, r.WithContext(WithIdentity(r.Context(), id)))
 	})
 }
 
 // requestTime returns the signing time from X-Amz-Date, or from Date when
-// X-Amz-Date is absent, in UTC.
+// X-Amz-Date is absent, in UTC. parseAuthorization has already refused a
+// request with neither.
 func requestTime(r *http.Request) (time.Time, error) {
 	if s := r.Header.Get("X-Amz-Date"); s != "" {
 		t, err := time.Parse(amzDateFormat, s)
@@ -155,14 +214,11 @@ func requestTime(r *http.Request) (time.Time, error) {
 		}
 		return t, nil
 	}
-	if s := r.Header.Get("Date"); s != "" {
-		t, err := http.ParseTime(s)
-		if err != nil {
-			return time.Time{}, newError(BadSignature, "Date must be an HTTP date")
-		}
-		return t.UTC(), nil
+	t, err := http.ParseTime(r.Header.Get("Date"))
+	if err != nil {
+		return time.Time{}, newError(BadSignature, "Date must be an HTTP date")
 	}
-	return time.Time{}, newError(BadSignature, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header")
+	return t.UTC(), nil
 }
 
 // checkSkew refuses a request time more than MaxSkew away from Now, with
@@ -195,39 +251,18 @@ func skewText(d time.Duration) string {
 	return d.String()
 }
 
-// payloadHash returns the payload hash for the canonical request: the
-// X-Amz-Content-Sha256 value when present, after checking it against the
-// body, otherwise the body's SHA-256.
-func (v *Verifier) payloadHash(r *http.Request) (string, error) {
-	declared := r.Header.Get("X-Amz-Content-Sha256")
-	if declared == unsignedPayload {
-		if v.AllowUnsignedPayload {
-			return declared, nil
-		}
-		return "", newError(BadSignature, "UNSIGNED-PAYLOAD is not accepted; sign the payload hash")
-	}
-	if declared != "" && !isHex(declared, sha256.Size*2) {
-		return "", newError(BadSignature, "x-amz-content-sha256 must be the hex-encoded SHA-256 of the payload")
-	}
-	sum, err := v.hashBody(r)
-	if err != nil {
-		return "", err
-	}
-	if declared == "" {
-		return sum, nil
-	}
-	if !strings.EqualFold(declared, sum) {
-		return "", newError(BadSignature, "The provided 'x-amz-content-sha256' header does not match what was computed")
-	}
-	return declared, nil // the client signed its own spelling
-}
-
 // emptySHA256 is the hex SHA-256 of an empty payload.
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// hashBody reads r.Body (at most MaxBody bytes), puts an in-memory copy back
-// and returns the hex SHA-256 of the bytes.
-func (v *Verifier) hashBody(r *http.Request) (string, error) {
+// firstChunk is the first buffer of a body read without a known length, or
+// with a large one: the buffer then doubles, so that budget and memory follow
+// the bytes that arrived rather than what the client announced.
+const firstChunk = 64 << 10
+
+// readBody reads r.Body (at most MaxBody bytes, reserving Budget as the
+// buffer grows), puts a reader over the bytes back and returns their hex
+// SHA-256. On failure the budget taken is released.
+func (v *Verifier) readBody(r *http.Request) (string, error) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return emptySHA256, nil
 	}
@@ -239,27 +274,121 @@ func (v *Verifier) hashBody(r *http.Request) (string, error) {
 	if r.ContentLength > limit {
 		return "", tooLarge
 	}
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+	// ceiling is the capacity the buffer may grow to: the announced length,
+	// else one byte over the limit (reaching it means the body is too large).
+	ceiling := limit + 1
+	if r.ContentLength >= 0 {
+		ceiling = r.ContentLength
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
-	r.Body.Close()
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return "", tooLarge
+	h := &heldBody{budget: v.Budget}
+	fail := func(err error) (string, error) {
+		r.Body.Close()
+		h.Close()
+		return "", err
+	}
+	for {
+		if len(h.b) == cap(h.b) {
+			if int64(cap(h.b)) >= ceiling {
+				// Full at the announced length: expect the end of the body.
+				var one [1]byte
+				n, err := r.Body.Read(one[:])
+				if n == 0 && err == io.EOF {
+					break
+				}
+				if err != nil && err != io.EOF {
+					return fail(readError(err, tooLarge))
+				}
+				if n == 0 {
+					continue
+				}
+				ceiling = limit + 1 // longer than announced: read on, within the limit
+				if !h.grow(int64(len(h.b))+1, ceiling) {
+					return fail(errThrottled)
+				}
+				h.b = append(h.b, one[0])
+			} else if !h.grow(int64(len(h.b))+1, ceiling) {
+				return fail(errThrottled)
+			}
 		}
-		return "", fmt.Errorf("sigv4: read body: %w", err)
+		n, err := r.Body.Read(h.b[len(h.b):cap(h.b)])
+		h.b = h.b[:len(h.b)+n]
+		if int64(len(h.b)) > limit {
+			return fail(tooLarge)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fail(readError(err, tooLarge))
+		}
 	}
-	if int64(buf.Len()) > limit {
-		return "", tooLarge
-	}
-	body := buf.Bytes()
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.Body.Close()
+	h.Reader = bytes.NewReader(h.b)
+	r.Body = h
+	body := h.b
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	r.ContentLength = int64(len(body))
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:]), nil
+}
+
+// errThrottled refuses a body that does not fit in the budget.
+var errThrottled = newError(Throttled, "Too many request bodies are in flight; retry later")
+
+// readError classifies a failure to read the body.
+func readError(err error, tooLarge *Error) error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return tooLarge
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return newError(BodyTimeout, "The request body did not arrive in time: it was sent more slowly than the server's minimum rate")
+	}
+	return fmt.Errorf("sigv4: read body: %w", err)
+}
+
+// heldBody is a body Verify read: a reader over its bytes that gives their
+// budget back on Close.
+type heldBody struct {
+	*bytes.Reader
+	b        []byte
+	budget   Budget
+	reserved int64 // bytes of budget held for cap(b)
+}
+
+// grow gives b room for at least need bytes, doubling up to ceiling, and
+// reports false when the budget refuses the new buffer.
+func (h *heldBody) grow(need, ceiling int64) bool {
+	size := min(max(int64(cap(h.b))*2, firstChunk, need), max(ceiling, need))
+	if h.budget != nil && !h.budget.Reserve(size) {
+		return false
+	}
+	nb := make([]byte, len(h.b), size)
+	copy(nb, h.b)
+	h.b = nb
+	if h.budget != nil {
+		h.budget.Release(h.reserved)
+		h.reserved = size
+	}
+	return true
+}
+
+// Close releases the body's budget; later calls do nothing.
+func (h *heldBody) Close() error {
+	if h.budget != nil && h.reserved > 0 {
+		h.budget.Release(h.reserved)
+	}
+	h.reserved = 0
+	return nil
+}
+
+// Body returns the body Verify read and checked, without a copy, and true;
+// false when Verify did not read r's body (no body, or an unsigned payload).
+// The bytes must not be modified.
+func Body(r *http.Request) ([]byte, bool) {
+	if h, ok := r.Body.(*heldBody); ok {
+		return h.b, true
+	}
+	return nil, false
 }
 
 // isHex reports whether s is n hexadecimal digits (either case).

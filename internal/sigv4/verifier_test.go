@@ -11,7 +11,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -57,6 +59,8 @@ type sdkRequest struct {
 	secret  string // default testSecret
 	token   string // session token, optional
 	service string // default testService
+	// payloadHash is the hash signed; default the body's SHA-256.
+	payloadHash string
 	at      time.Time
 }
 
@@ -80,7 +84,7 @@ func signSDK(t testing.TB, req sdkRequest) *http.Request {
 	if at.IsZero() {
 		at = testTime
 	}
-	err = v4.NewSigner().SignHTTP(context.Background(), creds, c, hexSHA256([]byte(req.body)),
+	err = v4.NewSigner().SignHTTP(context.Background(), creds, c, cmp.Or(req.payloadHash, hexSHA256([]byte(req.body))),
 		cmp.Or(req.service, testService), cmp.Or(req.region, testRegion), at)
 	if err != nil {
 		t.Fatal(err)
@@ -122,11 +126,6 @@ func TestVerifySDKSigned(t *testing.T) {
 			req: sdkRequest{method: "POST", target: "/prefix/", header: jsonHeader, body: `{}`,
 				region: "eu-west-1", keyID: "AKIDOTHER", secret: "other-secret"},
 			want: Identity{AccessKeyID: "AKIDOTHER", AccountID: "210987654321", Region: "eu-west-1"},
-		},
-		{
-			name: "session token",
-			req:  sdkRequest{method: "POST", target: "/", header: jsonHeader, body: `{}`, token: "FwoGZXIvYXdzEXAMPLE//token=="},
-			want: Identity{AccessKeyID: testKeyID, AccountID: testAccount, Region: testRegion},
 		},
 		{
 			name: "search with repeated keys, colon, pipe and space",
@@ -274,25 +273,23 @@ func TestVerifyLiteralCanonicalRequest(t *testing.T) {
 				"content-type;host;x-amz-date;x-amz-target",
 		},
 		{
-			name:   "botocore style with session token and padded header value",
+			name:   "botocore style with a padded header value",
 			method: "POST", target: "/",
 			header: map[string]string{
-				"Content-Type":         "application/x-amz-json-1.0",
-				"X-Amz-Target":         "HealthLake.ListFHIRImportJobs",
-				"X-Amz-Date":           "20240501T120000Z",
-				"X-Amz-Security-Token": "IQoJb3JpZ2luX2VjEXAMPLE==",
-				"X-Custom":             "a   b    c",
+				"Content-Type": "application/x-amz-json-1.0",
+				"X-Amz-Target": "HealthLake.ListFHIRImportJobs",
+				"X-Amz-Date":   "20240501T120000Z",
+				"X-Custom":     "a   b    c",
 			},
 			body:          `{"DatastoreId":"abc"}`,
-			signedHeaders: "content-type;host;x-amz-date;x-amz-security-token;x-amz-target;x-custom",
+			signedHeaders: "content-type;host;x-amz-date;x-amz-target;x-custom",
 			canonical: "POST\n/\n\n" +
 				"content-type:application/x-amz-json-1.0\n" +
 				"host:" + testHost + "\n" +
 				"x-amz-date:20240501T120000Z\n" +
-				"x-amz-security-token:IQoJb3JpZ2luX2VjEXAMPLE==\n" +
 				"x-amz-target:HealthLake.ListFHIRImportJobs\n" +
 				"x-custom:a b c\n\n" +
-				"content-type;host;x-amz-date;x-amz-security-token;x-amz-target;x-custom",
+				"content-type;host;x-amz-date;x-amz-target;x-custom",
 		},
 		{
 			// curl --aws-sigv4 signs the headers given with -H, User-Agent
@@ -430,8 +427,9 @@ func TestVerifyRejects(t *testing.T) {
 				r.Header.Set("Authorization", "Bearer eyJhbGciOi")
 				return r
 			},
-			want: MissingAuth,
-			msg:  "is not AWS4-HMAC-SHA256",
+			want: IncompleteSignature,
+			msg: "Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. " +
+				"Authorization header requires 'SignedHeaders' parameter. Authorization=Bearer eyJhbGciOi",
 		},
 		{
 			name: "malformed Authorization",
@@ -440,8 +438,49 @@ func TestVerifyRejects(t *testing.T) {
 				r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+testKeyID+"/20240501/us-east-1/healthlake/aws4_request")
 				return r
 			},
-			want: BadSignature,
-			msg:  "requires 'Signature' parameter",
+			want: IncompleteSignature,
+			msg: "Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. " +
+				"Authorization=AWS4-HMAC-SHA256 Credential=" + testKeyID + "/20240501/us-east-1/healthlake/aws4_request",
+		},
+		{
+			name: "no Credential",
+			req: func(t *testing.T) *http.Request {
+				r := signSDK(t, base)
+				a := r.Header.Get("Authorization")
+				r.Header.Set("Authorization", "AWS4-HMAC-SHA256 "+a[strings.Index(a, "SignedHeaders="):])
+				return r
+			},
+			want: IncompleteSignature,
+			msg:  "Authorization header requires 'Credential' parameter. Authorization=AWS4-HMAC-SHA256 SignedHeaders=",
+		},
+		{
+			name: "component without =",
+			req: func(t *testing.T) *http.Request {
+				r := signSDK(t, base)
+				r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+testKeyID+"/20240501/us-east-1/healthlake/aws4_request, SignedHeaders, Signature=abc")
+				return r
+			},
+			want: IncompleteSignature,
+			msg: "'SignedHeaders' not a valid key=value pair (missing equal-sign) in Authorization header: " +
+				"'AWS4-HMAC-SHA256 Credential=" + testKeyID + "/20240501/us-east-1/healthlake/aws4_request, SignedHeaders, Signature=abc'.",
+		},
+		{
+			name: "session token",
+			req: func(t *testing.T) *http.Request {
+				return signSDK(t, with(func(r *sdkRequest) { r.token = "IQoJb3JpZ2luX2VjEXAMPLE==" }))
+			},
+			want: UnknownKey,
+			msg:  "The security token included in the request is invalid.",
+		},
+		{
+			name: "unsigned session token",
+			req: func(t *testing.T) *http.Request {
+				r := signSDK(t, base)
+				r.Header.Set("X-Amz-Security-Token", "anything")
+				return r
+			},
+			want: UnknownKey,
+			msg:  "The security token included in the request is invalid.",
 		},
 		{
 			name: "two Authorization headers",
@@ -474,7 +513,13 @@ func TestVerifyRejects(t *testing.T) {
 				return signSDK(t, with(func(r *sdkRequest) { r.secret = "not-the-secret" }))
 			},
 			want: BadSignature,
-			msg:  "signature we calculated does not match",
+			msg: "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key " +
+				"and signing method. Consult the service documentation for details.\n\n" +
+				"The Canonical String for this request should have been\n'POST\n/datastore/abc/r4/Patient\n_count=10&name=x\n" +
+				"content-length:21\ncontent-type:application/fhir+json\nhost:" + testHost + "\nx-amz-date:20240501T120000Z\n" +
+				"x-amz-target:HealthLake.X\n\ncontent-length;content-type;host;x-amz-date;x-amz-target\n" +
+				hexSHA256([]byte(body)) + "'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20240501T120000Z\n" +
+				"20240501/us-east-1/healthlake/aws4_request\n",
 		},
 		{
 			name: "stale date",
@@ -508,8 +553,20 @@ func TestVerifyRejects(t *testing.T) {
 				r.Header.Del("X-Amz-Date")
 				return r
 			},
-			want: BadSignature,
-			msg:  "either a 'X-Amz-Date' or a 'Date' header",
+			want: IncompleteSignature,
+			msg:  "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=AWS4-HMAC-SHA256 Credential=",
+		},
+		{
+			name: "missing date and signature",
+			req: func(t *testing.T) *http.Request {
+				r := signSDK(t, base)
+				r.Header.Del("X-Amz-Date")
+				r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+testKeyID+"/20240501/us-east-1/healthlake/aws4_request")
+				return r
+			},
+			want: IncompleteSignature,
+			msg: "Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. " +
+				"Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. Authorization=AWS4-HMAC-SHA256 Credential=",
 		},
 		{
 			name: "malformed X-Amz-Date",
@@ -601,7 +658,8 @@ func TestVerifyRejects(t *testing.T) {
 			name: "X-Amz-Content-Sha256 mismatch",
 			req: func(t *testing.T) *http.Request {
 				return signSDK(t, with(func(r *sdkRequest) {
-					r.header = map[string]string{"X-Amz-Content-Sha256": hexSHA256([]byte("something else"))}
+					r.payloadHash = hexSHA256([]byte("something else"))
+					r.header = map[string]string{"X-Amz-Content-Sha256": r.payloadHash}
 				}))
 			},
 			want: BadSignature,
@@ -662,6 +720,23 @@ func TestVerifyRejects(t *testing.T) {
 			v:    func(v *Verifier) { v.MaxBody = 8 },
 			want: BodyTooLarge,
 			msg:  "not be larger than 8 bytes",
+		},
+		{
+			name: "body read times out",
+			req: func(t *testing.T) *http.Request {
+				r := signSDK(t, base)
+				r.Body = io.NopCloser(io.MultiReader(strings.NewReader(body[:5]), errReader{os.ErrDeadlineExceeded}))
+				return r
+			},
+			want: BodyTimeout,
+			msg:  "The request body did not arrive in time",
+		},
+		{
+			name: "body over the budget",
+			req:  func(t *testing.T) *http.Request { return signSDK(t, base) },
+			v:    func(v *Verifier) { v.Budget = newTestBudget(int64(len(body)) - 1) },
+			want: Throttled,
+			msg:  "Too many request bodies are in flight; retry later",
 		},
 	}
 	for _, tt := range tests {
@@ -801,5 +876,116 @@ func BenchmarkVerify(b *testing.B) {
 		if _, err := v.Verify(r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// errReader fails every read with err.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// testBudget is a Budget that records its peak use.
+type testBudget struct {
+	mu              sync.Mutex
+	limit, used, hi int64
+}
+
+func newTestBudget(limit int64) *testBudget { return &testBudget{limit: limit} }
+
+func (b *testBudget) Reserve(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.limit {
+		return false
+	}
+	b.used += n
+	b.hi = max(b.hi, b.used)
+	return true
+}
+
+func (b *testBudget) Release(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
+	if b.used < 0 {
+		panic("budget released more than it reserved")
+	}
+}
+
+func (b *testBudget) state() (used, hi int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used, b.hi
+}
+
+// TestVerifyBudget checks that a body's bytes are reserved while it is held and released by
+// closing the body, for bodies with and without a Content-Length, and that Body hands the
+// verified bytes to the handler without a copy.
+func TestVerifyBudget(t *testing.T) {
+	t.Parallel()
+	body := `{"resourceType":"Patient","text":"` + strings.Repeat("x", 300<<10) + `"}`
+	for _, chunked := range []bool{false, true} {
+		t.Run(map[bool]string{false: "content-length", true: "chunked"}[chunked], func(t *testing.T) {
+			t.Parallel()
+			r := signSDK(t, sdkRequest{method: "PUT", target: "/datastore/abc/r4/Patient/p", body: body})
+			if chunked {
+				r.ContentLength = -1
+			}
+			b := newTestBudget(1 << 20)
+			v := testVerifier()
+			v.Budget = b
+			if _, err := v.Verify(r); err != nil {
+				t.Fatal(err)
+			}
+			used, hi := b.state()
+			if used < int64(len(body)) || used > 2*int64(len(body)) {
+				t.Errorf("reserved %d bytes while the %d-byte body is held", used, len(body))
+			}
+			// The buffer doubles: with a known length it ends at the length, without one
+			// it may overshoot, and the old buffer is held while it is copied.
+			if peak := map[bool]int64{false: 2, true: 3}[chunked] * int64(len(body)); hi > peak {
+				t.Errorf("peak reservation %d bytes for a %d-byte body, want at most %d", hi, len(body), peak)
+			}
+			got, ok := Body(r)
+			if !ok || string(got) != body {
+				t.Fatalf("Body = %d bytes, %v", len(got), ok)
+			}
+			again, _ := io.ReadAll(r.Body)
+			if string(again) != body {
+				t.Errorf("r.Body reads %d bytes, want the body", len(again))
+			}
+			r.Body.Close()
+			r.Body.Close() // a second close releases nothing more
+			if used, _ := b.state(); used != 0 {
+				t.Errorf("after Close %d bytes stay reserved", used)
+			}
+		})
+	}
+}
+
+// panicReader fails the test if the body is read.
+type panicReader struct{ t *testing.T }
+
+func (p panicReader) Read([]byte) (int, error) {
+	p.t.Error("the body was read before the signature was checked")
+	return 0, io.EOF
+}
+
+// TestVerifySignatureBeforeBody checks that with X-Amz-Content-Sha256 the signature is checked
+// before the body is read: a caller without the secret cannot make the server buffer a body.
+func TestVerifySignatureBeforeBody(t *testing.T) {
+	t.Parallel()
+	body := `{"resourceType":"Patient"}`
+	r := signSDK(t, sdkRequest{method: "POST", target: "/datastore/abc/r4/Patient", body: body, secret: "not-the-secret",
+		header: map[string]string{"X-Amz-Content-Sha256": hexSHA256([]byte(body))}})
+	r.Body = io.NopCloser(panicReader{t})
+	b := newTestBudget(1 << 20)
+	v := testVerifier()
+	v.Budget = b
+	if _, err := v.Verify(r); KindOf(err) != BadSignature {
+		t.Fatalf("Verify = %v, want a bad signature", err)
+	}
+	if _, hi := b.state(); hi != 0 {
+		t.Errorf("%d bytes were reserved for a request with a bad signature", hi)
 	}
 }

@@ -67,6 +67,12 @@ func (s *Service) translate(err error) *awsjson.Error {
 			return &awsjson.Error{Status: http.StatusForbidden, Type: "InvalidSignatureException", Message: sv.Msg}
 		case sigv4.BodyTooLarge:
 			return &awsjson.Error{Status: http.StatusRequestEntityTooLarge, Type: "ValidationException", Message: sv.Msg}
+		case sigv4.IncompleteSignature:
+			return &awsjson.Error{Status: http.StatusBadRequest, Type: "IncompleteSignatureException", Message: sv.Msg}
+		case sigv4.Throttled:
+			return &awsjson.Error{Status: http.StatusTooManyRequests, Type: "ThrottlingException", Message: sv.Msg}
+		case sigv4.BodyTimeout:
+			return &awsjson.Error{Status: http.StatusRequestTimeout, Type: "RequestTimeoutException", Message: sv.Msg}
 		}
 	case errors.Is(err, store.ErrNotFound):
 		return &awsjson.Error{Status: http.StatusNotFound, Type: "ResourceNotFoundException", Message: "the requested resource does not exist"}

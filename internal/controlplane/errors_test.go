@@ -38,6 +38,9 @@ func TestTranslate(t *testing.T) {
 		{&sigv4.Error{Kind: sigv4.BadSignature, Msg: "m"}, 403, "InvalidSignatureException"},
 		{&sigv4.Error{Kind: sigv4.Expired, Msg: "m"}, 403, "InvalidSignatureException"},
 		{&sigv4.Error{Kind: sigv4.BodyTooLarge, Msg: "m"}, http.StatusRequestEntityTooLarge, "ValidationException"},
+		{&sigv4.Error{Kind: sigv4.IncompleteSignature, Msg: "m"}, 400, "IncompleteSignatureException"},
+		{&sigv4.Error{Kind: sigv4.Throttled, Msg: "m"}, http.StatusTooManyRequests, "ThrottlingException"},
+		{&sigv4.Error{Kind: sigv4.BodyTimeout, Msg: "m"}, http.StatusRequestTimeout, "RequestTimeoutException"},
 		{errUnauthenticated, 403, "MissingAuthenticationTokenException"},
 		{secret, 500, "InternalServerException"},
 	}

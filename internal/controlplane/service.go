@@ -112,9 +112,14 @@ func (s *Service) Handler() http.Handler { return s.router }
 // Operation names the operation a request targets ("" if none), for request logs.
 func (s *Service) Operation(r *http.Request) string { return s.router.Operation(r) }
 
-// WriteError writes err (e.g. a sigv4 refusal) as an AWS JSON error response.
+// WriteError writes err (e.g. a sigv4 refusal) as an AWS JSON error response; a throttled
+// request is told when to retry (Retry-After, in seconds).
 func (s *Service) WriteError(w http.ResponseWriter, _ *http.Request, err error) {
-	awsjson.WriteError(w, s.translate(err))
+	e := s.translate(err)
+	if e.Status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	awsjson.WriteError(w, e)
 }
 
 // operation validates the body against the model before the handler sees it.

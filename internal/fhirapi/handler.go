@@ -143,7 +143,7 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 	}
 	id, ok := sigv4.IdentityFrom(r.Context())
 	if !ok {
-		return nil, fail(http.StatusUnauthorized, "login", "missing authentication")
+		return nil, fail(http.StatusForbidden, "login", "Missing Authentication Token")
 	}
 	tenant := store.Tenant{AccountID: id.AccountID, Region: id.Region}
 	d, err := h.st.DatastoreGet(r.Context(), tenant, dsID)

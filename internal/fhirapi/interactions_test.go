@@ -177,7 +177,7 @@ func TestIdempotencyKey(t *testing.T) {
 func TestAuthAndTenancy(t *testing.T) {
 	e := newEnv(t)
 	path := e.url + "/datastore/" + e.ds + "/r4/metadata"
-	if r := e.send("GET", path, nil, "", ""); r.status != 401 || issueCode(t, r) != "login" {
+	if r := e.send("GET", path, nil, "", ""); r.status != 403 || issueCode(t, r) != "login" {
 		t.Errorf("unsigned: %d %s", r.status, r.body)
 	}
 	if r := e.send("GET", path, nil, e.key, "wrong"); r.status != 403 || issueCode(t, r) != "security" {

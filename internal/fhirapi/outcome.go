@@ -50,11 +50,19 @@ func (h *Handler) outcome(err error) (int, []byte) {
 	case errors.As(err, &se):
 		status, code, msg = http.StatusBadRequest, "invalid", se.Error()
 	case errors.As(err, &sv):
+		// The statuses of the control plane: 403 for a missing or refused signature, 400 for an
+		// incomplete one.
 		switch sv.Kind {
 		case sigv4.MissingAuth:
-			status, code = http.StatusUnauthorized, "login"
+			status, code = http.StatusForbidden, "login"
+		case sigv4.IncompleteSignature:
+			status, code = http.StatusBadRequest, "security"
 		case sigv4.BodyTooLarge:
 			status, code = http.StatusRequestEntityTooLarge, "too-costly"
+		case sigv4.Throttled:
+			status, code = http.StatusTooManyRequests, "throttled"
+		case sigv4.BodyTimeout:
+			status, code = http.StatusRequestTimeout, "timeout"
 		default:
 			status, code = http.StatusForbidden, "security"
 		}
@@ -80,8 +88,12 @@ func (h *Handler) outcome(err error) (int, []byte) {
 }
 
 // WriteError writes err as an OperationOutcome; it is also the sigv4 middleware's error writer.
+// A throttled request is told when to retry (Retry-After, in seconds).
 func (h *Handler) WriteError(w http.ResponseWriter, _ *http.Request, err error) {
 	status, body := h.outcome(err)
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
 	w.Header().Set("Content-Type", contentType)
 	w.WriteHeader(status)
 	w.Write(body)

@@ -347,7 +347,7 @@ func TestWireErrors(t *testing.T) {
 			}},
 		{name: "tampered_body", target: "HealthLake.ListFHIRDatastores", body: `{"MaxResults":5}`, status: 403,
 			sign: func(string) func(*http.Request) error { return good(`{"MaxResults":6}`) }},
-		{name: "missing_date_header", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 403,
+		{name: "missing_date_header", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 400,
 			sign: func(b string) func(*http.Request) error {
 				return func(r *http.Request) error {
 					if err := good(b)(r); err != nil {
@@ -355,6 +355,25 @@ func TestWireErrors(t *testing.T) {
 					}
 					r.Header.Del("X-Amz-Date")
 					return nil
+				}
+			}},
+		{name: "incomplete_no_signature", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 400,
+			sign: func(b string) func(*http.Request) error { return editAuth(good(b), dropComponent("Signature")) }},
+		{name: "incomplete_no_credential", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 400,
+			sign: func(b string) func(*http.Request) error { return editAuth(good(b), dropComponent("Credential")) }},
+		{name: "incomplete_other_scheme", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 400,
+			prep: func(r *http.Request) { r.Header.Set("Authorization", "Bearer eyJhbGciOiJIUzI1NiJ9") }},
+		{name: "incomplete_not_key_value", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 400,
+			sign: func(b string) func(*http.Request) error {
+				return editAuth(good(b), func(a string) string { return strings.Replace(a, "SignedHeaders=", "SignedHeaders ", 1) })
+			}},
+		{name: "session_token", target: "HealthLake.ListFHIRDatastores", body: `{}`, status: 403,
+			sign: func(b string) func(*http.Request) error {
+				return func(r *http.Request) error {
+					sum := sha256.Sum256([]byte(b))
+					return v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: config.DefaultAccessKeyID,
+						SecretAccessKey: config.DefaultSecretAccessKey, SessionToken: "IQoJb3JpZ2luX2VjEXAMPLE=="},
+						r, hex.EncodeToString(sum[:]), "healthlake", "us-east-1", time.Now())
 				}
 			}},
 	}
@@ -380,10 +399,50 @@ func TestWireErrors(t *testing.T) {
 			if resp.Header.Get("X-Amzn-RequestId") == "" || resp.Header.Get("Content-Type") != "application/x-amz-json-1.0" {
 				t.Errorf("headers = %v", resp.Header)
 			}
-			// Times in messages (expired signatures) vary from run to run.
-			stable := amzTime.ReplaceAll(body, []byte("<time>"))
+			stable := stableMessage(body)
 			golden(t, filepath.Join("testdata", "errors", tc.name+".golden"), fmt.Sprintf("%d %s\n%s\n", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), stable))
 		})
+	}
+}
+
+// Parts of error messages that vary from run to run: times and dates (of expired signatures,
+// of the canonical request and credential scope), the loopback port, and hashes and signatures.
+var (
+	scopeDate = regexp.MustCompile(`\d{8}/`)
+	loopback  = regexp.MustCompile(`127\.0\.0\.1:\d+`)
+	hash256   = regexp.MustCompile(`[0-9a-f]{64}`)
+)
+
+// stableMessage replaces what varies between runs in an error body.
+func stableMessage(body []byte) []byte {
+	body = amzTime.ReplaceAll(body, []byte("<time>"))
+	body = scopeDate.ReplaceAll(body, []byte("<date>/"))
+	body = loopback.ReplaceAll(body, []byte("<host>"))
+	return hash256.ReplaceAll(body, []byte("<sha256>"))
+}
+
+// editAuth signs with sign, then rewrites the Authorization header with edit.
+func editAuth(sign func(*http.Request) error, edit func(string) string) func(*http.Request) error {
+	return func(r *http.Request) error {
+		if err := sign(r); err != nil {
+			return err
+		}
+		r.Header.Set("Authorization", edit(r.Header.Get("Authorization")))
+		return nil
+	}
+}
+
+// dropComponent removes one "Name=value" component from an Authorization header.
+func dropComponent(name string) func(string) string {
+	return func(a string) string {
+		scheme, rest, _ := strings.Cut(a, " ")
+		var keep []string
+		for _, part := range strings.Split(rest, ", ") {
+			if !strings.HasPrefix(part, name+"=") {
+				keep = append(keep, part)
+			}
+		}
+		return scheme + " " + strings.Join(keep, ", ")
 	}
 }
 

@@ -19,10 +19,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -251,6 +253,12 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.DurationVar(&cfg.ProgressLogInterval, "progress-log-interval", cfg.ProgressLogInterval, "how often a running job logs its progress (0: never)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "separate address serving only /metrics (default: /metrics on --listen)")
 	fs.StringVar(&cfg.MetricsToken, "metrics-token", cfg.MetricsToken, "bearer token /metrics requires (default none: /metrics is open on a loopback --listen or on --metrics-listen, refused otherwise)")
+	fs.Var((*byteSize)(&cfg.MaxBodyBytes), "max-body", "largest request body, and FHIR resource after a PATCH (HealthLake's 50 MB import file quota; suffixes KiB, MiB, GiB)")
+	fs.Var((*byteSize)(&cfg.BodyBudgetBytes), "body-budget", "memory for the request bodies of all requests at once; beyond it requests get 429 with Retry-After (at least twice --max-body)")
+	fs.DurationVar(&cfg.ReadHeaderTimeout, "read-header-timeout", cfg.ReadHeaderTimeout, "time a client may take to send request headers")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "time a keep-alive connection may wait for its next request")
+	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "time a request body (and each response write) is given before --min-body-rate applies")
+	fs.Var((*byteSize)(&cfg.MinBodyRate), "min-body-rate", "slowest rate, in bytes per second, of a request body or response after --body-timeout (suffixes KiB, MiB)")
 	fs.StringVar(&lf.level, "log-level", lf.level, "debug, info, warn or error")
 	fs.StringVar(&lf.format, "log-format", lf.format, "json, or text for people")
 
@@ -288,4 +296,38 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 		return cfg, lf, &usageError{err.Error()}
 	}
 	return cfg, lf, nil
+}
+
+// byteSize is a flag value in bytes, written as a number with an optional binary suffix
+// (KiB, MiB, GiB).
+type byteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	n      int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+func (b *byteSize) String() string {
+	for _, u := range byteUnits {
+		if *b != 0 && int64(*b)%u.n == 0 {
+			return strconv.FormatInt(int64(*b)/u.n, 10) + u.suffix
+		}
+	}
+	return "0"
+}
+
+func (b *byteSize) Set(s string) error {
+	num, unit := s, int64(1)
+	for _, u := range byteUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, unit = n, u.n
+			break
+		}
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if err != nil || v < 0 || v > math.MaxInt64/unit {
+		return fmt.Errorf("%q is not a size in bytes (e.g. 50MiB)", s)
+	}
+	*b = byteSize(v * unit)
+	return nil
 }

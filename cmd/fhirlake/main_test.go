@@ -32,8 +32,9 @@ func TestParseFlagsEnvFallback(t *testing.T) {
 		"FHIRLAKE_CREDENTIALS":            "K:S:111111111111",
 		"FHIRLAKE_LOG_FORMAT":             "text",
 		"FHIRLAKE_METRICS_TOKEN":          "tok",
+		"FHIRLAKE_BODY_BUDGET":            "1GiB",
 	}
-	cfg, lf, err := parseFlags([]string{"--listen", "127.0.0.1:2"}, func(k string) string { return env[k] }, io.Discard)
+	cfg, lf, err := parseFlags([]string{"--listen", "127.0.0.1:2", "--max-body", "6MiB", "--min-body-rate", "512"}, func(k string) string { return env[k] }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,6 +47,12 @@ func TestParseFlagsEnvFallback(t *testing.T) {
 	}
 	if cfg.ProgressLogInterval != 5*time.Second {
 		t.Errorf("progress log interval = %v, want the 5s default", cfg.ProgressLogInterval)
+	}
+	if cfg.MaxBodyBytes != 6<<20 || cfg.BodyBudgetBytes != 1<<30 || cfg.MinBodyRate != 512 {
+		t.Errorf("sizes = %d %d %d", cfg.MaxBodyBytes, cfg.BodyBudgetBytes, cfg.MinBodyRate)
+	}
+	if _, _, err := parseFlags([]string{"--max-body", "50MB"}, func(string) string { return "" }, io.Discard); err == nil {
+		t.Error("--max-body 50MB (not a binary suffix) accepted")
 	}
 	_, _, err = parseFlags(nil, func(k string) string {
 		if k == "FHIRLAKE_MAX_DATASTORES" {

@@ -21,6 +21,13 @@ const (
 	DefaultAccountID       = "000000000000"
 )
 
+// DefaultMaxBodyBytes is the default bound of a request body and of a resource after a FHIR
+// PATCH: 50 MiB. HealthLake publishes no size quota for its FHIR REST API; the one size quota
+// of its developer guide's quota tables is 50 MB per import file ("Quotas for import jobs":
+// maximum import file size 50 MB, awsdocs/amazon-healthlake-dev-guide doc_source/devguide/
+// limits.md), so any resource HealthLake takes in can also be written here in one request.
+const DefaultMaxBodyBytes = 50 << 20
+
 // Credential maps an access key to its secret and account (the tenant's account).
 type Credential struct {
 	AccessKeyID     string
@@ -96,6 +103,28 @@ type Config struct {
 	// /metrics on Listen is open while Listen is a loopback address and refused otherwise (use
 	// MetricsToken or MetricsListen), and open on MetricsListen.
 	MetricsToken string
+	// MaxBodyBytes bounds a request body, and a resource after a FHIR PATCH, in bytes; a larger
+	// one is refused (413, or 422 too-costly for a PATCH). Default DefaultMaxBodyBytes (50 MiB,
+	// from HealthLake's import file quota).
+	MaxBodyBytes int64
+	// BodyBudgetBytes is the memory, in bytes, of the request bodies (and PATCH results) all
+	// requests hold at once; a request that does not fit is answered 429 with Retry-After
+	// (ThrottlingException on the control plane) instead of growing the process. It must be at
+	// least twice MaxBodyBytes (a body's buffer doubles as it arrives). Default 256 MiB.
+	BodyBudgetBytes int64
+	// ReadHeaderTimeout is how long a client may take to send a request's headers.
+	// Default 10s.
+	ReadHeaderTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next request.
+	// Default 60s.
+	IdleTimeout time.Duration
+	// BodyTimeout is the time a request body (and each response write) is given before
+	// MinBodyRate applies: a body must have arrived within BodyTimeout plus its length divided by
+	// MinBodyRate, else the request is answered 408 and the connection closed. Default 20s.
+	BodyTimeout time.Duration
+	// MinBodyRate is the slowest rate, in bytes per second, a client may send a body at (and
+	// read a response at) once BodyTimeout has passed. Default 16 KiB/s.
+	MinBodyRate int64
 }
 
 // Default returns the configuration with every default applied.
@@ -114,6 +143,13 @@ func Default() Config {
 		ExportPerFile:   5000,
 
 		ProgressLogInterval: 5 * time.Second,
+
+		MaxBodyBytes:      DefaultMaxBodyBytes,
+		BodyBudgetBytes:   256 << 20,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		BodyTimeout:       20 * time.Second,
+		MinBodyRate:       16 << 10,
 	}
 }
 
@@ -214,6 +250,18 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxImportFiles <= 0 {
 		errs = append(errs, errors.New("max import files must be positive"))
+	}
+	if c.MaxBodyBytes <= 0 {
+		errs = append(errs, errors.New("max body must be positive"))
+	}
+	if c.BodyBudgetBytes < 2*c.MaxBodyBytes {
+		errs = append(errs, fmt.Errorf("body budget %d must be at least twice the max body %d", c.BodyBudgetBytes, c.MaxBodyBytes))
+	}
+	if c.ReadHeaderTimeout <= 0 || c.IdleTimeout <= 0 || c.BodyTimeout <= 0 {
+		errs = append(errs, errors.New("read header, idle and body timeouts must be positive"))
+	}
+	if c.MinBodyRate <= 0 {
+		errs = append(errs, errors.New("min body rate must be positive"))
 	}
 	return errors.Join(errs...)
 }

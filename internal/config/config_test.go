@@ -28,6 +28,10 @@ func TestValidate(t *testing.T) {
 		{"short lease", func(c *Config) { c.JobLease = 0 }, "lease"},
 		{"no fault timeout", func(c *Config) { c.JobFaultTimeout = 0 }, "fault timeout"},
 		{"unknown store", func(c *Config) { c.Store = "postgres://x" }, "store"},
+		{"no max body", func(c *Config) { c.MaxBodyBytes = 0 }, "max body"},
+		{"budget below two bodies", func(c *Config) { c.BodyBudgetBytes = c.MaxBodyBytes }, "body budget"},
+		{"no idle timeout", func(c *Config) { c.IdleTimeout = 0 }, "timeouts"},
+		{"no min body rate", func(c *Config) { c.MinBodyRate = 0 }, "min body rate"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

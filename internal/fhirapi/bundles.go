@@ -26,7 +26,7 @@ type bundleEntryReq struct {
 
 // bundle handles POST [base]/ with a batch or transaction Bundle.
 func (h *Handler) bundle(c *call) (*response, error) {
-	body, err := readBody(c.r)
+	body, err := h.readBody(c.r)
 	if err != nil {
 		return nil, err
 	}

@@ -114,7 +114,7 @@ func (h *Handler) kickoff(c *call, level, group string) (*response, error) {
 	if c.r.Method != http.MethodGet && c.r.Method != http.MethodPost {
 		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "%s is not supported on $export; use GET or POST", c.r.Method)
 	}
-	req, err := readExportRequest(c.r)
+	req, err := h.readExportRequest(c.r)
 	if err != nil {
 		return nil, err
 	}
@@ -164,12 +164,12 @@ func newJobID() string { return strings.ReplaceAll(newID(), "-", "") }
 // readExportRequest collects the kick-off parameters from the query string and, on POST, from the
 // body: a FHIR Parameters resource, or a HealthLake JSON object with JobName, OutputDataConfig and
 // DataAccessRoleArn. A parameter may come from both places; single-valued ones only once in all.
-func readExportRequest(r *http.Request) (exportRequest, error) {
+func (h *Handler) readExportRequest(r *http.Request) (exportRequest, error) {
 	req := exportRequest{params: r.URL.Query()}
 	if r.Method != http.MethodPost {
 		return req, nil
 	}
-	body, err := readBody(r)
+	body, err := h.readBody(r)
 	if err != nil {
 		return req, err
 	}

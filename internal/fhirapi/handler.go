@@ -18,8 +18,8 @@ import (
 // contentType is the media type of every response body.
 const contentType = "application/fhir+json; charset=utf-8"
 
-// maxBody bounds a request body (a Bundle of 500 large resources fits).
-const maxBody = 64 << 20
+// defaultMaxBody is Options.MaxBody when none is set: 50 MiB, as config.DefaultMaxBodyBytes.
+const defaultMaxBody = 50 << 20
 
 // Store is the part of the store contract the data plane uses.
 type Store interface {
@@ -30,6 +30,16 @@ type Store interface {
 	ResourceHistory(ctx context.Context, datastoreID, typ, id string) ([]store.Resource, error)
 	ResourceTypeHistory(ctx context.Context, p store.TypeHistoryParams) ([]store.Resource, error)
 	ResourceSearch(ctx context.Context, q store.SearchQuery) (store.SearchResult, error)
+}
+
+// Budget is the memory shared by the request bodies in flight (the sigv4 verifier reserves a
+// body's bytes); a PATCH reserves the resource it builds from it. Both methods are called from
+// many goroutines at once.
+type Budget interface {
+	// Reserve takes n bytes, or takes nothing and reports false when fewer than n remain.
+	Reserve(n int64) bool
+	// Release gives back n bytes taken with Reserve.
+	Release(n int64)
 }
 
 // Validator checks one resource at a level.
@@ -56,6 +66,11 @@ type Options struct {
 	// ExportS3URI is the output location (s3://bucket/prefix) of $export kick-offs that name none.
 	// Default "": a kick-off must name one.
 	ExportS3URI string
+	// MaxBody bounds a request body and a resource after a PATCH, in bytes. Default 50 MiB.
+	MaxBody int64
+	// Budget, when set, also bounds the resources PATCH requests build: a PATCH whose result
+	// does not fit is answered 429. Default nil.
+	Budget Budget
 }
 
 // Handler serves the data plane of every data store.
@@ -74,6 +89,9 @@ func New(st Store, v Validator, opt Options) *Handler {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.MaxBody <= 0 {
+		opt.MaxBody = defaultMaxBody
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
@@ -205,7 +223,7 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 		case http.MethodGet:
 			return h.searchGET(c, typ)
 		case http.MethodPost:
-			body, err := readBody(r)
+			body, err := h.readBody(r)
 			if err != nil {
 				return nil, err
 			}
@@ -236,13 +254,13 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 		case http.MethodGet:
 			return h.read(c, typ, rid)
 		case http.MethodPut:
-			body, err := readBody(r)
+			body, err := h.readBody(r)
 			if err != nil {
 				return nil, err
 			}
 			return h.update(c, typ, rid, body, r.Header.Get("If-Match"))
 		case http.MethodPatch:
-			body, err := readBody(r)
+			body, err := h.readBody(r)
 			if err != nil {
 				return nil, err
 			}
@@ -278,13 +296,18 @@ func resourceType(s string) (string, error) {
 	return s, nil
 }
 
-func readBody(r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return nil, invalid("cannot read the request body")
+// readBody returns the request body: the bytes the sigv4 verifier read and checked (without a
+// copy), or, for a request that did not go through it, the body read within MaxBody.
+func (h *Handler) readBody(r *http.Request) ([]byte, error) {
+	b, ok := sigv4.Body(r)
+	if !ok {
+		var err error
+		if b, err = io.ReadAll(io.LimitReader(r.Body, h.opt.MaxBody+1)); err != nil {
+			return nil, invalid("cannot read the request body")
+		}
 	}
-	if len(b) > maxBody {
-		return nil, fail(http.StatusRequestEntityTooLarge, "too-costly", "the request body is larger than %d bytes", maxBody)
+	if int64(len(b)) > h.opt.MaxBody {
+		return nil, fail(http.StatusRequestEntityTooLarge, "too-costly", "the request body is larger than %d bytes", h.opt.MaxBody)
 	}
 	return b, nil
 }

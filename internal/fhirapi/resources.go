@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/valyala/fastjson"
-
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/store"
@@ -116,54 +114,31 @@ func (h *Handler) vread(c *call, typ, id, vid string) (*response, error) {
 }
 
 // prepare checks a resource body for a write of type typ: a JSON object of that type, given the
-// id (added or replaced when setID, else it must equal id), valid at the strict level. It
-// returns the body to store.
+// id (set when setID, else it must equal id), valid at the strict level. It returns the body to
+// store. The body is scanned, not decoded into a tree: the validator reports the resourceType
+// and id it found, and SetID rewrites the id in place.
 func (h *Handler) prepare(body []byte, typ, id string, setID bool) ([]byte, error) {
-	var p fastjson.Parser
-	v, err := p.ParseBytes(body)
-	if err != nil || v.Type() != fastjson.TypeObject {
-		return nil, invalid("the body is not a JSON object")
-	}
-	if got := string(v.GetStringBytes("resourceType")); got != typ {
-		return nil, invalid("the body's resourceType %q does not match the type %s of the URL", got, typ)
-	}
 	if setID {
-		body = withID(v, typ, id)
-	} else {
-		got := string(v.GetStringBytes("id"))
-		if got == "" {
-			return nil, invalid("an update must carry the resource id %q in the body", id)
+		b, err := fhir.SetID(body, id)
+		if err != nil {
+			return nil, invalid("the body is not a JSON object")
 		}
-		if got != id {
-			return nil, invalid("the body's id %q does not match the id %q of the URL", got, id)
-		}
+		body = b
 	}
 	res := h.v.Validate(body, fhir.LevelStrict)
-	if !res.Valid() {
+	switch {
+	case res.ResourceType == "" && !res.Valid():
+		return nil, &apiError{status: http.StatusBadRequest, issues: res.Issues}
+	case res.ResourceType != typ:
+		return nil, invalid("the body's resourceType %q does not match the type %s of the URL", res.ResourceType, typ)
+	case !setID && res.ID == "":
+		return nil, invalid("an update must carry the resource id %q in the body", id)
+	case !setID && res.ID != id:
+		return nil, invalid("the body's id %q does not match the id %q of the URL", res.ID, id)
+	case !res.Valid():
 		return nil, &apiError{status: http.StatusBadRequest, issues: res.Issues}
 	}
 	return body, nil
-}
-
-// withID re-renders a resource object with resourceType and id first and every other member
-// after them in their order.
-func withID(v *fastjson.Value, typ, id string) []byte {
-	o, _ := v.Object()
-	b := make([]byte, 0, len(v.MarshalTo(nil))+64)
-	b = append(b, `{"resourceType":`...)
-	b = appendJSON(b, typ)
-	b = append(b, `,"id":`...)
-	b = appendJSON(b, id)
-	o.Visit(func(k []byte, m *fastjson.Value) {
-		if string(k) == "resourceType" || string(k) == "id" {
-			return
-		}
-		b = append(b, ',')
-		b = appendJSON(b, string(k))
-		b = append(b, ':')
-		b = m.MarshalTo(b)
-	})
-	return append(b, '}')
 }
 
 func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*response, error) {
@@ -243,10 +218,11 @@ func (h *Handler) patch(c *call, typ, id string, body []byte, ctype, ifMatch str
 			return nil, fmt.Errorf("patch %s/%s: %w", typ, id, store.ErrVersionMismatch)
 		}
 	}
-	patched, err := applyPatch(cur.Body, body)
+	patched, release, err := applyPatch(cur.Body, body, h.opt.MaxBody, h.opt.Budget)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	if patched, err = h.prepare(patched, typ, id, false); err != nil {
 		return nil, err
 	}

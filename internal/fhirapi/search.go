@@ -36,7 +36,7 @@ func (h *Handler) searchPOST(c *call, typ string) (*response, error) {
 	if mt != "application/x-www-form-urlencoded" {
 		return nil, fail(http.StatusUnsupportedMediaType, "not-supported", "POST _search takes a form body (application/x-www-form-urlencoded)")
 	}
-	body, err := readBody(c.r)
+	body, err := h.readBody(c.r)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,9 @@
 // plane behind SigV4, the S3 API of the embedded object folder (requests signed for "s3"), the web
 // console at /console/ (its own sessions), /metrics and /healthz, all behind request logging and
 // request metrics. It owns process-level concerns (the data directory lock, the pagination-token
-// key file, who may read /metrics, shutdown order) and no protocol logic.
+// key file, who may read /metrics, shutdown order, the memory budget of request bodies in flight,
+// and the timeouts and minimum rates that keep slow clients from holding connections) and no
+// protocol logic.
 package server
 
 import (
@@ -77,6 +79,7 @@ type Server struct {
 	control *controlplane.Service
 	metrics *metrics.Metrics
 	handler http.Handler
+	budget  *bodyBudget
 	lock    *os.File
 	closers []func() error
 }
@@ -183,7 +186,9 @@ func (s *Server) open(ctx context.Context) error {
 	for _, c := range cfg.Credentials() {
 		creds[c.AccessKeyID] = sigv4.Credential{SecretAccessKey: c.SecretAccessKey, AccountID: c.AccountID}
 	}
+	s.budget = &bodyBudget{limit: cfg.BodyBudgetBytes}
 	verifier := sigv4.NewVerifier(creds, "healthlake")
+	verifier.MaxBody, verifier.Budget = cfg.MaxBodyBytes, s.budget
 	// The S3 API shares the port: requests signed for the service "s3", or addressed to
 	// <bucket>.localhost, go to it.
 	s3cfg := s3api.Config{Logger: s.log}
@@ -200,7 +205,7 @@ func (s *Server) open(ctx context.Context) error {
 	})
 	mux.Handle("/", verifier.Middleware(s.control.Handler(), s.control.WriteError))
 	data := fhirapi.New(mst, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
-		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI})
+		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI, MaxBody: cfg.MaxBodyBytes, Budget: s.budget})
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
 	con := console.New(console.Options{
 		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleStorage(),
@@ -209,13 +214,13 @@ func (s *Server) open(ctx context.Context) error {
 	mux.Handle("/console", con)
 	mux.Handle("/console/", con)
 	mux.Handle("GET /metrics", s.metricsOnServicePort())
-	s.handler = s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.handler = s.slowClients(s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isS3(r) {
 			s3.ServeHTTP(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)
-	}))
+	})))
 	if !s.opts.noWorkers {
 		s.engine.Start(context.WithoutCancel(ctx))
 	}
@@ -278,6 +283,8 @@ func (s *Server) preload(ctx context.Context) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve serves HTTP on ln until ctx ends, then drains in-flight requests (up to 30s) and returns.
+// Headers must arrive within ReadHeaderTimeout and an idle keep-alive connection is closed after
+// IdleTimeout; bodies and responses are bounded by the minimum rate of slowClients.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return s.serve(ctx, ln, s.handler)
 }
@@ -305,7 +312,8 @@ func (s *Server) metricsOnServicePort() http.Handler {
 }
 
 func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 30 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
@@ -384,6 +392,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(b)
 }
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // logRequests gives every request an id (x-amzn-RequestId), counts it in the metrics and logs one
 // line when it ends.

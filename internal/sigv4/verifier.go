@@ -191,6 +191,9 @@ func (v *Verifier) checkSignature(r *http.Request, a *authorization, cred Creden
 // response and next is not called.
 func (v *Verifier) Middleware(next http.Handler, onError func(http.ResponseWriter, *http.Request, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Verify replaces the body of a copy: net/http looks at its own request's body after
+		// the handler to decide whether the connection can be reused.
+		r = r.WithContext(r.Context())
 		id, err := v.Verify(r)
 		if err != nil {
 			onError(w, r, err)

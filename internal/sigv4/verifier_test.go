@@ -61,7 +61,7 @@ type sdkRequest struct {
 	service string // default testService
 	// payloadHash is the hash signed; default the body's SHA-256.
 	payloadHash string
-	at      time.Time
+	at          time.Time
 }
 
 // signSDK signs req with the SDK v4 signer and returns the server-side view

@@ -26,90 +26,61 @@ const lastUpdatedLayout = "2006-01-02T15:04:05.000Z07:00"
 // top level and meta only; the rest of the input is checked for well-formed
 // JSON but not decoded.
 func SetMeta(resource []byte, versionID string, lastUpdated time.Time) ([]byte, error) {
-	d := resource
-	i := skipWS(d, 0)
-	if i >= len(d) || d[i] != '{' {
-		return nil, ErrNotJSONObject
+	head, meta, tail, err := SpliceMeta(resource, versionID, lastUpdated)
+	if err != nil {
+		return nil, err
 	}
-	// Top-level scan: find meta, and where to insert it when absent.
-	metaStart, metaEnd, insertAt := -1, -1, i+1
-	j := skipWS(d, i+1)
-	empty := j < len(d) && d[j] == '}'
-	end := j + 1
-	if !empty {
-		for {
-			if j >= len(d) || d[j] != '"' {
-				return nil, ErrNotJSONObject
-			}
-			kEnd, kEsc, ok := scanString(d, j)
-			if !ok {
-				return nil, ErrNotJSONObject
-			}
-			key := d[j+1 : kEnd-1]
-			if kEsc {
-				key = unescape(nil, key)
-			}
-			j = skipWS(d, kEnd)
-			if j >= len(d) || d[j] != ':' {
-				return nil, ErrNotJSONObject
-			}
-			vStart := skipWS(d, j+1)
-			if j, ok = skipValue(d, vStart, 1); !ok {
-				return nil, ErrNotJSONObject
-			}
-			switch string(key) {
-			case "meta":
-				if metaStart < 0 {
-					metaStart, metaEnd = vStart, j
-				}
-			case "id":
-				insertAt = j
-			case "resourceType":
-				if insertAt == i+1 {
-					insertAt = j
-				}
-			}
-			j = skipWS(d, j)
-			if j >= len(d) {
-				return nil, ErrNotJSONObject
-			}
-			if d[j] == '}' {
-				end = j + 1
-				break
-			}
-			if d[j] != ',' {
-				return nil, ErrNotJSONObject
-			}
-			j = skipWS(d, j+1)
-		}
-	}
-	if end > len(d) || skipWS(d, end) != len(d) {
-		return nil, ErrNotJSONObject
-	}
+	out := make([]byte, 0, len(head)+len(meta)+len(tail))
+	return append(append(append(out, head...), meta...), tail...), nil
+}
 
+// SpliceMeta is SetMeta without the copy: the result is head, meta and tail written one after
+// the other, where head and tail are slices of resource and meta holds the new bytes (the meta
+// object, or the member inserted with its comma).
+func SpliceMeta(resource []byte, versionID string, lastUpdated time.Time) (head, meta, tail []byte, err error) {
+	d := resource
+	metaStart, metaEnd, insertAt := -1, -1, -1
+	open, _, err := members(d, func(key []byte, _, vStart, vEnd int) {
+		switch string(key) {
+		case "meta":
+			if metaStart < 0 {
+				metaStart, metaEnd = vStart, vEnd
+			}
+		case "id":
+			insertAt = vEnd
+		case "resourceType":
+			if insertAt < 0 {
+				insertAt = vEnd
+			}
+		}
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	var ts [32]byte
 	stamp := lastUpdated.UTC().AppendFormat(ts[:0], lastUpdatedLayout)
-	out := make([]byte, 0, len(d)+len(versionID)+80)
 	if metaStart < 0 {
-		out = append(out, d[:insertAt]...)
-		if !empty && insertAt == i+1 {
-			// Inserted first, before the existing members.
-			out = appendMetaObject(out, versionID, stamp)
-			out = append(out, ',')
-		} else {
-			if !empty {
-				out = append(out, ',')
-			}
-			out = appendMetaObject(out, versionID, stamp)
+		empty := d[skipWS(d, open+1)] == '}'
+		if insertAt < 0 {
+			insertAt = open + 1
 		}
-		return append(out, d[insertAt:]...), nil
+		meta = make([]byte, 0, len(versionID)+80)
+		switch {
+		case empty:
+			meta = appendMetaObject(meta, versionID, stamp)
+		case insertAt == open+1:
+			// Inserted first, before the existing members.
+			meta = append(appendMetaObject(meta, versionID, stamp), ',')
+		default:
+			meta = appendMetaObject(append(meta, ','), versionID, stamp)
+		}
+		return d[:insertAt], meta, d[insertAt:], nil
 	}
 	if d[metaStart] != '{' {
-		return nil, ErrMetaNotObject
+		return nil, nil, nil, ErrMetaNotObject
 	}
-	out = append(out, d[:metaStart]...)
-	out = setMetaMembers(out, d[metaStart:metaEnd], versionID, stamp)
-	return append(out, d[metaEnd:]...), nil
+	meta = setMetaMembers(make([]byte, 0, metaEnd-metaStart+len(versionID)+64), d[metaStart:metaEnd], versionID, stamp)
+	return d[:metaStart], meta, d[metaEnd:], nil
 }
 
 func appendMetaObject(b []byte, versionID string, stamp []byte) []byte {

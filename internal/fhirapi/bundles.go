@@ -280,7 +280,7 @@ func (h *Handler) bundleRead(c *call, r *bundleEntryReq) (bundleEntry, error) {
 	if err != nil {
 		return bundleEntry{}, err
 	}
-	e := bundleEntry{Resource: resp.body, Response: &entryResponse{Status: "200 OK", Etag: resp.etag}}
+	e := bundleEntry{Resource: resp.bytes(), Response: &entryResponse{Status: "200 OK", Etag: resp.etag}}
 	if !resp.lastModified.IsZero() {
 		e.Response.LastModified = resp.lastModified.UTC().Format("2006-01-02T15:04:05.000Z")
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -112,8 +113,11 @@ type call struct {
 
 // response is what an interaction produces; batch entries reuse it.
 type response struct {
-	status       int
-	body         []byte
+	status int
+	body   []byte
+	// more is written after body: a resource is sent as its stored bytes around a new meta
+	// (fhir.SpliceMeta) rather than copied into one buffer.
+	more         [][]byte
 	etag         string
 	lastModified time.Time
 	location     string
@@ -139,6 +143,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if resp.body != nil {
 		hd.Set("Content-Type", contentType)
+		n := len(resp.body)
+		for _, p := range resp.more {
+			n += len(p)
+		}
+		hd.Set("Content-Length", strconv.Itoa(n))
 	}
 	for k, v := range resp.header {
 		hd[k] = v
@@ -146,7 +155,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(resp.status)
 	if resp.body != nil && r.Method != http.MethodHead {
 		w.Write(resp.body)
+		for _, p := range resp.more {
+			w.Write(p)
+		}
 	}
+}
+
+// bytes returns the whole body of a response.
+func (r *response) bytes() []byte {
+	if len(r.more) == 0 {
+		return r.body
+	}
+	b := r.body
+	for _, p := range r.more {
+		b = append(b[:len(b):len(b)], p...)
+	}
+	return b
 }
 
 func (h *Handler) serve(r *http.Request) (*response, error) {

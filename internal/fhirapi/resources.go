@@ -63,18 +63,19 @@ func render(r store.Resource) ([]byte, error) {
 	return fhir.SetMeta(r.Body, strconv.FormatInt(r.Version, 10), r.LastUpdated)
 }
 
-// resourceResponse is a 200/201 response carrying a resource version.
+// resourceResponse is a 200/201 response carrying a resource version: its stored bytes with the
+// server-managed meta spliced in as the response is written, not copied into a new buffer.
 func (c *call) resourceResponse(status int, r store.Resource) (*response, error) {
-	body, err := render(r)
+	head, meta, tail, err := fhir.SpliceMeta(r.Body, strconv.FormatInt(r.Version, 10), r.LastUpdated)
 	if err != nil {
 		return nil, err
 	}
-	resp := &response{status: status, body: body, etag: etag(r.Version), lastModified: r.LastUpdated}
+	resp := &response{status: status, body: head, more: [][]byte{meta, tail}, etag: etag(r.Version), lastModified: r.LastUpdated}
 	if status == http.StatusCreated {
 		resp.location = c.versionURL(r.Type, r.ID, r.Version)
 	}
 	if strings.Contains(c.r.Header.Get("Prefer"), "return=minimal") {
-		resp.body = nil
+		resp.body, resp.more = nil, nil
 	}
 	return resp, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fastjson"
 
+	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
@@ -20,10 +21,29 @@ var parsers fastjson.ParserPool
 // Extract returns the index entries of a resource of type typ: every value of every indexable
 // search parameter of that type, without duplicates. A body that is not a JSON object gives
 // nil. _id and _lastUpdated are not extracted: they are columns of the resource itself.
-func Extract(typ string, body []byte) []Entry {
+//
+// In a body of trimFrom bytes or more, only the top-level members the type's expressions start
+// from are parsed into a tree (the others are scanned and skipped), so that a large element no
+// parameter reads (an extension, an attachment's data) costs no memory beyond the body.
+func Extract(typ string, body []byte) []Entry { return extract(typ, body, len(body) >= trimFrom) }
+
+// trimFrom is the body size from which Extract parses only the members it reads. Below it, the
+// scan and copy of trimming cost more than the tree they save.
+const trimFrom = 64 << 10
+
+// extract is Extract; trim false parses the whole body, for the tests that check that trimming
+// changes nothing.
+func extract(typ string, body []byte, trim bool) []Entry {
 	ps := Params(typ)
 	if len(ps) == 0 {
 		return nil
+	}
+	if top := reg().tops[typ]; trim && top != nil && !top.all {
+		kept, err := fhir.KeepMembers(body, top.keep)
+		if err != nil {
+			return nil
+		}
+		body = kept
 	}
 	p := parsers.Get()
 	defer parsers.Put(p)

@@ -48,10 +48,15 @@ func (u unionExpr) eval(root node, rt string, out []node) []node {
 type rootExpr struct{ typ string }
 
 func (r rootExpr) eval(root node, rt string, out []node) []node {
-	if r.typ == rt || r.typ == "Resource" || r.typ == "DomainResource" {
+	if r.applies(rt) {
 		out = append(out, root)
 	}
 	return out
+}
+
+// applies reports whether the path's first name selects a resource of type rt.
+func (r rootExpr) applies(rt string) bool {
+	return r.typ == rt || r.typ == "Resource" || r.typ == "DomainResource"
 }
 
 // stepExpr applies one step to every node its source selects.

@@ -46,13 +46,64 @@ type registry struct {
 	byType  map[string]map[string]*Param
 	sorted  map[string][]*Param
 	skipped map[string]string // definition URL -> why it is not indexed
+	// tops holds, per type, the top-level members the type's expressions start from.
+	tops map[string]*topMembers
+}
+
+// topMembers are the top-level members of a resource type that its parameters' expressions
+// read: extraction parses only these. A choice element's base name ("value") stands for its
+// typed members ("valueQuantity").
+type topMembers struct {
+	names map[string]bool
+	all   bool // an expression selects the resource itself: parse everything
+}
+
+// keep reports whether a top-level member is read by some expression.
+func (t *topMembers) keep(key []byte) bool {
+	if t.names[string(key)] {
+		return true
+	}
+	for n := range t.names {
+		if len(key) > len(n) && string(key[:len(n)]) == n && isTypeSuffix(key[len(n):]) {
+			return true
+		}
+	}
+	return false
+}
+
+// collectTop adds to t the top-level members e reads on a resource of type typ.
+func collectTop(e expr, typ string, t *topMembers) {
+	switch e := e.(type) {
+	case unionExpr:
+		for _, x := range e {
+			collectTop(x, typ, t)
+		}
+	case rootExpr:
+		if e.applies(typ) {
+			t.all = true // the resource itself is a value
+		}
+	case *stepExpr:
+		root, ok := e.src.(rootExpr)
+		switch {
+		case !ok:
+			collectTop(e.src, typ, t)
+		case !root.applies(typ):
+		case e.name != "":
+			t.names[e.name] = true
+		default:
+			t.all = true // a filter on the resource itself
+		}
+	default:
+		t.all = true
+	}
 }
 
 // reg builds the registry once per process; it is never modified afterwards.
 var reg = sync.OnceValue(buildRegistry)
 
 func buildRegistry() *registry {
-	r := &registry{byType: map[string]map[string]*Param{}, sorted: map[string][]*Param{}, skipped: map[string]string{}}
+	r := &registry{byType: map[string]map[string]*Param{}, sorted: map[string][]*Param{}, skipped: map[string]string{},
+		tops: map[string]*topMembers{}}
 	all := fhir.ResourceTypes()
 	for i := range definitions {
 		d := &definitions[i]
@@ -87,8 +138,15 @@ func buildRegistry() *registry {
 			}
 		}
 	}
-	for _, ps := range r.sorted {
+	for t, ps := range r.sorted {
 		sort.Slice(ps, func(i, j int) bool { return ps[i].Code < ps[j].Code })
+		top := &topMembers{names: map[string]bool{}}
+		for _, p := range ps {
+			if p.compiled != nil {
+				collectTop(p.compiled, t, top)
+			}
+		}
+		r.tops[t] = top
 	}
 	return r
 }

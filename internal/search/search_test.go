@@ -1,13 +1,18 @@
 package search
 
 import (
+	"bytes"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/valyala/fastjson"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 func TestEvaluate(t *testing.T) {
@@ -246,5 +251,76 @@ func TestNormalize(t *testing.T) {
 		if got := Normalize(in); got != want {
 			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestExtractTrimmed checks that parsing only the top-level members the expressions read gives
+// the same index entries as parsing the whole resource, over the reference corpora.
+func TestExtractTrimmed(t *testing.T) {
+	t.Parallel()
+	shared := testenv.SharedDir(t)
+	n, trimmedTypes := 0, map[string]bool{}
+	for _, dir := range []string{"synthea", "hl7-r4-examples", "bulk-export-10-patients"} {
+		files, err := filepath.Glob(filepath.Join(shared, "data", dir, "*.ndjson"))
+		if err != nil || len(files) == 0 {
+			t.Fatalf("no NDJSON in %s: %v", dir, err)
+		}
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for line := range bytes.SplitSeq(bytes.TrimSpace(data), []byte("\n")) {
+				typ := string(fastjson.MustParseBytes(line).GetStringBytes("resourceType"))
+				want, got := extract(typ, line, false), extract(typ, line, true)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("%s in %s: trimmed extraction differs (-full +trimmed):\n%s", typ, f, diff)
+				}
+				if top := reg().tops[typ]; top != nil && !top.all {
+					trimmedTypes[typ] = true
+				}
+				n++
+			}
+		}
+	}
+	t.Logf("%d resources of %d trimmed types agree", n, len(trimmedTypes))
+	if len(trimmedTypes) < 100 {
+		t.Errorf("only %d types are trimmed", len(trimmedTypes))
+	}
+}
+
+// BenchmarkExtract extracts the index entries of every resource of synthea/ (8,315 resources),
+// parsing the whole resource (full, what Extract does below trimFrom) or only the members the
+// expressions read (trimmed, what Extract does from trimFrom on): the price of trimming small
+// resources.
+func BenchmarkExtract(b *testing.B) {
+	files, _ := filepath.Glob(filepath.Join(testenv.SharedDir(b), "data", "synthea", "*.ndjson"))
+	type res struct {
+		typ  string
+		body []byte
+	}
+	var all []res
+	var size int64
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for line := range bytes.SplitSeq(bytes.TrimSpace(data), []byte("\n")) {
+			all = append(all, res{string(fastjson.MustParseBytes(line).GetStringBytes("resourceType")), line})
+			size += int64(len(line))
+		}
+	}
+	for _, trim := range []bool{false, true} {
+		b.Run(map[bool]string{false: "full", true: "trimmed"}[trim], func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, r := range all {
+					extract(r.typ, r.body, trim)
+				}
+			}
+			b.ReportMetric(float64(len(all))*float64(b.N)/b.Elapsed().Seconds(), "resources/s")
+		})
 	}
 }

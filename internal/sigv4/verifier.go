@@ -257,9 +257,11 @@ func skewText(d time.Duration) string {
 // emptySHA256 is the hex SHA-256 of an empty payload.
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// firstChunk is the first buffer of a body read without a known length, or
-// with a large one: the buffer then doubles, so that budget and memory follow
-// the bytes that arrived rather than what the client announced.
+// firstChunk is the first buffer of a body: the buffer then grows as bytes
+// arrive, so that budget and memory follow the bytes that arrived rather than
+// what the client announced. With a known length it grows four times at a
+// step (fewer copies; the announced length is the last step), without one it
+// doubles (less overshoot).
 const firstChunk = 64 << 10
 
 // readBody reads r.Body (at most MaxBody bytes, reserving Budget as the
@@ -279,9 +281,9 @@ func (v *Verifier) readBody(r *http.Request) (string, error) {
 	}
 	// ceiling is the capacity the buffer may grow to: the announced length,
 	// else one byte over the limit (reaching it means the body is too large).
-	ceiling := limit + 1
+	ceiling, step := limit+1, int64(2)
 	if r.ContentLength >= 0 {
-		ceiling = r.ContentLength
+		ceiling, step = r.ContentLength, 4
 	}
 	h := &heldBody{budget: v.Budget}
 	fail := func(err error) (string, error) {
@@ -304,12 +306,12 @@ func (v *Verifier) readBody(r *http.Request) (string, error) {
 				if n == 0 {
 					continue
 				}
-				ceiling = limit + 1 // longer than announced: read on, within the limit
-				if !h.grow(int64(len(h.b))+1, ceiling) {
+				ceiling, step = limit+1, 2 // longer than announced: read on, within the limit
+				if !h.grow(int64(len(h.b))+1, ceiling, step) {
 					return fail(errThrottled)
 				}
 				h.b = append(h.b, one[0])
-			} else if !h.grow(int64(len(h.b))+1, ceiling) {
+			} else if !h.grow(int64(len(h.b))+1, ceiling, step) {
 				return fail(errThrottled)
 			}
 		}
@@ -358,10 +360,10 @@ type heldBody struct {
 	reserved int64 // bytes of budget held for cap(b)
 }
 
-// grow gives b room for at least need bytes, doubling up to ceiling, and
-// reports false when the budget refuses the new buffer.
-func (h *heldBody) grow(need, ceiling int64) bool {
-	size := min(max(int64(cap(h.b))*2, firstChunk, need), max(ceiling, need))
+// grow gives b room for at least need bytes, multiplying its capacity by step
+// up to ceiling, and reports false when the budget refuses the new buffer.
+func (h *heldBody) grow(need, ceiling, step int64) bool {
+	size := min(max(int64(cap(h.b))*step, firstChunk, need), max(ceiling, need))
 	if h.budget != nil && !h.budget.Reserve(size) {
 		return false
 	}

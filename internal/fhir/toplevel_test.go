@@ -54,3 +54,26 @@ func FuzzSetID(f *testing.F) {
 		}
 	})
 }
+
+func TestKeepMembers(t *testing.T) {
+	t.Parallel()
+	keep := func(k []byte) bool { return string(k) == "name" || string(k) == "valueQuantity" || string(k) == "resourceType" }
+	cases := []struct{ in, want string }{
+		{`{"resourceType":"Observation","id":"o","valueQuantity":{"value":1},"note":[{"text":"x"}]}`, `{"resourceType":"Observation","valueQuantity":{"value":1}}`},
+		{` { "name" : [ {"family":"a"} ] , "extension":[1,2,3] } `, `{"name" : [ {"family":"a"} ]}`},
+		{`{"extension":[1]}`, `{}`},
+		{`{"name":1,"name":2}`, `{"name":1,"name":2}`},
+		{`{}`, `{}`},
+	}
+	for _, tc := range cases {
+		got, err := KeepMembers([]byte(tc.in), keep)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("KeepMembers(%s) = %s, %v; want %s", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{`[1]`, `{"name":[}`, `{"a":1} x`} {
+		if _, err := KeepMembers([]byte(bad), keep); err != ErrNotJSONObject {
+			t.Errorf("KeepMembers(%s) error = %v, want ErrNotJSONObject", bad, err)
+		}
+	}
+}

@@ -57,7 +57,9 @@ func FuzzSetID(f *testing.F) {
 
 func TestKeepMembers(t *testing.T) {
 	t.Parallel()
-	keep := func(k []byte) bool { return string(k) == "name" || string(k) == "valueQuantity" || string(k) == "resourceType" }
+	keep := func(k []byte) bool {
+		return string(k) == "name" || string(k) == "valueQuantity" || string(k) == "resourceType"
+	}
 	cases := []struct{ in, want string }{
 		{`{"resourceType":"Observation","id":"o","valueQuantity":{"value":1},"note":[{"text":"x"}]}`, `{"resourceType":"Observation","valueQuantity":{"value":1}}`},
 		{` { "name" : [ {"family":"a"} ] , "extension":[1,2,3] } `, `{"name" : [ {"family":"a"} ]}`},

@@ -43,10 +43,14 @@ type Router struct {
 	maxBody   int64
 }
 
+// MaxBody is the largest request body a Router reads: 8 MiB, far above any HealthLake
+// operation's input.
+const MaxBody = 8 << 20
+
 // NewRouter returns a router for targets "<prefix>.<Operation>". translate maps every error an
 // operation returns to its wire form; it must never put internal error text in the message.
 func NewRouter(prefix string, translate func(error) *Error) *Router {
-	return &Router{prefix: prefix, ops: map[string]Operation{}, translate: translate, maxBody: 8 << 20}
+	return &Router{prefix: prefix, ops: map[string]Operation{}, translate: translate, maxBody: MaxBody}
 }
 
 // Handle registers an operation by name.

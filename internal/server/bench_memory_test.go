@@ -29,7 +29,8 @@ import (
 // BenchmarkRequestMemory runs the service binary, one fresh process per measurement, and reports
 // its peak RSS (VmHWM) under hostile request bodies:
 //
-//   - patch-bomb: a 1.1 KB JSON Patch of 16 copy operations, each doubling the resource;
+//   - patch-bomb: a 1.1 KB JSON Patch of 16 copy operations, each doubling the resource (to
+//     72 MB without a bound);
 //   - put-10x48MiB: ten concurrent PUTs of a 48 MiB Patient, 480 MiB of bodies in all (the
 //     total of eight 60 MB PUTs, within the 50 MiB body bound), with a body budget that admits
 //     them all (per-request memory) and with the default budget (what the budget holds back).
@@ -108,9 +109,10 @@ func BenchmarkRequestMemory(b *testing.B) {
 	}
 }
 
-// bombPatient is a Patient whose first extension bombOps doubles.
-const bombPatient = `{"resourceType":"Patient","extension":[{"url":"http://example.org/a","extension":[` +
-	`{"url":"http://example.org/b","valueString":"padding padding padding padding padding padding padding padding"}]}]}`
+// bombPatient is a Patient whose first extension (1.1 KB) bombOps doubles: sixteen doublings
+// make it 72 MB, the size the issue reports.
+var bombPatient = `{"resourceType":"Patient","extension":[{"url":"http://example.org/a","extension":[` +
+	`{"url":"http://example.org/b","valueString":"` + strings.Repeat("x", 1000) + `"}]}]}`
 
 func bombOps(n int) []byte {
 	ops := make([]string, n)

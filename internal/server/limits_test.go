@@ -276,3 +276,18 @@ func TestSlowClients(t *testing.T) {
 		}
 	}
 }
+
+// TestControlPlaneBodyBound checks that the control plane refuses a body over its router's
+// bound (8 MiB) with 413 before reading it, though FHIR bodies may be larger.
+func TestControlPlaneBodyBound(t *testing.T) {
+	t.Parallel()
+	ts := start(t, newConfig(t))
+	body := `{"MaxResults":1,"Padding":"` + strings.Repeat("x", 9<<20) + `"}`
+	resp := rawCall(t, ts.URL, "HealthLake.ListFHIRDatastores", body, nil,
+		signer(config.DefaultAccessKeyID, config.DefaultSecretAccessKey, time.Now(), body))
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "must not be larger than 8388608 bytes") {
+		t.Errorf("9 MiB control-plane body: %d %s, want 413", resp.StatusCode, b)
+	}
+}

@@ -203,7 +203,10 @@ func (s *Server) open(ctx context.Context) error {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("/", verifier.Middleware(s.control.Handler(), s.control.WriteError))
+	// The control plane's verifier reads no more than its router takes.
+	control := *verifier
+	control.MaxBody = min(cfg.MaxBodyBytes, awsjson.MaxBody)
+	mux.Handle("/", control.Middleware(s.control.Handler(), s.control.WriteError))
 	data := fhirapi.New(mst, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
 		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI, MaxBody: cfg.MaxBodyBytes, Budget: s.budget})
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))

@@ -26,19 +26,37 @@ const lastUpdatedLayout = "2006-01-02T15:04:05.000Z07:00"
 // top level and meta only; the rest of the input is checked for well-formed
 // JSON but not decoded.
 func SetMeta(resource []byte, versionID string, lastUpdated time.Time) ([]byte, error) {
-	head, meta, tail, err := SpliceMeta(resource, versionID, lastUpdated)
+	sp, err := locateMeta(resource)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, len(head)+len(meta)+len(tail))
-	return append(append(append(out, head...), meta...), tail...), nil
+	out := make([]byte, 0, len(resource)+len(versionID)+80)
+	out = append(out, resource[:sp.headEnd]...)
+	out = sp.appendMeta(out, resource, versionID, lastUpdated)
+	return append(out, resource[sp.tailStart:]...), nil
 }
 
 // SpliceMeta is SetMeta without the copy: the result is head, meta and tail written one after
 // the other, where head and tail are slices of resource and meta holds the new bytes (the meta
 // object, or the member inserted with its comma).
 func SpliceMeta(resource []byte, versionID string, lastUpdated time.Time) (head, meta, tail []byte, err error) {
-	d := resource
+	sp, err := locateMeta(resource)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	meta = sp.appendMeta(make([]byte, 0, sp.tailStart-sp.headEnd+len(versionID)+80), resource, versionID, lastUpdated)
+	return resource[:sp.headEnd], meta, resource[sp.tailStart:], nil
+}
+
+// metaSplice says where the new meta goes: it replaces resource[headEnd:tailStart], which is the
+// existing meta object when there is one, else empty.
+type metaSplice struct {
+	headEnd, tailStart int
+	existing           bool // resource[headEnd:tailStart] is the meta object to rewrite
+	first, empty       bool // a new meta goes first among members / into an empty object
+}
+
+func locateMeta(d []byte) (metaSplice, error) {
 	metaStart, metaEnd, insertAt := -1, -1, -1
 	open, _, err := members(d, func(key []byte, _, vStart, vEnd int) {
 		switch string(key) {
@@ -55,32 +73,36 @@ func SpliceMeta(resource []byte, versionID string, lastUpdated time.Time) (head,
 		}
 	})
 	if err != nil {
-		return nil, nil, nil, err
+		return metaSplice{}, err
 	}
+	if metaStart >= 0 {
+		if d[metaStart] != '{' {
+			return metaSplice{}, ErrMetaNotObject
+		}
+		return metaSplice{headEnd: metaStart, tailStart: metaEnd, existing: true}, nil
+	}
+	sp := metaSplice{empty: d[skipWS(d, open+1)] == '}'}
+	if insertAt < 0 {
+		insertAt, sp.first = open+1, true
+	}
+	sp.headEnd, sp.tailStart = insertAt, insertAt
+	return sp, nil
+}
+
+// appendMeta appends what replaces resource[headEnd:tailStart].
+func (sp metaSplice) appendMeta(b, d []byte, versionID string, lastUpdated time.Time) []byte {
 	var ts [32]byte
 	stamp := lastUpdated.UTC().AppendFormat(ts[:0], lastUpdatedLayout)
-	if metaStart < 0 {
-		empty := d[skipWS(d, open+1)] == '}'
-		if insertAt < 0 {
-			insertAt = open + 1
-		}
-		meta = make([]byte, 0, len(versionID)+80)
-		switch {
-		case empty:
-			meta = appendMetaObject(meta, versionID, stamp)
-		case insertAt == open+1:
-			// Inserted first, before the existing members.
-			meta = append(appendMetaObject(meta, versionID, stamp), ',')
-		default:
-			meta = appendMetaObject(append(meta, ','), versionID, stamp)
-		}
-		return d[:insertAt], meta, d[insertAt:], nil
+	switch {
+	case sp.existing:
+		return setMetaMembers(b, d[sp.headEnd:sp.tailStart], versionID, stamp)
+	case sp.empty:
+		return appendMetaObject(b, versionID, stamp)
+	case sp.first:
+		// Inserted first, before the existing members.
+		return append(appendMetaObject(b, versionID, stamp), ',')
 	}
-	if d[metaStart] != '{' {
-		return nil, nil, nil, ErrMetaNotObject
-	}
-	meta = setMetaMembers(make([]byte, 0, metaEnd-metaStart+len(versionID)+64), d[metaStart:metaEnd], versionID, stamp)
-	return d[:metaStart], meta, d[metaEnd:], nil
+	return appendMetaObject(append(b, ','), versionID, stamp)
 }
 
 func appendMetaObject(b []byte, versionID string, stamp []byte) []byte {

@@ -76,7 +76,7 @@ func FuzzFHIRRequest(f *testing.F) {
 	const ds = "0123456789abcdef0123456789abcdef"
 	now := time.Now()
 	if _, _, err := st.DatastoreCreate(ctx, store.Datastore{Tenant: tenant, ID: ds, Status: store.DatastoreActive,
-		CreatedAt: now, ReadyAt: now, TypeVersion: "R4"}, nil); err != nil {
+		CreatedAt: now, ReadyAt: now, TypeVersion: "R4"}, nil, 0); err != nil {
 		f.Fatal(err)
 	}
 	h := fhirapi.New(st, fhir.NewValidator(), fhirapi.Options{PublicURL: "http://127.0.0.1:4599", Exports: st, MaxBody: fuzzLimit})

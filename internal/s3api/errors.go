@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"net/http"
+	"os"
 
 	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/sigv4"
@@ -77,8 +78,13 @@ func (h *Handler) translate(err error) *apiError {
 			return &apiError{http.StatusForbidden, "RequestTimeTooSkewed", sv.Msg}
 		case sigv4.BodyTooLarge:
 			return errEntityTooLarge
+		case sigv4.IncompleteSignature:
+			return &apiError{http.StatusBadRequest, "AuthorizationHeaderMalformed", sv.Msg}
 		}
 		return &apiError{http.StatusForbidden, "SignatureDoesNotMatch", sv.Msg}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The server's minimum body rate cut a slow upload.
+		return &apiError{http.StatusBadRequest, "RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period."}
 	case errors.Is(err, s3io.ErrAccessDenied):
 		return &apiError{http.StatusForbidden, "AccessDenied", "Access Denied"}
 	case errors.Is(err, s3io.ErrNoSuchBucket):

@@ -62,7 +62,7 @@ func (v *Verifier) VerifyS3(r *http.Request) (Identity, error) {
 	if len(values) > 1 {
 		return Identity{}, newError(BadSignature, "Only one Authorization header is allowed")
 	}
-	a, err := parseAuthorization(values[0])
+	a, err := parseAuthorization(values[0], r.Header.Get("X-Amz-Date") == "" && r.Header.Get("Date") == "")
 	if err != nil {
 		return Identity{}, err
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -143,11 +142,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if resp.body != nil {
 		hd.Set("Content-Type", contentType)
-		n := len(resp.body)
-		for _, p := range resp.more {
-			n += len(p)
-		}
-		hd.Set("Content-Length", strconv.Itoa(n))
 	}
 	for k, v := range resp.header {
 		hd[k] = v

@@ -198,7 +198,7 @@ func TestMetricsAfterImport(t *testing.T) {
 	resp.Body.Close()
 	fams = scrapeAfter(t, ts.URL+"/metrics", map[string]string{"api": "fhir", "operation": "read"},
 		map[string]string{"api": "s3", "operation": "S3.ListBuckets"})
-	if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "fhir", "operation": "read", "status": "401"}); got != 1 {
+	if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "fhir", "operation": "read", "status": "403"}); got != 1 {
 		t.Errorf("unsigned FHIR read = %v, want 1", got)
 	}
 	if got := value(fams, "fhirlake_http_requests_total", map[string]string{"api": "s3", "operation": "S3.ListBuckets", "status": "200"}); got != 1 {

@@ -46,9 +46,9 @@ func BenchmarkRequestMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	tmp := b.TempDir()
-	bins := [][2]string{{"this", buildBinary(b, root, filepath.Join(tmp, "this"))}}
+	bins := [][2]string{{"this", buildIn(b, root, filepath.Join(tmp, "this"))}}
 	if src := os.Getenv("FHIRLAKE_BASELINE_SRC"); src != "" {
-		bins = append(bins, [2]string{"baseline", buildBinary(b, src, filepath.Join(tmp, "baseline"))})
+		bins = append(bins, [2]string{"baseline", buildIn(b, src, filepath.Join(tmp, "baseline"))})
 	}
 	const putSize, puts = 48 << 20, 10
 	body := bigPatient("big", putSize)
@@ -122,7 +122,8 @@ func bombOps(n int) []byte {
 	return []byte("[" + strings.Join(ops, ",") + "]")
 }
 
-func buildBinary(b *testing.B, dir, out string) string {
+// buildIn builds cmd/fhirlake of the module in dir as out.
+func buildIn(b *testing.B, dir, out string) string {
 	b.Helper()
 	build := exec.Command("go", "build", "-o", out, "./cmd/fhirlake")
 	build.Dir = dir

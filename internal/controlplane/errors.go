@@ -61,7 +61,7 @@ func (s *Service) translate(err error) *awsjson.Error {
 		switch sv.Kind {
 		case sigv4.MissingAuth:
 			return &awsjson.Error{Status: http.StatusForbidden, Type: "MissingAuthenticationTokenException", Message: sv.Msg}
-		case sigv4.UnknownKey:
+		case sigv4.UnknownKey, sigv4.InvalidToken:
 			return &awsjson.Error{Status: http.StatusForbidden, Type: "UnrecognizedClientException", Message: sv.Msg}
 		case sigv4.BadSignature, sigv4.Expired:
 			return &awsjson.Error{Status: http.StatusForbidden, Type: "InvalidSignatureException", Message: sv.Msg}

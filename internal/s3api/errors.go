@@ -72,6 +72,8 @@ func (h *Handler) translate(err error) *apiError {
 		switch sv.Kind {
 		case sigv4.MissingAuth:
 			return &apiError{http.StatusForbidden, "AccessDenied", "Access Denied"}
+		case sigv4.InvalidToken:
+			return &apiError{http.StatusBadRequest, "InvalidToken", sv.Msg}
 		case sigv4.UnknownKey:
 			return &apiError{http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records."}
 		case sigv4.Expired:

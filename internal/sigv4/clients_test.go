@@ -62,7 +62,7 @@ func TestVerifyBotocore(t *testing.T) {
 			name: "session token",
 			spec: spec{Method: "POST", URL: base + "/", Body: `{}`, Token: "IQoJb3JpZ2luX2VjEXAMPLE==",
 				Headers: map[string]string{"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "HealthLake.ListFHIRDatastores"}},
-			wantKind: UnknownKey, wantMsg: "The security token included in the request is invalid.",
+			wantKind: InvalidToken, wantMsg: "The security token included in the request is invalid.",
 		},
 		{
 			// botocore signs a query typed into the URL as it is; the canonical query encodes

@@ -11,9 +11,8 @@ const (
 	// MissingAuth: no Authorization header. Control plane: HTTP 403
 	// MissingAuthenticationTokenException.
 	MissingAuth Kind = iota + 1
-	// UnknownKey: the access key id is not known, or the request carries a
-	// session token (X-Amz-Security-Token), which static credentials never
-	// have. Control plane: HTTP 403 UnrecognizedClientException.
+	// UnknownKey: the access key id is not known. Control plane: HTTP 403
+	// UnrecognizedClientException.
 	UnknownKey
 	// BadSignature: a missing or malformed date, a wrong credential scope, an
 	// unsigned Host header, a payload that does not match its declared hash,
@@ -38,6 +37,10 @@ const (
 	// BodyTimeout: reading the body hit a read deadline (the server's minimum
 	// body rate). Control plane: HTTP 408 RequestTimeoutException.
 	BodyTimeout
+	// InvalidToken: the request carries a session token (X-Amz-Security-Token),
+	// which static credentials never have. Control plane: HTTP 403
+	// UnrecognizedClientException; S3: HTTP 400 InvalidToken.
+	InvalidToken
 )
 
 // String returns a short lowercase name of k.
@@ -57,6 +60,8 @@ func (k Kind) String() string {
 		return "incomplete signature"
 	case Throttled:
 		return "throttled"
+	case InvalidToken:
+		return "invalid session token"
 	case BodyTimeout:
 		return "body timeout"
 	}

@@ -91,6 +91,10 @@ func (v *Verifier) VerifyS3(r *http.Request) (Identity, error) {
 	if !ok {
 		return Identity{}, newError(UnknownKey, "The AWS Access Key Id you provided does not exist in our records")
 	}
+	// Credentials are static keys: no session token is valid with them.
+	if len(r.Header.Values("X-Amz-Security-Token")) > 0 {
+		return Identity{}, newError(InvalidToken, "The provided token is malformed or otherwise invalid.")
+	}
 	mode := r.Header.Get("X-Amz-Content-Sha256")
 	if mode == "" {
 		// S3 requires the header; a request without a body (curl 7 signs GETs without it) is

@@ -277,6 +277,16 @@ func TestVerifyS3Rejects(t *testing.T) {
 	if _, err := s3Verifier().VerifyS3(other); KindOf(err) != BadSignature {
 		t.Errorf("other path: %v", err)
 	}
+	// Static credentials have no session token: one signed with the request is refused.
+	tok, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:4599/bkt/key", nil)
+	tok.Header.Set("X-Amz-Content-Sha256", hexSHA256(nil))
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: "AKID", SecretAccessKey: "SECRET", SessionToken: "TOKEN"},
+		tok, hexSHA256(nil), "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3Verifier().VerifyS3(serverRequest(tok, nil)); KindOf(err) != InvalidToken {
+		t.Errorf("session token: %v, want InvalidToken", err)
+	}
 	hl := &Verifier{Credentials: s3Verifier().Credentials, Service: "healthlake"}
 	if _, err := hl.VerifyS3(serverRequest(r, nil)); KindOf(err) != BadSignature {
 		t.Errorf("wrong service: %v", err)

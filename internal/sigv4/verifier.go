@@ -132,9 +132,12 @@ func (v *Verifier) Verify(r *http.Request) (Identity, error) {
 	if v.Credentials != nil {
 		cred, ok = v.Credentials.Lookup(a.accessKeyID)
 	}
-	// Credentials are static keys: no session token is valid with them.
-	if !ok || len(r.Header.Values("X-Amz-Security-Token")) > 0 {
+	if !ok {
 		return Identity{}, newError(UnknownKey, msgInvalidToken)
+	}
+	// Credentials are static keys: no session token is valid with them.
+	if len(r.Header.Values("X-Amz-Security-Token")) > 0 {
+		return Identity{}, newError(InvalidToken, msgInvalidToken)
 	}
 
 	declared := r.Header.Get("X-Amz-Content-Sha256")

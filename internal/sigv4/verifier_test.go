@@ -469,7 +469,7 @@ func TestVerifyRejects(t *testing.T) {
 			req: func(t *testing.T) *http.Request {
 				return signSDK(t, with(func(r *sdkRequest) { r.token = "IQoJb3JpZ2luX2VjEXAMPLE==" }))
 			},
-			want: UnknownKey,
+			want: InvalidToken,
 			msg:  "The security token included in the request is invalid.",
 		},
 		{
@@ -479,7 +479,7 @@ func TestVerifyRejects(t *testing.T) {
 				r.Header.Set("X-Amz-Security-Token", "anything")
 				return r
 			},
-			want: UnknownKey,
+			want: InvalidToken,
 			msg:  "The security token included in the request is invalid.",
 		},
 		{

@@ -12,15 +12,16 @@ import (
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
-// indexTables lists the index tables, in store.IndexKind order from IndexString.
-var indexTables = [...]string{"idx_string", "idx_token", "idx_ref", "idx_date", "idx_number", "idx_number", "idx_uri"}
+// rowTables lists the tables of the kinds indexed one row per entry, in store.IndexKind order
+// from IndexString; token and reference entries are posting lists (postings.go).
+var rowTables = [...]string{"idx_string", "", "", "idx_date", "idx_number", "idx_number", "idx_uri"}
 
-// tableOf returns the index table of a kind.
+// tableOf returns the row table of a kind indexed one row per entry.
 func tableOf(k store.IndexKind) (string, bool) {
-	if k < store.IndexString || int(k) > len(indexTables) {
+	if k < store.IndexString || int(k) > len(rowTables) || rowTables[k-1] == "" {
 		return "", false
 	}
-	return indexTables[k-1], true
+	return rowTables[k-1], true
 }
 
 // paramCache maps (type, code) to the search_params key. It only ever holds keys that were read
@@ -106,19 +107,25 @@ func (rb *rowBuffer) flush(ctx context.Context, all bool) error {
 	return nil
 }
 
-// indexStmts writes the index rows of one write transaction. Rows are buffered per table and
+// indexStmts writes the index of one write transaction. Rows are buffered per table and
 // inserted with multi-row statements; clear and the end of the transaction's writes flush them.
+// Token and reference entries go to the posting lists, written at the end of the transaction.
 type indexStmts struct {
-	stmts                  stmtSet
-	params                 *paramCache
-	local                  map[string]int64 // keys created by this transaction, not yet committed
-	getParam, insertParam  *sql.Stmt
-	widenSpan              *sql.Stmt
-	spans                  map[int64]int64 // spans raised by this transaction, cached once committed
-	str, tok, ref, dt, num rowBuffer
-	uri                    rowBuffer
-	del                    [6]*sql.Stmt // one per distinct table
-	keyGet, keyPut         *sql.Stmt
+	stmts                 stmtSet
+	params                *paramCache
+	local                 map[string]int64 // keys created by this transaction, not yet committed
+	getParam, insertParam *sql.Stmt
+	widenSpan             *sql.Stmt
+	spans                 map[int64]int64 // spans raised by this transaction, cached once committed
+	str, dt, num, uri     rowBuffer
+	del                   [4]*sql.Stmt // one per distinct row table
+	keyGet, keyPut        *sql.Stmt
+	post                  postStmts
+	postings              postings
+	// keys holds the parameter keys of the entries last passed to encode, and ixs the token and
+	// reference entries among them.
+	keys []int64
+	ixs  []ixEntry
 }
 
 // insertSQL returns an INSERT of rows rows into table.
@@ -147,14 +154,13 @@ func prepareIndexStmts(ctx context.Context, tx *sql.Tx, params *paramCache) (*in
 		rb.many = prep(insertSQL(table, cols, batchRows))
 	}
 	buf(&st.str, "idx_string", "ds", "param", "value", "exact", "rpk")
-	buf(&st.tok, "idx_token", "ds", "param", "code", "system", "text", "rpk")
-	buf(&st.ref, "idx_ref", "ds", "param", "ref_id", "ref_type", "rpk")
 	buf(&st.dt, "idx_date", "ds", "param", "lo", "hi", "rpk")
 	buf(&st.num, "idx_number", "ds", "param", "lo", "hi", "system", "code", "rpk")
 	buf(&st.uri, "idx_uri", "ds", "param", "value", "rpk")
-	for i, t := range []string{"idx_string", "idx_token", "idx_ref", "idx_date", "idx_number", "idx_uri"} {
+	for i, t := range []string{"idx_string", "idx_date", "idx_number", "idx_uri"} {
 		st.del[i] = prep("DELETE FROM " + t + " WHERE rpk = ?")
 	}
+	st.post = preparePostStmts(prep)
 	st.keyGet = prep("SELECT type, id, version FROM idempotency_keys WHERE ds = ? AND key = ?")
 	st.keyPut = prep("INSERT INTO idempotency_keys (ds, key, type, id, version) VALUES (?,?,?,?,?)")
 	if st.stmts.err != nil {
@@ -198,11 +204,11 @@ func (st *indexStmts) param(ctx context.Context, typ, code string) (int64, error
 }
 
 func (st *indexStmts) buffers() []*rowBuffer {
-	return []*rowBuffer{&st.str, &st.tok, &st.ref, &st.dt, &st.num, &st.uri}
+	return []*rowBuffer{&st.str, &st.dt, &st.num, &st.uri}
 }
 
-// flush inserts every buffered row.
-func (st *indexStmts) flush(ctx context.Context) error {
+// flushRows inserts every buffered row.
+func (st *indexStmts) flushRows(ctx context.Context) error {
 	for _, rb := range st.buffers() {
 		if err := rb.flush(ctx, true); err != nil {
 			return fmt.Errorf("index: %w", err)
@@ -211,10 +217,19 @@ func (st *indexStmts) flush(ctx context.Context) error {
 	return nil
 }
 
+// flush writes everything the transaction's writes left buffered: rows and postings.
+func (st *indexStmts) flush(ctx context.Context) error {
+	if err := st.flushRows(ctx); err != nil {
+		return err
+	}
+	return st.postings.flush(ctx, &st.post)
+}
+
 // clear drops every index row of a resource (buffered rows are written first, so that a
-// resource written twice in one transaction keeps only the rows of its last version).
+// resource written twice in one transaction keeps only the rows of its last version). Its
+// postings are changed by the caller, from the resource's ix.
 func (st *indexStmts) clear(ctx context.Context, rpk int64) error {
-	if err := st.flush(ctx); err != nil {
+	if err := st.flushRows(ctx); err != nil {
 		return err
 	}
 	for _, s := range st.del {
@@ -225,8 +240,10 @@ func (st *indexStmts) clear(ctx context.Context, rpk int64) error {
 	return nil
 }
 
-// insert writes the index rows of a resource version.
-func (st *indexStmts) insert(ctx context.Context, ds, rpk int64, typ string, entries []store.IndexEntry) error {
+// encode resolves the parameter keys of a version's entries (kept in st.keys for insert) and
+// returns the encoded ix of its token and reference entries (nil when it has none).
+func (st *indexStmts) encode(ctx context.Context, typ string, entries []store.IndexEntry) ([]byte, error) {
+	st.keys, st.ixs = st.keys[:0], st.ixs[:0]
 	lastCode, lastParam := "", int64(0)
 	for i := range entries {
 		e := &entries[i]
@@ -234,18 +251,32 @@ func (st *indexStmts) insert(ctx context.Context, ds, rpk int64, typ string, ent
 		if e.Param != lastCode || p == 0 {
 			var err error
 			if p, err = st.param(ctx, typ, e.Param); err != nil {
-				return fmt.Errorf("search parameter %s: %w", e.Param, err)
+				return nil, fmt.Errorf("search parameter %s: %w", e.Param, err)
 			}
 			lastCode, lastParam = e.Param, p
 		}
+		st.keys = append(st.keys, p)
+		switch e.Kind {
+		case store.IndexToken:
+			st.ixs = append(st.ixs, ixEntry{param: p, a: e.Code, b: e.System, c: e.Value})
+		case store.IndexReference:
+			st.ixs = append(st.ixs, ixEntry{ref: true, param: p, a: e.RefID, b: e.RefType})
+		}
+	}
+	return encodeIx(st.ixs), nil
+}
+
+// insert writes the index rows of a resource version whose entries encode resolved last; its
+// token and reference entries are posted by the caller from the encoded ix.
+func (st *indexStmts) insert(ctx context.Context, ds, rpk int64, typ string, entries []store.IndexEntry) error {
+	for i := range entries {
+		e := &entries[i]
+		p := st.keys[i]
 		var err error
 		switch e.Kind {
 		case store.IndexString:
 			err = st.str.add(ctx, ds, p, e.Value, e.Exact, rpk)
-		case store.IndexToken:
-			err = st.tok.add(ctx, ds, p, e.Code, e.System, e.Value, rpk)
-		case store.IndexReference:
-			err = st.ref.add(ctx, ds, p, e.RefID, e.RefType, rpk)
+		case store.IndexToken, store.IndexReference:
 		case store.IndexDate:
 			if err = st.widen(ctx, p, e.Low, e.High); err == nil {
 				err = st.dt.add(ctx, ds, p, e.Low, e.High, rpk)

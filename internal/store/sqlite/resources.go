@@ -48,11 +48,11 @@ type resourceStmts struct {
 func prepareResourceStmts(ctx context.Context, tx *sql.Tx) (*resourceStmts, error) {
 	st := resourceStmts{stmts: stmtSet{ctx: ctx, tx: tx}}
 	prep := st.stmts.prep
-	st.get = prep("SELECT pk, version, deleted FROM resources WHERE ds = ? AND type = ? AND id = ?")
-	st.insert = prep("INSERT INTO resources (ds, type, id, version, updated, deleted, body) VALUES (?,?,?,1,?,?,?) ON CONFLICT (ds, type, id) DO NOTHING")
+	st.get = prep("SELECT pk, version, deleted, ix FROM resources WHERE ds = ? AND type = ? AND id = ?")
+	st.insert = prep("INSERT INTO resources (ds, type, id, version, updated, deleted, body, ix) VALUES (?,?,?,1,?,?,?,?) ON CONFLICT (ds, type, id) DO NOTHING")
 	st.archive = prep(`INSERT INTO resource_history (ds, type, id, version, updated, deleted, body)
 		SELECT ds, type, id, version, updated, deleted, body FROM resources WHERE pk = ?`)
-	st.update = prep("UPDATE resources SET version = version + 1, updated = ?, deleted = ?, body = ? WHERE pk = ?")
+	st.update = prep("UPDATE resources SET version = version + 1, updated = ?, deleted = ?, body = ?, ix = ? WHERE pk = ?")
 	if st.stmts.err != nil {
 		st.stmts.close()
 	}
@@ -74,9 +74,16 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 			return prev, err
 		}
 	}
+	var ix []byte
+	if !w.Delete {
+		var err error
+		if ix, err = st.idx.encode(ctx, w.Type, w.Index); err != nil {
+			return res, err
+		}
+	}
 	if !w.Delete && w.IfVersion == 0 && !w.IfNoneExist {
 		// Most imported resources are new: try the insert first and look up only on conflict.
-		ins, err := st.insert.ExecContext(ctx, ds, w.Type, w.ID, now, false, w.Body)
+		ins, err := st.insert.ExecContext(ctx, ds, w.Type, w.ID, now, false, w.Body, ix)
 		if err != nil {
 			return res, fmt.Errorf("insert %s/%s: %w", w.Type, w.ID, err)
 		}
@@ -86,12 +93,13 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 				return res, err
 			}
 			res.Version, res.Created = 1, true
-			return res, st.indexed(ctx, ds, pk, w, res.Version, false)
+			return res, st.indexed(ctx, ds, pk, w, res.Version, false, nil, ix)
 		}
 	}
 	var pk, version int64
 	var deleted bool
-	err := st.get.QueryRowContext(ctx, ds, w.Type, w.ID).Scan(&pk, &version, &deleted)
+	var oldIx []byte
+	err := st.get.QueryRowContext(ctx, ds, w.Type, w.ID).Scan(&pk, &version, &deleted, &oldIx)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return res, fmt.Errorf("look up %s/%s: %w", w.Type, w.ID, err)
@@ -110,7 +118,7 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 		if w.Delete {
 			return res, fmt.Errorf("%s/%s: %w", w.Type, w.ID, store.ErrNotFound)
 		}
-		ins, err := st.insert.ExecContext(ctx, ds, w.Type, w.ID, now, false, body)
+		ins, err := st.insert.ExecContext(ctx, ds, w.Type, w.ID, now, false, body, ix)
 		if err != nil {
 			return res, fmt.Errorf("insert %s/%s: %w", w.Type, w.ID, err)
 		}
@@ -118,7 +126,7 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 			return res, err
 		}
 		res.Version, res.Created = 1, true
-		return res, st.indexed(ctx, ds, pk, w, res.Version, false)
+		return res, st.indexed(ctx, ds, pk, w, res.Version, false, nil, ix)
 	}
 	if w.Delete && deleted {
 		// Deleting a deleted resource changes nothing.
@@ -128,21 +136,28 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 	if _, err := st.archive.ExecContext(ctx, pk); err != nil {
 		return res, fmt.Errorf("archive %s/%s: %w", w.Type, w.ID, err)
 	}
-	if _, err := st.update.ExecContext(ctx, now, w.Delete, body, pk); err != nil {
+	if _, err := st.update.ExecContext(ctx, now, w.Delete, body, ix, pk); err != nil {
 		return res, fmt.Errorf("update %s/%s: %w", w.Type, w.ID, err)
 	}
 	res.Version, res.Created = version+1, deleted
-	return res, st.indexed(ctx, ds, pk, w, res.Version, !deleted)
+	if deleted {
+		oldIx = nil
+	}
+	return res, st.indexed(ctx, ds, pk, w, res.Version, !deleted, oldIx, ix)
 }
 
-// indexed replaces the index rows of the resource at pk with those of the version just written
-// (none for a delete) and remembers its idempotency key. hadRows says whether the previous
-// version was current and so may have rows.
-func (st *resourceStmts) indexed(ctx context.Context, ds, pk int64, w store.ResourceWrite, version int64, hadRows bool) error {
+// indexed replaces the index of the resource at pk with that of the version just written (none
+// for a delete) and remembers its idempotency key. hadRows says whether the previous version was
+// current and so may have rows; oldIx and ix are the encoded token and reference entries of the
+// previous and the new version.
+func (st *resourceStmts) indexed(ctx context.Context, ds, pk int64, w store.ResourceWrite, version int64, hadRows bool, oldIx, ix []byte) error {
 	if hadRows {
 		if err := st.idx.clear(ctx, pk); err != nil {
 			return fmt.Errorf("unindex %s/%s: %w", w.Type, w.ID, err)
 		}
+	}
+	if err := st.idx.postings.change(pk, oldIx, ix); err != nil {
+		return fmt.Errorf("index %s/%s: %w", w.Type, w.ID, err)
 	}
 	if !w.Delete {
 		if err := st.idx.insert(ctx, ds, pk, w.Type, w.Index); err != nil {
@@ -178,6 +193,7 @@ func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, wr
 	if st.idx, err = prepareIndexStmts(ctx, tx, &s.params); err != nil {
 		return nil, nothing, fmt.Errorf("prepare: %w", err)
 	}
+	st.idx.postings.ds = ds
 	out := make([]store.ResourceWriteResult, len(writes))
 	n := ms(now)
 	for i, w := range writes {

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -222,7 +224,8 @@ func sortKey(b *sqlBuilder, so store.SearchSort, typ string) (string, error) {
 	case store.IndexString:
 		col = "value"
 	case store.IndexToken:
-		col = "code"
+		b.args = append(b.args, typ, so.Param)
+		return fmt.Sprintf("coalesce(ix_code(coalesce(r.ix, x''), coalesce(%s, 0), %s), %s)", paramExpr, boolSQL(so.Desc), missing), nil
 	case store.IndexDate:
 		col = "lo"
 		if so.Desc {
@@ -381,13 +384,19 @@ func drivingRank(any []store.SearchPredicate) int {
 	return rank
 }
 
-// drivingSet writes "pk IN (rows of the index matching any predicate of the clause)".
+// postedKeys is the start of a subquery over a posting table (alias x) that gives, as column
+// j.value, the resource keys of the rows it selects; a WHERE on x follows.
+const postedKeys = "SELECT j.value FROM %s x, json_each(pl_keys(x.chunk, x.bits)) j WHERE "
+
+// drivingSet writes "pk IN (keys of the index entries matching any predicate of the clause)".
 func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredicate) error {
-	table, ok := tableOf(any[0].Kind)
-	if !ok {
+	if table, ok := postTable(any[0].Kind); ok {
+		b.w(a+".pk IN ("+fmt.Sprintf(postedKeys, table)+"x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, any[0].Param)
+	} else if table, ok := tableOf(any[0].Kind); ok {
+		b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, any[0].Param)
+	} else {
 		return fmt.Errorf("search parameter %s: unknown kind: %w", any[0].Param, store.ErrBadQuery)
 	}
-	b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, any[0].Param)
 	for i, p := range any {
 		if i > 0 {
 			b.w(" OR ")
@@ -423,6 +432,9 @@ func predicate(b *sqlBuilder, ds int64, typ, a string, p store.SearchPredicate) 
 		}
 		return dateCond(b, p, a+".updated", a+".updated")
 	}
+	if _, ok := postTable(p.Kind); ok {
+		return postedPredicate(b, ds, typ, a, p)
+	}
 	table, ok := tableOf(p.Kind)
 	if !ok {
 		return fmt.Errorf("search parameter %s: unknown kind: %w", p.Param, store.ErrBadQuery)
@@ -444,6 +456,40 @@ func predicate(b *sqlBuilder, ds int64, typ, a string, p store.SearchPredicate) 
 		return err
 	}
 	b.w(")")
+	return nil
+}
+
+// postedPredicate writes one token or reference predicate over alias a as a test of the entries
+// kept with the resource row (ix); a chain, whose target set is a subquery, as a posting subquery.
+func postedPredicate(b *sqlBuilder, ds int64, typ, a string, p store.SearchPredicate) error {
+	ix := "coalesce(" + a + ".ix, x''), coalesce(" + paramExpr + ", 0)"
+	not := ""
+	if p.Not || (p.Op == store.OpMissing && p.Missing) {
+		not = "NOT "
+	}
+	switch {
+	case p.Op == store.OpMissing:
+		b.w(not+"ix_any("+ix+")", typ, p.Param)
+	case p.Kind == store.IndexReference && p.Chain != nil:
+		b.w(not+a+".pk IN ("+fmt.Sprintf(postedKeys, "post_ref")+"x.ds = ? AND x.param = "+paramExpr+" AND ", ds, typ, p.Param)
+		if err := valueCond(b, ds, p); err != nil {
+			return err
+		}
+		b.w(")")
+	case p.Kind == store.IndexReference:
+		b.w(not+"ix_ref("+ix+", ?, ?)", typ, p.Param, p.RefID, p.RefType)
+	case p.Op == store.OpText:
+		b.w(not+"ix_token("+ix+", ?, '', ?)", typ, p.Param, p.Value, tokText)
+	default:
+		flags := 0
+		if p.Code != "" {
+			flags |= tokCode
+		}
+		if p.AnySystem {
+			flags |= tokAnySystem
+		}
+		b.w(not+"ix_token("+ix+", ?, ?, ?)", typ, p.Param, p.Code, p.System, flags)
+	}
 	return nil
 }
 
@@ -592,7 +638,7 @@ func (s *Store) includes(ctx context.Context, ds int64, q store.SearchQuery, pks
 		seen[m.Type+"/"+m.ID] = true
 	}
 	var out []store.Resource
-	collect := func(query string, args []any) error {
+	load := func(query string, args []any) error {
 		rows, err := s.r.QueryContext(ctx, query, args...)
 		if err != nil {
 			return fmt.Errorf("include: %w", err)
@@ -615,17 +661,53 @@ func (s *Store) includes(ctx context.Context, ds int64, q store.SearchQuery, pks
 		pkList[i] = pk
 	}
 	marks := strings.TrimSuffix(strings.Repeat("?,", len(pks)), ",")
-	for _, inc := range q.Include {
-		query := `SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM idx_ref x
-			JOIN resources t ON t.ds = x.ds AND t.type = x.ref_type AND t.id = x.ref_id AND t.deleted = 0
-			WHERE x.rpk IN (` + marks + `) AND x.param = ` + paramExpr
-		args := append(append([]any{}, pkList...), inc.Type, inc.Param)
-		if inc.TargetType != "" {
-			query += " AND x.ref_type = ?"
-			args = append(args, inc.TargetType)
+	var ixs [][]byte
+	if len(q.Include) > 0 {
+		rows, err := s.r.QueryContext(ctx, "SELECT ix FROM resources WHERE pk IN ("+marks+") ORDER BY pk", pkList...)
+		if err != nil {
+			return nil, fmt.Errorf("include: %w", err)
 		}
-		if err := collect(query, args); err != nil {
-			return nil, err
+		if ixs, err = collect(rows, func(sc interface{ Scan(...any) error }) ([]byte, error) {
+			var ix []byte
+			return ix, sc.Scan(&ix)
+		}); err != nil {
+			return nil, fmt.Errorf("include: %w", err)
+		}
+	}
+	for _, inc := range q.Include {
+		var param int64
+		err := s.r.QueryRowContext(ctx, "SELECT seq FROM search_params WHERE type = ? AND code = ?", inc.Type, inc.Param).Scan(&param)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("include: %w", err)
+		}
+		// The targets, grouped by type in the order they are first referenced.
+		var types []string
+		ids := map[string][]any{}
+		for _, ix := range ixs {
+			refs, err := ixRefs(ix, param)
+			if err != nil {
+				return nil, fmt.Errorf("include: %w", err)
+			}
+			for _, r := range refs {
+				if r[0] == "" || (inc.TargetType != "" && r[0] != inc.TargetType) {
+					continue
+				}
+				if ids[r[0]] == nil {
+					types = append(types, r[0])
+				}
+				ids[r[0]] = append(ids[r[0]], r[1])
+			}
+		}
+		for _, typ := range types {
+			idMarks := strings.TrimSuffix(strings.Repeat("?,", len(ids[typ])), ",")
+			query := `SELECT type, id, version, updated, deleted, body FROM resources
+				WHERE ds = ? AND type = ? AND deleted = 0 AND id IN (` + idMarks + `)`
+			if err := load(query, append([]any{ds, typ}, ids[typ]...)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	ids := make([]any, 0, len(matches))
@@ -634,13 +716,13 @@ func (s *Store) includes(ctx context.Context, ds int64, q store.SearchQuery, pks
 	}
 	idMarks := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
 	for _, inc := range q.RevInclude {
-		query := `SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM idx_ref x
-			JOIN resources t ON t.pk = x.rpk AND t.deleted = 0
+		query := `SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM post_ref x, json_each(pl_keys(x.chunk, x.bits)) j
+			JOIN resources t ON t.pk = j.value AND t.deleted = 0
 			WHERE x.ds = ? AND x.param = ` + paramExpr + ` AND x.ref_type = ? AND x.ref_id IN (` + idMarks + `)
-			ORDER BY x.rpk LIMIT ?`
+			ORDER BY j.value LIMIT ?`
 		args := append([]any{ds, inc.Type, inc.Param, q.Type}, ids...)
 		args = append(args, maxIncluded+1)
-		if err := collect(query, args); err != nil {
+		if err := load(query, args); err != nil {
 			return nil, err
 		}
 	}

@@ -18,6 +18,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -75,10 +76,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		o(s)
 	}
 	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=10000&_foreign_keys=on&_txlock=immediate&cache=private"
-	w, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite writer: %w", err)
-	}
+	w := openDB(dsn)
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -92,24 +90,41 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000&_foreign_keys=on&mode=ro&_query_only=1")
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite readers: %w", err)
-	}
+	r := openDB("file:" + path + "?_busy_timeout=10000&_foreign_keys=on&mode=ro&_query_only=1")
 	r.SetMaxOpenConns(4)
 	r.SetMaxIdleConns(4)
-	ckpt, err := sql.Open("sqlite3", "file:"+path+"?_busy_timeout=10000")
-	if err != nil {
-		w.Close()
-		r.Close()
-		return nil, fmt.Errorf("open sqlite checkpointer: %w", err)
-	}
+	ckpt := openDB("file:" + path + "?_busy_timeout=10000")
 	ckpt.SetMaxOpenConns(1)
 	s.w, s.r, s.ckpt = w, r, ckpt
 	go s.checkpointer()
 	return s, nil
 }
+
+// driverWithFuncs is the SQLite driver with the functions that the posting lists and the
+// encoded index entries of resources need (postings.go) registered on every connection.
+var driverWithFuncs = &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
+	for name, fn := range map[string]any{
+		"pl_union": unionChunks,
+		"pl_keys":  chunkKeys,
+		"ix_token": ixToken,
+		"ix_ref":   ixRef,
+		"ix_any":   ixAny,
+		"ix_code":  ixCode,
+	} {
+		if err := c.RegisterFunc(name, fn, true); err != nil {
+			return fmt.Errorf("register %s: %w", name, err)
+		}
+	}
+	return nil
+}}
+
+// connector opens connections of driverWithFuncs without registering a driver name globally.
+type connector struct{ dsn string }
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return driverWithFuncs.Open(c.dsn) }
+func (c connector) Driver() driver.Driver                      { return driverWithFuncs }
+
+func openDB(dsn string) *sql.DB { return sql.OpenDB(connector{dsn}) }
 
 const (
 	// checkpointInterval is how often the WAL is copied back into the database file.
@@ -202,6 +217,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %s: %w", f, err)
+		}
+		if step := migrationSteps[n]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %s: %w", f, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version=%d", n)); err != nil {
 			tx.Rollback()

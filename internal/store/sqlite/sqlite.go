@@ -122,7 +122,7 @@ var driverWithFuncs = &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteC
 type connector struct{ dsn string }
 
 func (c connector) Connect(context.Context) (driver.Conn, error) { return driverWithFuncs.Open(c.dsn) }
-func (c connector) Driver() driver.Driver                      { return driverWithFuncs }
+func (c connector) Driver() driver.Driver                        { return driverWithFuncs }
 
 func openDB(dsn string) *sql.DB { return sql.OpenDB(connector{dsn}) }
 

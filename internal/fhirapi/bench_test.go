@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,8 +12,12 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/healthlake"
+	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
 
 	"github.com/fhirlake/fhirlake/internal/testenv"
 )
@@ -164,5 +169,160 @@ func BenchmarkLargePut(b *testing.B) {
 			runtime.ReadMemStats(&after)
 			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(len(body)), "bytes/body-byte")
 		})
+
+// readLines returns every line of the gzip NDJSON files of dir with its type and id.
+func readLines(b *testing.B, dir string) (lines [][]byte, refs []string) {
+	b.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "*.ndjson.gz"))
+	for _, path := range files {
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(zr)
+		sc.Buffer(nil, 64<<20)
+		for sc.Scan() {
+			var m struct{ ResourceType, ID string }
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				b.Fatal(err)
+			}
+			lines = append(lines, append([]byte(nil), sc.Bytes()...))
+			refs = append(refs, m.ResourceType+"/"+m.ID)
+		}
+		f.Close()
+	}
+	return lines, refs
+}
+
+// quantiles returns p50 and p90 of d in milliseconds (d is sorted in place).
+func quantiles(d []time.Duration) (p50, p90 float64) {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	ms := func(x time.Duration) float64 { return float64(x.Microseconds()) / 1000 }
+	return ms(d[len(d)/2]), ms(d[len(d)*9/10])
+}
+
+// BenchmarkPutDuringImport measures a REST update (PUT of a Patient, SigV4-signed HTTP) on an
+// idle server and while synthea-full is imported into the same data store, in one run: p50 and
+// p90 of each and the ratio of the p90s (the goal is at most 3). Only PUTs that started and ended
+// while the job was IN_PROGRESS count as "during".
+func BenchmarkPutDuringImport(b *testing.B) {
+	dir := filepath.Join(testenv.SharedDir(b), "data", "synthea-full")
+	if _, err := os.Stat(dir); err != nil {
+		b.Skip("synthea-full not present")
+	}
+	e := newEnv(b)
+	put := func(i int) time.Duration {
+		body := fmt.Sprintf(`{"resourceType":"Patient","id":"put-%d","gender":"female","birthDate":"1970-05-06","name":[{"family":"Put%d"}]}`, i%50, i)
+		start := time.Now()
+		if r := e.do("PUT", fmt.Sprintf("Patient/put-%d", i%50), []byte(body)); r.status != 200 && r.status != 201 {
+			b.Fatalf("put: %d %s", r.status, r.body)
+		}
+		return time.Since(start)
+	}
+	status := func(job string) types.JobStatus {
+		out, err := e.hl.DescribeFHIRImportJob(context.Background(), &healthlake.DescribeFHIRImportJobInput{DatastoreId: &e.ds, JobId: &job})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return out.ImportJobProperties.JobStatus
+	}
+	for range b.N {
+		var idle, during []time.Duration
+		for i := 0; i < 300; i++ {
+			idle = append(idle, put(i))
+			time.Sleep(5 * time.Millisecond)
+		}
+		job := e.startImport(dir)
+		for status(job) != types.JobStatusInProgress {
+			time.Sleep(5 * time.Millisecond)
+		}
+		for i := 0; ; i++ {
+			var batch []time.Duration
+			for k := 0; k < 10; k++ {
+				batch = append(batch, put(i*10+k))
+				time.Sleep(5 * time.Millisecond)
+			}
+			if status(job) != types.JobStatusInProgress {
+				break
+			}
+			during = append(during, batch...)
+		}
+		e.waitImport(job)
+		if len(during) < 50 {
+			b.Fatalf("only %d PUTs ran during the import", len(during))
+		}
+		i50, i90 := quantiles(idle)
+		d50, d90 := quantiles(during)
+		b.ReportMetric(i50, "idle-p50-ms")
+		b.ReportMetric(i90, "idle-p90-ms")
+		b.ReportMetric(d50, "import-p50-ms")
+		b.ReportMetric(d90, "import-p90-ms")
+		b.ReportMetric(d90/i90, "p90-ratio")
+		b.ReportMetric(float64(len(during)), "puts-during")
+	}
+}
+
+// BenchmarkBundleLoad loads synthea-full through the REST API as batch Bundles (and then as
+// transaction Bundles) of 500 PUT entries sent by 4 clients, each into a new data store, and
+// imports it with an import job into a third, in one run: resources/s of each and the ratio of
+// each Bundle rate to the import rate (the goal is at least 1/3).
+func BenchmarkBundleLoad(b *testing.B) {
+	dir := filepath.Join(testenv.SharedDir(b), "data", "synthea-full")
+	if _, err := os.Stat(dir); err != nil {
+		b.Skip("synthea-full not present")
+	}
+	lines, refs := readLines(b, dir)
+	e := newEnv(b)
+	load := func(kind string) float64 {
+		e.ds = e.createStore(kind)
+		const per, clients = 500, 4
+		work := make(chan int)
+		var wg sync.WaitGroup
+		start := time.Now()
+		for c := 0; c < clients; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for lo := range work {
+					var buf bytes.Buffer
+					buf.WriteString(`{"resourceType":"Bundle","type":"` + kind + `","entry":[`)
+					for i := lo; i < min(lo+per, len(lines)); i++ {
+						if i > lo {
+							buf.WriteByte(',')
+						}
+						buf.WriteString(`{"resource":`)
+						buf.Write(lines[i])
+						buf.WriteString(`,"request":{"method":"PUT","url":"` + refs[i] + `"}}`)
+					}
+					buf.WriteString("]}")
+					if r := e.do("POST", "", buf.Bytes()); r.status != 200 {
+						b.Errorf("%s bundle at %d: %d %.300s", kind, lo, r.status, r.body)
+					}
+				}
+			}()
+		}
+		for lo := 0; lo < len(lines); lo += per {
+			work <- lo
+		}
+		close(work)
+		wg.Wait()
+		return float64(len(lines)) / time.Since(start).Seconds()
+	}
+	for range b.N {
+		batch := load("batch")
+		transaction := load("transaction")
+		e.ds = e.createStore("import")
+		start := time.Now()
+		e.importDir(dir)
+		imported := float64(len(lines)) / time.Since(start).Seconds()
+		b.ReportMetric(batch, "batch-resources/s")
+		b.ReportMetric(transaction, "transaction-resources/s")
+		b.ReportMetric(imported, "import-resources/s")
+		b.ReportMetric(batch/imported, "batch/import")
+		b.ReportMetric(transaction/imported, "transaction/import")
 	}
 }

@@ -290,53 +290,106 @@ func (h *Handler) bundleRead(c *call, r *bundleEntryReq) (bundleEntry, error) {
 	return e, nil
 }
 
-// batch runs every entry on its own; a failed entry carries its OperationOutcome.
+// batch runs every entry on its own; a failed entry carries its OperationOutcome. A run of
+// consecutive write entries is applied in one store transaction when all of its writes succeed,
+// and entry by entry when one fails, which gives the results of running the entries one by one
+// with one commit per run instead of one per entry.
 func (h *Handler) batch(c *call, reqs []bundleEntryReq, errs []error) (*response, error) {
-	b := newBundle("batch-response")
+	out := make([]bundleEntry, len(reqs))
+	failed := func(i int, err error) {
+		status, body := h.outcome(err)
+		out[i] = bundleEntry{Response: &entryResponse{Status: strconv.Itoa(status) + " " + http.StatusText(status), Outcome: body}}
+	}
+	type pending struct {
+		i int
+		w store.ResourceWrite
+	}
+	var run []pending
+	apply := func() {
+		defer func() { run = run[:0] }()
+		if len(run) == 0 {
+			return
+		}
+		writes := make([]store.ResourceWrite, len(run))
+		for k, p := range run {
+			writes[k] = p.w
+		}
+		if results, err := h.st.ResourceWrite(c.r.Context(), c.ds, writes, h.opt.Now()); err == nil {
+			for k, p := range run {
+				out[p.i] = batchWriteEntry(c, &reqs[p.i], p.w.ID, results[k])
+			}
+			return
+		}
+		for _, p := range run {
+			res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{p.w}, h.opt.Now())
+			if err != nil {
+				failed(p.i, err)
+				continue
+			}
+			out[p.i] = batchWriteEntry(c, &reqs[p.i], p.w.ID, res[0])
+		}
+	}
 	for i := range reqs {
 		r := &reqs[i]
-		e, err := h.batchEntry(c, r, errs[i])
-		if err != nil {
-			status, body := h.outcome(err)
-			e = bundleEntry{Response: &entryResponse{Status: strconv.Itoa(status) + " " + http.StatusText(status), Outcome: body}}
+		if errs[i] != nil {
+			failed(i, errs[i])
+			continue
 		}
-		b.Entry = append(b.Entry, e)
+		if r.method == http.MethodGet {
+			apply()
+			e, err := h.bundleRead(c, r)
+			if err != nil {
+				failed(i, err)
+				continue
+			}
+			out[i] = e
+			continue
+		}
+		w, err := h.entryWrite(c, r)
+		if err != nil {
+			failed(i, err)
+			continue
+		}
+		run = append(run, pending{i, w})
 	}
+	apply()
+	b := newBundle("batch-response")
+	b.Entry = out
 	return b.response(http.StatusOK)
 }
 
-func (h *Handler) batchEntry(c *call, r *bundleEntryReq, parseErr error) (bundleEntry, error) {
-	if parseErr != nil {
-		return bundleEntry{}, parseErr
-	}
-	if r.method == http.MethodGet {
-		return h.bundleRead(c, r)
-	}
+// entryWrite turns a POST, PUT or DELETE entry of a batch into its store write.
+func (h *Handler) entryWrite(c *call, r *bundleEntryReq) (store.ResourceWrite, error) {
 	if r.res != nil {
 		if err := h.resolveReferences(c, r.res, nil); err != nil {
-			return bundleEntry{}, err
+			return store.ResourceWrite{}, err
 		}
 	}
-	var resp *response
-	var err error
 	switch r.method {
 	case http.MethodPost:
-		resp, err = h.create(c, r.typ, r.res.MarshalTo(nil), "")
+		return h.createWrite(r.typ, r.res.MarshalTo(nil), "")
 	case http.MethodPut:
-		resp, err = h.update(c, r.typ, r.id, r.res.MarshalTo(nil), r.ifMatch)
-	case http.MethodDelete:
-		resp, err = h.delete(c, r.typ, r.id)
+		return h.updateWrite(r.typ, r.id, r.res.MarshalTo(nil), r.ifMatch)
 	}
-	if err != nil {
-		return bundleEntry{}, err
+	return deleteWrite(r.typ, r.id)
+}
+
+// batchWriteEntry is the response entry of a batch write, as the single interaction answers it.
+func batchWriteEntry(c *call, r *bundleEntryReq, id string, res store.ResourceWriteResult) bundleEntry {
+	status := http.StatusOK
+	switch {
+	case r.method == http.MethodDelete:
+		status = http.StatusNoContent
+	case r.method == http.MethodPost || res.Created:
+		status = http.StatusCreated
 	}
-	e := bundleEntry{Response: &entryResponse{Status: strconv.Itoa(resp.status) + " " + http.StatusText(resp.status), Etag: resp.etag}}
-	if !resp.lastModified.IsZero() {
-		e.Response.LastModified = resp.lastModified.UTC().Format("2006-01-02T15:04:05.000Z")
+	e := bundleEntry{Response: &entryResponse{Status: strconv.Itoa(status) + " " + http.StatusText(status), Etag: etag(res.Version)}}
+	if status != http.StatusNoContent {
+		e.Response.LastModified = res.LastUpdated.UTC().Format("2006-01-02T15:04:05.000Z")
 	}
-	if resp.location != "" {
-		e.Response.Location = strings.TrimPrefix(resp.location, c.base+"/")
-		e.FullURL = c.base + "/" + r.typ + "/" + strings.Split(e.Response.Location, "/")[1]
+	if status == http.StatusCreated {
+		e.Response.Location = r.typ + "/" + id + "/_history/" + strconv.FormatInt(res.Version, 10)
+		e.FullURL = c.base + "/" + r.typ + "/" + id
 	}
-	return e, nil
+	return e
 }

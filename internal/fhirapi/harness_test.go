@@ -76,6 +76,13 @@ func (e *env) createStore(name string) string {
 // importDir imports the NDJSON files of dir into the store through a real import job.
 func (e *env) importDir(dir string) {
 	e.t.Helper()
+	e.waitImport(e.startImport(dir))
+}
+
+// startImport copies the NDJSON files of dir into the embedded S3 folder and starts an import
+// job of them; it returns the job id.
+func (e *env) startImport(dir string) string {
+	e.t.Helper()
 	ctx := context.Background()
 	in := filepath.Join(e.cfg.S3Dir, "input", "data")
 	if err := os.MkdirAll(in, 0o755); err != nil {
@@ -108,10 +115,16 @@ func (e *env) importDir(dir string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return *out.JobId
+}
+
+// waitImport waits for an import job to end and fails unless it COMPLETED.
+func (e *env) waitImport(jobID string) {
+	e.t.Helper()
 	w := healthlake.NewFHIRImportJobCompletedWaiter(e.hl, func(o *healthlake.FHIRImportJobCompletedWaiterOptions) {
 		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
 	})
-	job, err := w.WaitForOutput(ctx, &healthlake.DescribeFHIRImportJobInput{DatastoreId: &e.ds, JobId: out.JobId}, 30*time.Minute)
+	job, err := w.WaitForOutput(context.Background(), &healthlake.DescribeFHIRImportJobInput{DatastoreId: &e.ds, JobId: &jobID}, 30*time.Minute)
 	if err != nil {
 		e.t.Fatalf("import: %v", err)
 	}

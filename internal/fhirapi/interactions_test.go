@@ -294,4 +294,34 @@ func TestTransactionAndBatch(t *testing.T) {
 	if got, want := strings.Join(statuses, ","), "201,400,200,200,404"; br.Type != "batch-response" || got != want {
 		t.Errorf("batch statuses %s, want %s", got, want)
 	}
+
+	// A write that fails in the store among others that succeed: each keeps its own result, in
+	// order, as if the entries ran one by one.
+	mixed := `{"resourceType":"Bundle","type":"batch","entry":[
+	 {"resource":{"resourceType":"Patient","id":"bA"},"request":{"method":"PUT","url":"Patient/bA"}},
+	 {"resource":{"resourceType":"Patient","id":"bB"},"request":{"method":"PUT","url":"Patient/bB","ifMatch":"W/\"7\""}},
+	 {"resource":{"resourceType":"Patient","id":"bA","gender":"male"},"request":{"method":"PUT","url":"Patient/bA"}},
+	 {"resource":{"resourceType":"Patient","id":"bC"},"request":{"method":"PUT","url":"Patient/bC"}},
+	 {"request":{"method":"DELETE","url":"Patient/bC"}}]}`
+	r = e.do("POST", "", []byte(mixed))
+	if r.status != 200 {
+		t.Fatalf("batch: %d %s", r.status, r.body)
+	}
+	br.Entry = nil
+	json.Unmarshal(r.body, &br)
+	statuses = nil
+	for _, en := range br.Entry {
+		statuses = append(statuses, strings.Fields(en.Response.Status)[0])
+	}
+	if got, want := strings.Join(statuses, ","), "201,412,200,201,204"; got != want {
+		t.Errorf("mixed batch statuses %s, want %s", got, want)
+	}
+	if r := e.do("GET", "Patient/bA", nil); r.status != 200 || !strings.Contains(string(r.body), `"male"`) || r.header.Get("ETag") != `W/"2"` {
+		t.Errorf("Patient/bA after the batch: %d %s %s", r.status, r.header.Get("ETag"), r.body)
+	}
+	for id, want := range map[string]int{"bB": 404, "bC": 410} {
+		if r := e.do("GET", "Patient/"+id, nil); r.status != want {
+			t.Errorf("Patient/%s after the batch: %d, want %d", id, r.status, want)
+		}
+	}
 }

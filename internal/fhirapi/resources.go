@@ -142,16 +142,51 @@ func (h *Handler) prepare(body []byte, typ, id string, setID bool) ([]byte, erro
 	return body, nil
 }
 
-func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*response, error) {
+// createWrite is the store write of a create: a new id, the prepared body and its index entries.
+func (h *Handler) createWrite(typ string, body []byte, idemKey string) (store.ResourceWrite, error) {
 	if idemKey != "" && !validUUID(idemKey) {
-		return nil, invalid("x-amz-fhir-idempotency-key must be a UUID")
+		return store.ResourceWrite{}, invalid("x-amz-fhir-idempotency-key must be a UUID")
 	}
 	id := newID()
 	body, err := h.prepare(body, typ, id, true)
 	if err != nil {
+		return store.ResourceWrite{}, err
+	}
+	return store.ResourceWrite{Type: typ, ID: id, Body: body, IfNoneExist: true, Index: search.Extract(typ, body), IdempotencyKey: idemKey}, nil
+}
+
+// updateWrite is the store write of an update (or create with the given id).
+func (h *Handler) updateWrite(typ, id string, body []byte, ifMatch string) (store.ResourceWrite, error) {
+	if typ == "AuditEvent" {
+		return store.ResourceWrite{}, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be updated")
+	}
+	body, err := h.prepare(body, typ, id, false)
+	if err != nil {
+		return store.ResourceWrite{}, err
+	}
+	w := store.ResourceWrite{Type: typ, ID: id, Body: body, Index: search.Extract(typ, body)}
+	if ifMatch != "" {
+		if w.IfVersion, err = parseETag(ifMatch); err != nil {
+			return store.ResourceWrite{}, err
+		}
+	}
+	return w, nil
+}
+
+// deleteWrite is the store write of a delete.
+func deleteWrite(typ, id string) (store.ResourceWrite, error) {
+	if typ == "AuditEvent" {
+		return store.ResourceWrite{}, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be deleted")
+	}
+	return store.ResourceWrite{Type: typ, ID: id, Delete: true}, nil
+}
+
+func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*response, error) {
+	w, err := h.createWrite(typ, body, idemKey)
+	if err != nil {
 		return nil, err
 	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: body, IfNoneExist: true, Index: search.Extract(typ, body), IdempotencyKey: idemKey}
+	typ, id, body := w.Type, w.ID, w.Body
 	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
 		return nil, err
@@ -172,18 +207,9 @@ func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*res
 }
 
 func (h *Handler) update(c *call, typ, id string, body []byte, ifMatch string) (*response, error) {
-	if typ == "AuditEvent" {
-		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be updated")
-	}
-	body, err := h.prepare(body, typ, id, false)
+	w, err := h.updateWrite(typ, id, body, ifMatch)
 	if err != nil {
 		return nil, err
-	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: body, Index: search.Extract(typ, body)}
-	if ifMatch != "" {
-		if w.IfVersion, err = parseETag(ifMatch); err != nil {
-			return nil, err
-		}
 	}
 	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
@@ -193,7 +219,7 @@ func (h *Handler) update(c *call, typ, id string, body []byte, ifMatch string) (
 	if res[0].Created {
 		status = http.StatusCreated
 	}
-	return c.resourceResponse(status, store.Resource{Type: typ, ID: id, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: body})
+	return c.resourceResponse(status, store.Resource{Type: typ, ID: id, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: w.Body})
 }
 
 func (h *Handler) patch(c *call, typ, id string, body []byte, ctype, ifMatch string) (*response, error) {
@@ -236,10 +262,11 @@ func (h *Handler) patch(c *call, typ, id string, body []byte, ctype, ifMatch str
 }
 
 func (h *Handler) delete(c *call, typ, id string) (*response, error) {
-	if typ == "AuditEvent" {
-		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be deleted")
+	w, err := deleteWrite(typ, id)
+	if err != nil {
+		return nil, err
 	}
-	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{{Type: typ, ID: id, Delete: true}}, h.opt.Now())
+	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
 		return nil, err
 	}

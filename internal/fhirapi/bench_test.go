@@ -169,6 +169,8 @@ func BenchmarkLargePut(b *testing.B) {
 			runtime.ReadMemStats(&after)
 			b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/float64(len(body)), "bytes/body-byte")
 		})
+	}
+}
 
 // readLines returns every line of the gzip NDJSON files of dir with its type and id.
 func readLines(b *testing.B, dir string) (lines [][]byte, refs []string) {

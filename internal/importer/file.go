@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -247,8 +248,10 @@ func (r *run) stream(ctx context.Context, f inputFile) error {
 
 // read splits the stream into chunks of lines.
 func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, out chan<- chunk) error {
-	const slabSize = 1 << 20
-	const maxLines = 512
+	// Chunks are small because each becomes one step of a commit, and the store may end a commit
+	// after any step to let a REST write in.
+	const slabSize = 128 << 10
+	const maxLines = 64
 	br := bufio.NewReaderSize(src, 1<<20)
 	offset, lineNo := r.cp.Offset, r.cp.Line
 	seq := 0
@@ -355,6 +358,9 @@ func (r *run) validate(c chunk) result {
 	res := result{seq: c.seq, endOffset: c.endOffset, endLine: c.endLine, rawPos: c.rawPos}
 	v := r.im.cfg.Validator
 	for i, line := range c.lines {
+		// Validation keeps every core busy; yielding after each line lets the goroutines of REST
+		// requests run at once instead of at the next preemption (up to 10ms later).
+		runtime.Gosched()
 		vr := v.Validate(line, r.level)
 		res.scanned++
 		if vr.Valid() {
@@ -445,49 +451,47 @@ func (r *run) write(ctx context.Context, cancel context.CancelFunc, results <-ch
 }
 
 // gather reorders results and turns them into commit steps.
-func (r *run) gather(ctx context.Context, f inputFile, results <-chan result, steps chan<- store.ImportCommitParams) error {
+func (r *run) gather(ctx context.Context, f inputFile, results <-chan result, commits chan<- store.ImportCommitParams) error {
 	pending := map[int]result{}
 	next := 0
 	var batch []result
 	nWrites := 0
 	last := time.Now()
+	// flush commits the batch, one step per chunk, each with the progress and checkpoint at its
+	// end, so that the store may commit any prefix of them on its own.
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
 		}
-		var writes []store.ResourceWrite
-		var lines []int64
-		var failures []byte
+		var steps []store.ImportStep
 		for _, b := range batch {
-			writes = append(writes, b.writes...)
-			lines = append(lines, b.okLines...)
-			failures = append(failures, b.failures...)
 			r.progress.ResourcesScanned += b.scanned
 			r.progress.ResourcesImported += int64(len(b.writes))
 			r.progress.ImportedBytes += b.okBytes
 			r.progress.ResourcesCustomerError += b.nFailed
 			r.cp.FileImported += int64(len(b.writes))
 			r.cp.FileErrors += b.nFailed
-		}
-		end := batch[len(batch)-1]
-		r.cp.Offset, r.cp.Line = end.endOffset, end.endLine
-		r.progress.ScannedBytes = r.cp.DoneBytes + min(end.rawPos, f.Size)
-		reports := func(res []store.ResourceWriteResult) []store.ReportChunk {
-			var out []store.ReportChunk
-			if len(res) > 0 {
-				buf := make([]byte, 0, len(res)*160)
-				for i := range res {
-					buf = successRecord(buf, lines[i], writes[i], res[i])
+			r.cp.Offset, r.cp.Line = b.endOffset, b.endLine
+			r.progress.ScannedBytes = r.cp.DoneBytes + min(b.rawPos, f.Size)
+			writes, lines, failures := b.writes, b.okLines, b.failures
+			reports := func(res []store.ResourceWriteResult) []store.ReportChunk {
+				var out []store.ReportChunk
+				if len(res) > 0 {
+					buf := make([]byte, 0, len(res)*160)
+					for i := range res {
+						buf = successRecord(buf, lines[i], writes[i], res[i])
+					}
+					out = append(out, store.ReportChunk{Name: "SUCCESS/" + f.Name, Data: buf})
 				}
-				out = append(out, store.ReportChunk{Name: "SUCCESS/" + f.Name, Data: buf})
+				if len(failures) > 0 {
+					out = append(out, store.ReportChunk{Name: "FAILURE/" + f.Name, Data: failures})
+				}
+				return out
 			}
-			if len(failures) > 0 {
-				out = append(out, store.ReportChunk{Name: "FAILURE/" + f.Name, Data: failures})
-			}
-			return out
+			steps = append(steps, r.snapshot(writes, reports, nil))
 		}
 		select {
-		case steps <- r.step(writes, reports, nil):
+		case commits <- r.commitParams(steps):
 		case <-ctx.Done():
 			return ctx.Err()
 		}

@@ -297,8 +297,8 @@ func reportName(prefix, key string) string {
 	return strings.TrimSuffix(name, ".gz")
 }
 
-// step captures one atomic step with the progress and checkpoint as they stand now.
-func (r *run) step(writes []store.ResourceWrite, reports func([]store.ResourceWriteResult) []store.ReportChunk, drop []string) store.ImportCommitParams {
+// snapshot captures one atomic step with the progress and checkpoint as they stand now.
+func (r *run) snapshot(writes []store.ResourceWrite, reports func([]store.ResourceWriteResult) []store.ReportChunk, drop []string) store.ImportStep {
 	now := time.Now()
 	r.progress.ActiveSeconds += now.Sub(r.lastTick).Seconds()
 	r.lastTick = now
@@ -312,16 +312,23 @@ func (r *run) step(writes []store.ResourceWrite, reports func([]store.ResourceWr
 	}
 	prog, _ := json.Marshal(r.progress)
 	cp, _ := json.Marshal(r.cp)
+	return store.ImportStep{Writes: writes, Reports: reports, DeleteReports: drop, Progress: prog, Checkpoint: cp}
+}
+
+// commitParams makes one store commit of steps (at least one), applied in order.
+func (r *run) commitParams(steps []store.ImportStep) store.ImportCommitParams {
+	first := steps[0]
 	return store.ImportCommitParams{
-		JobID: r.job.ID, LeaseToken: r.lease.Token, DatastoreID: r.job.DatastoreID, Writes: writes, Reports: reports,
-		DeleteReports: drop, Progress: prog, Checkpoint: cp, LeaseExpires: r.lease.Until(), Now: now,
+		JobID: r.job.ID, LeaseToken: r.lease.Token, DatastoreID: r.job.DatastoreID, Writes: first.Writes, Reports: first.Reports,
+		DeleteReports: first.DeleteReports, Progress: first.Progress, Checkpoint: first.Checkpoint, Steps: steps[1:],
+		LeaseExpires: r.lease.Until(), Now: time.Now(),
 	}
 }
 
 // commit writes one step atomically. The in-memory state is only trusted while commits succeed:
 // after an error the run ends and the next one starts from the stored checkpoint.
 func (r *run) commit(ctx context.Context, writes []store.ResourceWrite, reports func([]store.ResourceWriteResult) []store.ReportChunk, drop []string) error {
-	_, err := r.im.cfg.Store.ImportCommit(ctx, r.step(writes, reports, drop))
+	_, err := r.im.cfg.Store.ImportCommit(ctx, r.commitParams([]store.ImportStep{r.snapshot(writes, reports, drop)}))
 	return err
 }
 

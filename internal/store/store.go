@@ -326,12 +326,9 @@ type ReportChunk struct {
 	Data []byte
 }
 
-// ImportCommitParams is one atomic step of an import: writes, report lines, progress and checkpoint.
-type ImportCommitParams struct {
-	JobID       string
-	LeaseToken  string // Job.LeaseToken of the claim the write is made under
-	DatastoreID string
-	Writes      []ResourceWrite
+// ImportStep is one atomic step of an import: writes, report lines, progress and checkpoint.
+type ImportStep struct {
+	Writes []ResourceWrite
 	// Reports, when set, is called inside the transaction with the results of Writes and returns the
 	// report chunks to stage with them.
 	Reports func(results []ResourceWriteResult) []ReportChunk
@@ -339,8 +336,24 @@ type ImportCommitParams struct {
 	DeleteReports []string
 	Progress      []byte
 	Checkpoint    []byte
-	LeaseExpires  time.Time
-	Now           time.Time
+}
+
+// ImportCommitParams is one or more atomic steps of an import. Writes, Reports, DeleteReports,
+// Progress and Checkpoint are the first step; Steps, when set, are the steps that follow it.
+type ImportCommitParams struct {
+	JobID       string
+	LeaseToken  string // Job.LeaseToken of the claim the write is made under
+	DatastoreID string
+	Writes      []ResourceWrite
+	Reports     func(results []ResourceWriteResult) []ReportChunk
+	// DeleteReports names reports whose chunks are dropped in the same transaction (written out).
+	DeleteReports []string
+	Progress      []byte
+	Checkpoint    []byte
+	// Steps are further steps, applied in order after the first.
+	Steps        []ImportStep
+	LeaseExpires time.Time
+	Now          time.Time
 }
 
 // Store is the storage contract. Every method is safe for concurrent use. Methods scoped to a tenant
@@ -409,10 +422,13 @@ type Store interface {
 	// JobSetStatus changes a job's status without a lease (cancel requests). Terminal jobs give ErrConflict.
 	JobSetStatus(ctx context.Context, t Tenant, datastoreID string, kind JobKind, id string, from []JobStatus, to JobStatus) (Job, error)
 
-	// ImportCommit applies one import step atomically: resource writes (results in order), report
-	// chunks, progress and checkpoint, and a lease extension. It is fenced like JobProgress:
-	// ErrLeaseLost (p.LeaseToken is not current) writes nothing. Its writes need the store's state
-	// as ResourceWrite does.
+	// ImportCommit applies the steps of p in order, each atomically: its resource writes (results
+	// of all steps in order), report chunks, progress and checkpoint, with a lease extension. A
+	// backend may commit consecutive steps together or apart (SQLite commits early to let a
+	// waiting REST write in); when it returns an error, a prefix of the steps may be committed,
+	// each with its own checkpoint, and none of the rest. It is fenced like JobProgress:
+	// ErrLeaseLost (p.LeaseToken is not current) commits nothing more. Its writes need the store's
+	// state as ResourceWrite does.
 	ImportCommit(ctx context.Context, p ImportCommitParams) ([]ResourceWriteResult, error)
 	// ReportRead streams the stored chunks of one report of a job in commit order.
 	ReportRead(ctx context.Context, jobID, name string, fn func([]byte) error) error

@@ -142,9 +142,18 @@ func insertSQL(table string, cols []string, rows int) string {
 	return b.String()
 }
 
-func prepareIndexStmts(ctx context.Context, tx *sql.Tx, params *paramCache) (*indexStmts, error) {
-	st := &indexStmts{params: params, stmts: stmtSet{ctx: ctx, tx: tx}}
-	prep := st.stmts.prep
+func prepareIndexStmts(ctx context.Context, s *Store, tx *sql.Tx) (*indexStmts, error) {
+	st := &indexStmts{params: &s.params, stmts: stmtSet{ctx: ctx, s: s, tx: tx}}
+	prepareIndexSQL(&st.stmts, st)
+	if st.stmts.err != nil {
+		st.close()
+	}
+	return st, st.stmts.err
+}
+
+// prepareIndexSQL prepares the statements of st in p.
+func prepareIndexSQL(p *stmtSet, st *indexStmts) {
+	prep := p.prep
 	st.getParam = prep("SELECT seq FROM search_params WHERE type = ? AND code = ?")
 	st.insertParam = prep("INSERT INTO search_params (type, code) VALUES (?, ?)")
 	st.widenSpan = prep("UPDATE search_params SET max_span = ?1 WHERE seq = ?2 AND max_span < ?1")
@@ -163,10 +172,6 @@ func prepareIndexStmts(ctx context.Context, tx *sql.Tx, params *paramCache) (*in
 	st.post = preparePostStmts(prep)
 	st.keyGet = prep("SELECT type, id, version FROM idempotency_keys WHERE ds = ? AND key = ?")
 	st.keyPut = prep("INSERT INTO idempotency_keys (ds, key, type, id, version) VALUES (?,?,?,?,?)")
-	if st.stmts.err != nil {
-		st.close()
-	}
-	return st, st.stmts.err
 }
 
 func (st *indexStmts) close() { st.stmts.close() }

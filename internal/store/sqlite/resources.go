@@ -10,20 +10,27 @@ import (
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
-// stmtSet prepares the statements of one transaction and closes them together. After the first
-// failure prep returns nil and err keeps that failure.
+// stmtSet binds the statements of one transaction (prepared once per store, see Store.stmt) and
+// closes them together. After the first failure prep returns nil and err keeps that failure.
 type stmtSet struct {
 	ctx context.Context
+	s   *Store
 	tx  *sql.Tx
 	err error
 	all []*sql.Stmt
+	// collect, when set, only records the statement texts (Store.warmStatements).
+	collect *[]string
 }
 
 func (p *stmtSet) prep(q string) *sql.Stmt {
+	if p.collect != nil {
+		*p.collect = append(*p.collect, q)
+		return nil
+	}
 	if p.err != nil {
 		return nil
 	}
-	s, err := p.tx.PrepareContext(p.ctx, q)
+	s, err := p.s.stmt(p.ctx, p.tx, q)
 	if err != nil {
 		p.err = err
 		return nil
@@ -45,18 +52,24 @@ type resourceStmts struct {
 	idx                          *indexStmts
 }
 
-func prepareResourceStmts(ctx context.Context, tx *sql.Tx) (*resourceStmts, error) {
-	st := resourceStmts{stmts: stmtSet{ctx: ctx, tx: tx}}
-	prep := st.stmts.prep
-	st.get = prep("SELECT pk, version, deleted, ix FROM resources WHERE ds = ? AND type = ? AND id = ?")
-	st.insert = prep("INSERT INTO resources (ds, type, id, version, updated, deleted, body, ix) VALUES (?,?,?,1,?,?,?,?) ON CONFLICT (ds, type, id) DO NOTHING")
-	st.archive = prep(`INSERT INTO resource_history (ds, type, id, version, updated, deleted, body)
-		SELECT ds, type, id, version, updated, deleted, body FROM resources WHERE pk = ?`)
-	st.update = prep("UPDATE resources SET version = version + 1, updated = ?, deleted = ?, body = ?, ix = ? WHERE pk = ?")
+func prepareResourceStmts(ctx context.Context, s *Store, tx *sql.Tx) (*resourceStmts, error) {
+	st := resourceStmts{stmts: stmtSet{ctx: ctx, s: s, tx: tx}}
+	st.get, st.insert, st.archive, st.update = prepareResourceSQL(&st.stmts)
 	if st.stmts.err != nil {
 		st.stmts.close()
 	}
 	return &st, st.stmts.err
+}
+
+// prepareResourceSQL prepares the resource statements in p.
+func prepareResourceSQL(p *stmtSet) (get, insert, archive, update *sql.Stmt) {
+	prep := p.prep
+	get = prep("SELECT pk, version, deleted, ix FROM resources WHERE ds = ? AND type = ? AND id = ?")
+	insert = prep("INSERT INTO resources (ds, type, id, version, updated, deleted, body, ix) VALUES (?,?,?,1,?,?,?,?) ON CONFLICT (ds, type, id) DO NOTHING")
+	archive = prep(`INSERT INTO resource_history (ds, type, id, version, updated, deleted, body)
+		SELECT ds, type, id, version, updated, deleted, body FROM resources WHERE pk = ?`)
+	update = prep("UPDATE resources SET version = version + 1, updated = ?, deleted = ?, body = ?, ix = ? WHERE pk = ?")
+	return
 }
 
 func (st *resourceStmts) close() {
@@ -170,47 +183,72 @@ func (st *resourceStmts) indexed(ctx context.Context, ds, pk int64, w store.Reso
 	return nil
 }
 
-// writeAll applies writes inside tx, after checking there that the store takes writes (ACTIVE, or
-// CREATING while preloaded). The returned function must be called once tx has committed: it
-// publishes what the transaction taught the shared caches.
-func (s *Store) writeAll(ctx context.Context, tx *sql.Tx, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, func(), error) {
-	nothing := func() {}
-	if len(writes) == 0 {
-		return nil, nothing, nil
-	}
+// txWriter applies resource writes inside one write transaction, with the statements prepared
+// once for it; finish flushes what the writes left buffered (index rows, postings).
+type txWriter struct {
+	st *resourceStmts
+	ds int64
+}
+
+// newTxWriter checks in tx that the store takes writes (ACTIVE, or CREATING while preloaded) and
+// prepares a writer for it.
+func (s *Store) newTxWriter(ctx context.Context, tx *sql.Tx, datastoreID string) (*txWriter, error) {
 	ds, status, err := dsState(ctx, tx, nil, datastoreID)
 	if err != nil {
-		return nil, nothing, err
+		return nil, err
 	}
 	if status != store.DatastoreActive && status != store.DatastoreCreating {
-		return nil, nothing, &store.NotActiveError{ID: datastoreID, Status: status}
+		return nil, &store.NotActiveError{ID: datastoreID, Status: status}
 	}
-	st, err := prepareResourceStmts(ctx, tx)
+	st, err := prepareResourceStmts(ctx, s, tx)
 	if err != nil {
-		return nil, nothing, fmt.Errorf("prepare: %w", err)
+		return nil, fmt.Errorf("prepare: %w", err)
 	}
-	defer st.close()
-	if st.idx, err = prepareIndexStmts(ctx, tx, &s.params); err != nil {
-		return nil, nothing, fmt.Errorf("prepare: %w", err)
+	if st.idx, err = prepareIndexStmts(ctx, s, tx); err != nil {
+		st.close()
+		return nil, fmt.Errorf("prepare: %w", err)
 	}
 	st.idx.postings.ds = ds
+	return &txWriter{st: st, ds: ds}, nil
+}
+
+func (w *txWriter) write(ctx context.Context, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
 	out := make([]store.ResourceWriteResult, len(writes))
 	n := ms(now)
-	for i, w := range writes {
-		if out[i], err = st.write(ctx, ds, w, n); err != nil {
-			return nil, nothing, err
+	for i, wr := range writes {
+		var err error
+		if out[i], err = w.st.write(ctx, w.ds, wr, n); err != nil {
+			return nil, err
 		}
 	}
-	return out, st.idx.committed, st.idx.flush(ctx)
+	return out, nil
 }
+
+// finish writes what is buffered. The returned function must be called once the transaction has
+// committed: it publishes what the transaction taught the shared caches.
+func (w *txWriter) finish(ctx context.Context) (func(), error) {
+	return w.st.idx.committed, w.st.idx.flush(ctx)
+}
+
+func (w *txWriter) close() { w.st.close() }
 
 // ResourceWrite implements store.Store.
 func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
 	var out []store.ResourceWriteResult
 	published := func() {}
+	if len(writes) == 0 {
+		return nil, nil
+	}
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, published, err = s.writeAll(ctx, tx, datastoreID, writes, now)
+		w, err := s.newTxWriter(ctx, tx, datastoreID)
+		if err != nil {
+			return err
+		}
+		defer w.close()
+		if out, err = w.write(ctx, writes, now); err != nil {
+			return err
+		}
+		published, err = w.finish(ctx)
 		return err
 	})
 	if err == nil {
@@ -219,43 +257,99 @@ func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []
 	return out, err
 }
 
-// ImportCommit implements store.Store.
+// ImportCommit implements store.Store. Steps are applied in one transaction until a REST write
+// waits for the writer; then the transaction commits the steps applied so far and the rest follow
+// in a new one, so that a REST write waits for at most one step.
 func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([]store.ResourceWriteResult, error) {
+	steps := append([]store.ImportStep{{Writes: p.Writes, Reports: p.Reports, DeleteReports: p.DeleteReports,
+		Progress: p.Progress, Checkpoint: p.Checkpoint}}, p.Steps...)
 	var out []store.ResourceWriteResult
-	published := func() {}
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
-		if err := checkLease(ctx, tx, p.JobID, p.LeaseToken); err != nil {
+	for len(steps) > 0 {
+		var results []store.ResourceWriteResult
+		applied := 0
+		published := func() {}
+		err := s.writeTx(ctx, false, func(tx *sql.Tx) error {
+			results, applied = nil, 0
+			if err := checkLease(ctx, tx, p.JobID, p.LeaseToken); err != nil {
+				return err
+			}
+			var w *txWriter
+			defer func() {
+				if w != nil {
+					w.close()
+				}
+			}()
+			// Report chunks of the applied steps, by name in order of first appearance.
+			var names []string
+			chunks := map[string][]byte{}
+			var progress, checkpoint []byte
+			for _, st := range steps {
+				var res []store.ResourceWriteResult
+				if len(st.Writes) > 0 {
+					var err error
+					if w == nil {
+						if w, err = s.newTxWriter(ctx, tx, p.DatastoreID); err != nil {
+							return err
+						}
+					}
+					if res, err = w.write(ctx, st.Writes, p.Now); err != nil {
+						return err
+					}
+				}
+				for _, name := range st.DeleteReports {
+					delete(chunks, name)
+					if _, err := tx.ExecContext(ctx, "DELETE FROM report_chunks WHERE job_id = ? AND name = ?", p.JobID, name); err != nil {
+						return fmt.Errorf("drop report: %w", err)
+					}
+				}
+				if st.Reports != nil {
+					for _, r := range st.Reports(res) {
+						if len(r.Data) == 0 {
+							continue
+						}
+						if _, ok := chunks[r.Name]; !ok {
+							names = append(names, r.Name)
+						}
+						chunks[r.Name] = append(chunks[r.Name], r.Data...)
+					}
+				}
+				if len(st.Progress) > 0 {
+					progress = st.Progress
+				}
+				if len(st.Checkpoint) > 0 {
+					checkpoint = st.Checkpoint
+				}
+				results = append(results, res...)
+				applied++
+				if s.gate.urgentWaiting() {
+					break
+				}
+			}
+			if w != nil {
+				var err error
+				if published, err = w.finish(ctx); err != nil {
+					return err
+				}
+			}
+			for _, name := range names {
+				if data := chunks[name]; len(data) > 0 {
+					if _, err := tx.ExecContext(ctx, "INSERT INTO report_chunks (job_id, name, data) VALUES (?,?,?)", p.JobID, name, data); err != nil {
+						return fmt.Errorf("stage report: %w", err)
+					}
+				}
+			}
+			_, err := tx.ExecContext(ctx, `UPDATE jobs SET progress = COALESCE(?, progress), checkpoint = COALESCE(?, checkpoint),
+				lease_expires = ? WHERE id = ?`, nilIfEmpty(progress), nilIfEmpty(checkpoint), ms(p.LeaseExpires), p.JobID)
 			return err
+		})
+		if err != nil {
+			return out, err
 		}
-		var err error
-		if out, published, err = s.writeAll(ctx, tx, p.DatastoreID, p.Writes, p.Now); err != nil {
-			return err
-		}
-		var chunks []store.ReportChunk
-		if p.Reports != nil {
-			chunks = p.Reports(out)
-		}
-		for _, name := range p.DeleteReports {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM report_chunks WHERE job_id = ? AND name = ?", p.JobID, name); err != nil {
-				return fmt.Errorf("drop report: %w", err)
-			}
-		}
-		for _, r := range chunks {
-			if len(r.Data) == 0 {
-				continue
-			}
-			if _, err := tx.ExecContext(ctx, "INSERT INTO report_chunks (job_id, name, data) VALUES (?,?,?)", p.JobID, r.Name, r.Data); err != nil {
-				return fmt.Errorf("stage report: %w", err)
-			}
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE jobs SET progress = COALESCE(?, progress), checkpoint = COALESCE(?, checkpoint),
-			lease_expires = ? WHERE id = ?`, nilIfEmpty(p.Progress), nilIfEmpty(p.Checkpoint), ms(p.LeaseExpires), p.JobID)
-		return err
-	})
-	if err == nil {
 		published()
+		out = append(out, results...)
+		steps = steps[applied:]
 	}
-	return out, err
+	return out, nil
 }
 
 // ReportRead implements store.Store.

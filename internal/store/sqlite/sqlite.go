@@ -25,8 +25,10 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -52,6 +54,10 @@ type Store struct {
 	done       chan struct{}
 	// params caches search parameter keys for the writer (see index.go).
 	params paramCache
+	gate   writeGate
+	// stmts holds the statements prepared on the write connection at Open, by text; read-only
+	// afterwards.
+	stmts map[string]*sql.Stmt
 }
 
 var _ store.Store = (*Store)(nil)
@@ -71,7 +77,8 @@ func WithWALLimit(bytes int64) Option {
 // Open opens (creating if needed) the database file at path and applies pending migrations.
 // path ":memory:" is not supported (readers and writer must share the file); use a temp file.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	s := &Store{walPath: path + "-wal", walLimit: DefaultWALLimit, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Store{walPath: path + "-wal", walLimit: DefaultWALLimit, stop: make(chan struct{}), done: make(chan struct{}),
+		stmts: map[string]*sql.Stmt{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -96,6 +103,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	ckpt := openDB("file:" + path + "?_busy_timeout=10000")
 	ckpt.SetMaxOpenConns(1)
 	s.w, s.r, s.ckpt = w, r, ckpt
+	if err := s.warmStatements(ctx); err != nil {
+		w.Close()
+		r.Close()
+		ckpt.Close()
+		return nil, err
+	}
 	go s.checkpointer()
 	return s, nil
 }
@@ -185,6 +198,9 @@ func (s *Store) boundWAL(ctx context.Context) {
 func (s *Store) Close() error {
 	close(s.stop)
 	<-s.done
+	for _, st := range s.stmts {
+		st.Close()
+	}
 	return errors.Join(s.r.Close(), s.ckpt.Close(), s.w.Close())
 }
 
@@ -249,9 +265,107 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-// withTx runs fn in a write transaction and keeps the WAL bounded after it commits. Its errors
-// are classified (see classify).
+// writeGate hands the one write connection to one writer at a time, interactive writers (REST
+// writes, the control plane) before bulk ones (import commits) that wait, so that a REST write
+// waits for at most the one import commit in progress.
+type writeGate struct {
+	mu           sync.Mutex
+	busy         bool
+	urgent, bulk []chan struct{} // waiters in arrival order
+}
+
+// enter waits for the connection; a nil error means the caller holds it until leave.
+func (g *writeGate) enter(ctx context.Context, urgent bool) error {
+	g.mu.Lock()
+	if !g.busy {
+		g.busy = true
+		g.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	q := &g.bulk
+	if urgent {
+		q = &g.urgent
+	}
+	*q = append(*q, ch)
+	g.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		g.mu.Lock()
+		i := slices.Index(*q, ch)
+		if i >= 0 {
+			*q = slices.Delete(*q, i, i+1)
+		}
+		g.mu.Unlock()
+		if i < 0 { // handed over meanwhile
+			g.leave()
+		}
+		return ctx.Err()
+	}
+}
+
+// urgentWaiting reports whether an interactive writer waits for the connection.
+func (g *writeGate) urgentWaiting() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.urgent) > 0
+}
+
+// leave hands the connection to the next waiter.
+func (g *writeGate) leave() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, q := range []*[]chan struct{}{&g.urgent, &g.bulk} {
+		if len(*q) > 0 {
+			next := (*q)[0]
+			*q = (*q)[1:]
+			close(next)
+			return
+		}
+	}
+	g.busy = false
+}
+
+// stmt returns the statement of q bound to tx: the one prepared on the write connection at Open
+// (see warmStatements) when there is one, else one prepared for tx alone.
+func (s *Store) stmt(ctx context.Context, tx *sql.Tx, q string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[q]; ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return tx.PrepareContext(ctx, q)
+}
+
+// warmStatements prepares the statements of resource writes once on the write connection, so
+// that a write transaction does not prepare them again. It runs in Open, before any writer.
+func (s *Store) warmStatements(ctx context.Context) error {
+	var names []string
+	collectSQL := &stmtSet{ctx: ctx, collect: &names}
+	prepareResourceSQL(collectSQL)
+	prepareIndexSQL(collectSQL, &indexStmts{})
+	for _, q := range names {
+		st, err := s.w.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+		s.stmts[q] = st
+	}
+	return nil
+}
+
+// withTx runs fn in a write transaction of an interactive writer and keeps the WAL bounded after
+// it commits.
 func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	return s.writeTx(ctx, true, fn)
+}
+
+// writeTx runs fn in a write transaction once the write gate lets it in.
+func (s *Store) writeTx(ctx context.Context, urgent bool, fn func(tx *sql.Tx) error) error {
+	if err := s.gate.enter(ctx, urgent); err != nil {
+		return err
+	}
+	defer s.gate.leave()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return classify(fmt.Errorf("begin: %w", err))

@@ -418,6 +418,45 @@ func testImportCommit(t *testing.T, s store.Store) {
 	if counts["Patient"] != 2 {
 		t.Fatalf("counts = %v", counts)
 	}
+
+	// Several steps in one call: applied in order, results of all steps in order, each step's
+	// reports, a later step's delete dropping earlier chunks, the last progress and checkpoint.
+	step := func(id string, n int) store.ImportStep {
+		return store.ImportStep{
+			Writes: []store.ResourceWrite{{Type: "Patient", ID: id, Body: []byte(`{}`)}},
+			Reports: func(r []store.ResourceWriteResult) []store.ReportChunk {
+				return []store.ReportChunk{{Name: "SUCCESS/y", Data: []byte(fmt.Sprintf("%s v%d\n", id, r[0].Version))}}
+			},
+			Progress: []byte(fmt.Sprintf(`{"n":%d}`, n)), Checkpoint: []byte(fmt.Sprintf(`{"line":%d}`, n)),
+		}
+	}
+	first := step("p3", 4)
+	drop := step("p2", 6)
+	drop.DeleteReports = []string{"FAILURE/x"}
+	res, err = s.ImportCommit(ctx, store.ImportCommitParams{JobID: "a", LeaseToken: claim.LeaseToken, DatastoreID: "i1", Now: now,
+		Writes: first.Writes, Reports: first.Reports, Progress: first.Progress, Checkpoint: first.Checkpoint,
+		Steps: []store.ImportStep{step("p3", 5), drop, step("p4", 7)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var versions []int64
+	for _, r := range res {
+		versions = append(versions, r.Version)
+	}
+	if fmt.Sprint(versions) != "[1 2 2 1]" {
+		t.Fatalf("step results = %v, want versions [1 2 2 1]", versions)
+	}
+	got = ""
+	if err := s.ReportRead(ctx, "a", "SUCCESS/y", func(b []byte) error { got += string(b); return nil }); err != nil || got != "p3 v1\np3 v2\np2 v2\np4 v1\n" {
+		t.Fatalf("report of the steps = %q, %v", got, err)
+	}
+	if names, _ := s.ReportNames(ctx, "a"); fmt.Sprint(names) != "[SUCCESS/y]" {
+		t.Fatalf("names after the steps = %v", names)
+	}
+	j, _ = s.JobGet(ctx, tenantA, "i1", store.JobImport, "a")
+	if string(j.Checkpoint) != `{"line":7}` || string(j.Progress) != `{"n":7}` {
+		t.Fatalf("job after the steps = %s %s", j.Checkpoint, j.Progress)
+	}
 	// The terminal write drops what is still staged, in the same transaction.
 	if err := s.JobFinish(ctx, store.JobFinishParams{ID: "a", LeaseToken: claim.LeaseToken, Status: store.JobCompleted, EndTime: now}); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -313,6 +314,17 @@ func TestCrashResume(t *testing.T) {
 			t.Fatalf("%s exported %d times (in input: %v)", k, n, occurrences[k] > 0)
 		}
 	}
+	// The same input imported without interruption into another data store, to compare indexes.
+	clean := createActive(t, client(p), "clean")
+	cin := importInput(clean, "s3://crash-in/full/", "s3://crash-out/")
+	cin.ValidationLevel = types.ValidationLevelMinimal
+	cjob, err := client(p).StartFHIRImportJob(ctx, cin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := waitImport(t, client(p), clean, *cjob.JobId); j.JobStatus != types.JobStatusCompleted {
+		t.Fatalf("uninterrupted import = %s", j.JobStatus)
+	}
 	p.stop(t)
 	// Versions: each resource has exactly as many versions as it appears in the input.
 	st, err := sqlite.Open(ctx, filepath.Join(dataDir, "fhirlake.db"))
@@ -348,6 +360,52 @@ func TestCrashResume(t *testing.T) {
 	if bad > 0 {
 		t.Fatalf("%d resources with wrong version counts", bad)
 	}
+	compareIndexes(t, st, ds, clean)
+}
+
+// compareIndexes checks that two data stores of st hold the same index entries for every
+// resource and every search parameter (IndexEntries also checks each store's posting lists
+// against its resource rows and finds entries of keys that are not current resources).
+func compareIndexes(t *testing.T, st *sqlite.Store, got, want string) {
+	t.Helper()
+	ctx := context.Background()
+	digest := func(es []string) [32]byte { return sha256.Sum256([]byte(strings.Join(es, "\n"))) }
+	perParam := func(counts map[string]int, typ string, es []string) {
+		for _, e := range es {
+			counts[typ+"."+strings.SplitN(e, " ", 2)[0]]++
+		}
+	}
+	wantDigest := map[string][32]byte{}
+	wantCounts, gotCounts := map[string]int{}, map[string]int{}
+	if err := st.IndexEntries(ctx, want, func(typ, id string, es []string) error {
+		wantDigest[typ+"/"+id] = digest(es)
+		perParam(wantCounts, typ, es)
+		return nil
+	}); err != nil {
+		t.Fatalf("index of the uninterrupted import: %v", err)
+	}
+	var differ []string
+	n := 0
+	if err := st.IndexEntries(ctx, got, func(typ, id string, es []string) error {
+		n++
+		if d, ok := wantDigest[typ+"/"+id]; !ok || d != digest(es) {
+			differ = append(differ, typ+"/"+id)
+		}
+		perParam(gotCounts, typ, es)
+		return nil
+	}); err != nil {
+		t.Fatalf("index of the resumed import: %v", err)
+	}
+	if n != len(wantDigest) {
+		t.Errorf("index covers %d resources after the resumed import, %d after the uninterrupted one", n, len(wantDigest))
+	}
+	if diff := cmp.Diff(wantCounts, gotCounts); diff != "" {
+		t.Errorf("entries per search parameter differ (-uninterrupted +resumed):\n%s", diff)
+	}
+	if len(differ) > 0 {
+		t.Errorf("%d resources have other index entries after the resumed import, e.g. %v", len(differ), differ[:min(5, len(differ))])
+	}
+	t.Logf("index: %d resources, %d search parameters compared", n, len(wantCounts))
 }
 
 // crashInput is the import input of TestCrashPoints: a file long enough for several commits with

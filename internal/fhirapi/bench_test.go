@@ -328,3 +328,157 @@ func BenchmarkBundleLoad(b *testing.B) {
 		b.ReportMetric(transaction/imported, "transaction/import")
 	}
 }
+
+// rewriteIDs returns line with the first character of every lowercase UUID in it (ids, reference
+// targets, identifiers) replaced by c, which makes a copy of synthea-full whose resources and
+// references are all new and consistent.
+func rewriteIDs(dst, line []byte, c byte) []byte {
+	isHex := func(b byte) bool { return b >= '0' && b <= '9' || b >= 'a' && b <= 'f' }
+	start := len(dst)
+	dst = append(dst, line...)
+	out := dst[start:]
+	for i := 0; i+36 <= len(out); i++ {
+		if out[i+8] != '-' || out[i+13] != '-' || out[i+18] != '-' || out[i+23] != '-' || (i > 0 && isHex(out[i-1])) {
+			continue
+		}
+		ok := true
+		for k := 0; k < 36 && ok; k++ {
+			ok = k == 8 || k == 13 || k == 18 || k == 23 || isHex(out[i+k])
+		}
+		if ok {
+			out[i] = c
+			i += 35
+		}
+	}
+	return dst
+}
+
+// writeCopies writes copies [from, to) of synthea-full, ids rewritten per copy, as plain NDJSON
+// files under dir (one folder per copy).
+func writeCopies(b *testing.B, lines [][]byte, types []string, dir string, from, to int) {
+	b.Helper()
+	for k := from; k < to; k++ {
+		files := map[string]*bufio.Writer{}
+		var closers []*os.File
+		folder := filepath.Join(dir, fmt.Sprintf("copy%02d", k))
+		if err := os.MkdirAll(folder, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		var buf []byte
+		for i, l := range lines {
+			w := files[types[i]]
+			if w == nil {
+				f, err := os.Create(filepath.Join(folder, types[i]+".ndjson"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				closers = append(closers, f)
+				w = bufio.NewWriterSize(f, 1<<20)
+				files[types[i]] = w
+			}
+			buf = append(rewriteIDs(buf[:0], l, byte('g'+k)), '\n')
+			w.Write(buf)
+		}
+		for _, w := range files {
+			if err := w.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for _, f := range closers {
+			f.Close()
+		}
+	}
+}
+
+// BenchmarkImportGrowth measures import throughput as the store grows: copy 0 of synthea-full
+// (ids rewritten per copy, plain NDJSON) into an empty store, copies 1-9 to reach 1.8M resources,
+// then copies 10-19 (1.8M) into the store that holds 1.8M; reported are the rates of the first
+// 180k and of the 1.8M-into-1.8M import and their ratio (the goal is at least 0.8), the database
+// size, and read and search latencies at 3.6M resources. It needs about 15 GB of temporary disk
+// and several minutes:
+//
+//	go test ./internal/fhirapi -run XXX -bench ImportGrowth -benchtime 1x -timeout 60m
+func BenchmarkImportGrowth(b *testing.B) {
+	dir := filepath.Join(testenv.SharedDir(b), "data", "synthea-full")
+	if _, err := os.Stat(dir); err != nil {
+		b.Skip("synthea-full not present")
+	}
+	lines, refs := readLines(b, dir)
+	types := make([]string, len(refs))
+	for i, r := range refs {
+		types[i] = r[:strings.IndexByte(r, '/')]
+	}
+	for range b.N {
+		e := newEnv(b)
+		in := filepath.Join(e.cfg.S3Dir, "input")
+		phase := func(name string, from, to int) float64 {
+			writeCopies(b, lines, types, filepath.Join(in, name), from, to)
+			start := time.Now()
+			e.waitImport(e.startImportURI("s3://input/" + name + "/"))
+			rate := float64((to-from)*len(lines)) / time.Since(start).Seconds()
+			os.RemoveAll(filepath.Join(in, name))
+			return rate
+		}
+		first := phase("first", 0, 1)
+		phase("fill", 1, 10)
+		dbSize := func() float64 {
+			var n int64
+			matches, _ := filepath.Glob(filepath.Join(e.cfg.DataDir, "fhirlake.db*"))
+			for _, m := range matches {
+				if fi, err := os.Stat(m); err == nil {
+					n += fi.Size()
+				}
+			}
+			return float64(n) / (1 << 20)
+		}
+		at1800k := dbSize()
+		grown := phase("grow", 10, 20)
+		b.ReportMetric(first, "first-180k-resources/s")
+		b.ReportMetric(grown, "1.8M-into-1.8M-resources/s")
+		b.ReportMetric(grown/first, "grown/first")
+		b.ReportMetric(at1800k, "db-MiB-at-1.8M")
+		b.ReportMetric(dbSize(), "db-MiB-at-3.6M")
+
+		// Latencies at 3.6M, on copy 0's resources.
+		obsIDs, subjects := sampleIDs(b, filepath.Join(dir, "Observation.ndjson.gz"), 1000)
+		for i := range obsIDs {
+			obsIDs[i] = string(rewriteIDs(nil, []byte(obsIDs[i]), 'g'))
+			subjects[i] = string(rewriteIDs(nil, []byte(subjects[i]), 'g'))
+		}
+		latencies(b, "read", 1000, func(i int) {
+			if r := e.do("GET", "Observation/"+obsIDs[i%len(obsIDs)], nil); r.status != 200 {
+				b.Fatalf("read: %d", r.status)
+			}
+		})
+		codes := []string{"8302-2", "29463-7", "39156-5", "72514-3", "8867-4", "2093-3"}
+		for _, s := range []struct {
+			name string
+			q    func(i int) string
+		}{
+			{"search-token-subject", func(i int) string {
+				return fmt.Sprintf("Observation?code=http://loinc.org|%s&subject=%s", codes[i%len(codes)], subjects[i%len(subjects)])
+			}},
+			{"search-token-page100", func(i int) string {
+				return fmt.Sprintf("Observation?code=http://loinc.org|%s&_count=100", codes[i%len(codes)])
+			}},
+			{"search-date-subject", func(i int) string {
+				y := 1990 + i%30
+				return fmt.Sprintf("Observation?subject=%s&date=ge%d-01-01&date=lt%d-07-01", subjects[i%len(subjects)], y, y+3)
+			}},
+			{"search-date-only", func(i int) string {
+				y := 1990 + i%30
+				return fmt.Sprintf("Observation?date=ge%d-03-01&date=lt%d-03-15", y, y)
+			}},
+			{"search-patient-by-name", func(i int) string { return "Patient?family=Gra&_count=20" }},
+			{"search-encounters-of-patient", func(i int) string {
+				return "Encounter?patient=" + strings.TrimPrefix(subjects[i%len(subjects)], "Patient/")
+			}},
+		} {
+			latencies(b, s.name, 100, func(i int) {
+				if r := e.do("GET", s.q(i), nil); r.status != 200 {
+					b.Fatalf("%s: %d %s", s.name, r.status, r.body)
+				}
+			})
+		}
+	}
+}

@@ -83,7 +83,6 @@ func (e *env) importDir(dir string) {
 // job of them; it returns the job id.
 func (e *env) startImport(dir string) string {
 	e.t.Helper()
-	ctx := context.Background()
 	in := filepath.Join(e.cfg.S3Dir, "input", "data")
 	if err := os.MkdirAll(in, 0o755); err != nil {
 		e.t.Fatal(err)
@@ -105,9 +104,19 @@ func (e *env) startImport(dir string) string {
 			e.t.Fatal(err)
 		}
 	}
-	out, err := e.hl.StartFHIRImportJob(ctx, &healthlake.StartFHIRImportJobInput{
+	return e.startImportURI("s3://input/data/")
+}
+
+// startImportURI starts an import job of the objects under an S3 URI of the embedded folder into
+// the store; it returns the job id.
+func (e *env) startImportURI(uri string) string {
+	e.t.Helper()
+	if err := os.MkdirAll(filepath.Join(e.cfg.S3Dir, "output"), 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	out, err := e.hl.StartFHIRImportJob(context.Background(), &healthlake.StartFHIRImportJobInput{
 		DatastoreId:     &e.ds,
-		InputDataConfig: &types.InputDataConfigMemberS3Uri{Value: "s3://input/data/"},
+		InputDataConfig: &types.InputDataConfigMemberS3Uri{Value: uri},
 		JobOutputDataConfig: &types.OutputDataConfigMemberS3Configuration{Value: types.S3Configuration{
 			S3Uri: aws.String("s3://output/"), KmsKeyId: aws.String("arn:aws:kms:us-east-1:000000000000:key/test")}},
 		DataAccessRoleArn: aws.String("arn:aws:iam::000000000000:role/HealthLakeImport"),

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"slices"
 	"sort"
@@ -204,7 +205,10 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.ckpt.Close(), s.w.Close())
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
+func migrate(ctx context.Context, db *sql.DB) error { return migrateTo(ctx, db, math.MaxInt) }
+
+// migrateTo applies the pending migrations numbered up to last.
+func migrateTo(ctx context.Context, db *sql.DB, last int) error {
 	var version int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
@@ -219,7 +223,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if err != nil {
 			return fmt.Errorf("migration %s: bad name", f)
 		}
-		if n <= version {
+		if n <= version || n > last {
 			continue
 		}
 		body, err := migrations.ReadFile(f)

@@ -126,6 +126,8 @@ type indexStmts struct {
 	// reference entries among them.
 	keys []int64
 	ixs  []ixEntry
+	// seen caches param for this transaction without building a key string.
+	seen map[string]map[string]int64
 }
 
 // insertSQL returns an INSERT of rows rows into table.
@@ -178,6 +180,23 @@ func (st *indexStmts) close() { st.stmts.close() }
 
 // param returns the key of (typ, code), creating it when new.
 func (st *indexStmts) param(ctx context.Context, typ, code string) (int64, error) {
+	if v, ok := st.seen[typ][code]; ok {
+		return v, nil
+	}
+	v, err := st.lookupParam(ctx, typ, code)
+	if err == nil {
+		if st.seen == nil {
+			st.seen = map[string]map[string]int64{}
+		}
+		if st.seen[typ] == nil {
+			st.seen[typ] = map[string]int64{}
+		}
+		st.seen[typ][code] = v
+	}
+	return v, err
+}
+
+func (st *indexStmts) lookupParam(ctx context.Context, typ, code string) (int64, error) {
 	k := paramKey(typ, code)
 	if v, ok := st.local[k]; ok {
 		return v, nil

@@ -152,6 +152,7 @@ type ixView struct {
 	ref     bool
 	param   int64
 	a, b, c []byte
+	raw     []byte // the whole encoded entry
 }
 
 // encodeIx encodes the token and reference entries of a resource version (column resources.ix):
@@ -183,6 +184,7 @@ var errBadIx = errors.New("corrupt index entries")
 func walkIx(b []byte, fn func(e *ixView) bool) error {
 	var e ixView
 	for len(b) > 0 {
+		entry := b
 		switch b[0] {
 		case 'r':
 			e.ref = true
@@ -204,6 +206,7 @@ func walkIx(b []byte, fn func(e *ixView) bool) error {
 			}
 			*s, b = b[n:n+int(l)], b[n+int(l):]
 		}
+		e.raw = entry[:len(entry)-len(b)]
 		if !fn(&e) {
 			return nil
 		}
@@ -330,24 +333,35 @@ func cmpInt(a, b int64) int {
 }
 
 // postings collects the posting changes of one write transaction: per row, the offsets to add
-// (true) or remove (false), the last change of an offset winning, so that a resource written
-// twice in one transaction keeps only the entries of its last version.
+// or remove in the order of the writes, the last change of an offset winning, so that a resource
+// written twice in one transaction keeps only the entries of its last version. Rows are keyed by
+// the encoded entry and the chunk, which costs no allocation for a row seen before.
 type postings struct {
 	ds      int64
-	pending map[postKey]map[uint16]bool
+	slot    map[string]int32
+	keys    []postKey
+	changes [][]uint32 // per slot: offset<<1 | 1 for an addition
+	scratch []byte
 }
 
 func (p *postings) set(rpk int64, e *ixView, add bool) {
-	k := postKey{ref: e.ref, param: e.param, a: string(e.a), b: string(e.b), c: string(e.c), chunk: rpk >> chunkShift}
-	if p.pending == nil {
-		p.pending = map[postKey]map[uint16]bool{}
+	chunk := rpk >> chunkShift
+	p.scratch = binary.AppendUvarint(append(p.scratch[:0], e.raw...), uint64(chunk))
+	i, ok := p.slot[string(p.scratch)]
+	if !ok {
+		if p.slot == nil {
+			p.slot = map[string]int32{}
+		}
+		i = int32(len(p.keys))
+		p.slot[string(p.scratch)] = i
+		p.keys = append(p.keys, postKey{ref: e.ref, param: e.param, a: string(e.a), b: string(e.b), c: string(e.c), chunk: chunk})
+		p.changes = append(p.changes, nil)
 	}
-	m := p.pending[k]
-	if m == nil {
-		m = make(map[uint16]bool, 4)
-		p.pending[k] = m
+	c := uint32(rpk&(chunkSize-1)) << 1
+	if add {
+		c |= 1
 	}
-	m[uint16(rpk&(chunkSize-1))] = add
+	p.changes[i] = append(p.changes[i], c)
 }
 
 // change records the replacement of the entries old (encoded ix) by new for the resource rpk.
@@ -359,6 +373,15 @@ func (p *postings) change(rpk int64, old, new []byte) error {
 		return err
 	}
 	return walkIx(new, func(e *ixView) bool { p.set(rpk, e, true); return true })
+}
+
+func onlyAdds(changes []uint32) bool {
+	for _, c := range changes {
+		if c&1 == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // postStmts are the statements that write posting rows in one transaction.
@@ -399,26 +422,39 @@ func preparePostStmts(prep func(string) *sql.Stmt) postStmts {
 // flush writes the collected changes: additions with batched upserts, rows that lose offsets
 // with a read, merge and write.
 func (p *postings) flush(ctx context.Context, ps *postStmts) error {
-	if len(p.pending) == 0 {
+	if len(p.keys) == 0 {
 		return nil
 	}
-	keys := make([]postKey, 0, len(p.pending))
-	for k := range p.pending {
-		keys = append(keys, k)
+	order := make([]int, len(p.keys))
+	for i := range order {
+		order[i] = i
 	}
-	slices.SortFunc(keys, postKey.less)
+	slices.SortFunc(order, func(x, y int) int { return p.keys[x].less(p.keys[y]) })
 	var batch [2][]any
-	for _, k := range keys {
-		m := p.pending[k]
+	last := map[uint16]bool{}
+	for _, slot := range order {
+		k := p.keys[slot]
 		var add, rm []uint16
-		for o, a := range m {
-			if a {
-				add = append(add, o)
-			} else {
-				rm = append(rm, o)
+		if onlyAdds(p.changes[slot]) { // the common case: new resources
+			for _, c := range p.changes[slot] {
+				add = append(add, uint16(c>>1))
 			}
+			slices.Sort(add)
+			add = slices.Compact(add)
+		} else {
+			clear(last)
+			for _, c := range p.changes[slot] {
+				last[uint16(c>>1)] = c&1 == 1
+			}
+			for o, a := range last {
+				if a {
+					add = append(add, o)
+				} else {
+					rm = append(rm, o)
+				}
+			}
+			slices.Sort(add)
 		}
-		slices.Sort(add)
 		kind := 0
 		if k.ref {
 			kind = 1
@@ -443,7 +479,7 @@ func (p *postings) flush(ctx context.Context, ps *postStmts) error {
 			return fmt.Errorf("postings: %w", err)
 		}
 		cur := decodeChunk(unionChunks(old, encodeChunk(add)))
-		cur = slices.DeleteFunc(cur, func(o uint16) bool { a, ok := m[o]; return ok && !a })
+		cur = slices.DeleteFunc(cur, func(o uint16) bool { a, ok := last[o]; return ok && !a })
 		var err error
 		if len(cur) == 0 {
 			_, err = ps.del[kind].ExecContext(ctx, args...)
@@ -465,7 +501,7 @@ func (p *postings) flush(ctx context.Context, ps *postStmts) error {
 			}
 		}
 	}
-	p.pending = nil
+	p.slot, p.keys, p.changes = nil, nil, nil
 	return nil
 }
 

@@ -2,6 +2,7 @@ package search
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,9 +53,8 @@ func extract(typ string, body []byte, trim bool) []Entry {
 		return nil
 	}
 	root := node{v: v}
-	var out []Entry
+	out := make([]Entry, 0, 16)
 	var nodes []node
-	seen := map[Entry]bool{}
 	for _, prm := range ps {
 		if prm.compiled == nil {
 			continue
@@ -64,16 +64,19 @@ func extract(typ string, body []byte, trim bool) []Entry {
 		for _, n := range nodes {
 			out = appendEntries(out, prm, n)
 		}
-		// Drop duplicates (the same value reached twice, e.g. code of a repeated coding).
+		// Drop duplicates (the same value reached twice, e.g. code of a repeated coding). A
+		// parameter has few values, so comparing them pairwise is cheaper than hashing.
 		k := start
-		for _, e := range out[start:] {
-			if !seen[e] {
-				seen[e] = true
-				out[k] = e
+		for i := start; i < len(out); i++ {
+			if !slices.Contains(out[start:k], out[i]) {
+				out[k] = out[i]
 				k++
 			}
 		}
 		out = out[:k]
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }

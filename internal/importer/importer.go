@@ -3,10 +3,12 @@
 // ordered writer, stages SUCCESS/FAILURE report lines, and writes the reports and manifest to the
 // job's output folder.
 //
-// Crash safety comes from one rule: every store commit carries the resources, the report lines
-// that describe them, the progress counters and the resume checkpoint (file, byte offset, line) of
-// the same input range, in one transaction. A run that dies resumes at the checkpoint and neither
+// Crash safety comes from one rule: every store commit step carries the resources, the report
+// lines that describe them, the progress counters and the resume checkpoint (file, byte offset,
+// line) of the same input range, atomically. A run that dies resumes at the checkpoint and neither
 // loses nor repeats a line. Report objects are written out from the staged lines, idempotently.
+// Each chunk of at most 64 lines is one step, and a commit call carries up to BatchResources
+// resources of steps, which the store may commit apart to let REST writes in between them.
 // What is still staged at the end (the input listing) is dropped by the terminal write itself, so
 // a run that dies at any point before it ends exactly as an uninterrupted one.
 package importer

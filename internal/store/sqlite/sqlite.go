@@ -3,6 +3,8 @@
 //
 // SQLite allows one writer at a time, so the package keeps one write connection (every write runs
 // there, serialised) and a small pool of read connections that WAL lets run beside the writer.
+// A write gate hands the writer to REST and control-plane writes before a waiting import commit,
+// and an import commit of several steps ends after the step in progress when one waits.
 // It is meant for one process: the caller holds the data directory lock (see Open) and may therefore
 // drop every job lease at start-up. Several nodes sharing one database need a server backend.
 //
@@ -13,6 +15,12 @@
 // checkpoint: it holds writes, waits up to a second for readers of older snapshots to finish, and
 // empties the file. The file thus stays under the limit plus one transaction; a reader that holds
 // one snapshot for longer than a second postpones the truncation to a later commit.
+//
+// The search index is written in the transaction of the resources it describes. String, date,
+// number and uri entries are one row each; token and reference entries are posting lists (one
+// row per parameter, value and chunk of 4,096 resource keys, postings.go), and each resource row
+// keeps its own token and reference entries (ix) for updates and for testing search candidates
+// through Go functions registered on every connection. docs/STORAGE.md describes the design.
 package sqlite
 
 import (

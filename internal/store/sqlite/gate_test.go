@@ -24,13 +24,14 @@ func TestImportYieldsToRESTWrite(t *testing.T) {
 	defer s.Close()
 	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
 	now := time.Now()
-	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4", CreatedAt: now}, nil); err != nil {
+	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4", CreatedAt: now}, nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.JobCreate(ctx, store.Job{Tenant: tn, ID: "j", Kind: store.JobImport, DatastoreID: "ds", SubmitTime: now, Params: []byte(`{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute}); err != nil {
+	claim, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute})
+	if err != nil {
 		t.Fatal(err)
 	}
 	rest := make(chan error, 1)
@@ -58,7 +59,7 @@ func TestImportYieldsToRESTWrite(t *testing.T) {
 				return nil
 			}},
 	}
-	res, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "j", Owner: "w", DatastoreID: "ds", Now: now,
+	res, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "j", LeaseToken: claim.LeaseToken, DatastoreID: "ds", Now: now,
 		Writes: steps[0].Writes, Reports: steps[0].Reports, Checkpoint: steps[0].Checkpoint, Steps: steps[1:]})
 	if err != nil {
 		t.Fatal(err)

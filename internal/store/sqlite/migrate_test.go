@@ -9,16 +9,16 @@ import (
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
-// TestMigratePostings checks that migration 4 turns the token and reference rows of an older
+// TestMigratePostings checks that migration 6 turns the token and reference rows of an older
 // database into posting lists and resource entries that search, update and the index check use.
 func TestMigratePostings(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "fhirlake.db")
 	db := openDB("file:" + path + "?_journal_mode=WAL")
-	if err := migrateTo(ctx, db, 3); err != nil {
+	if err := migrateTo(ctx, db, 5); err != nil {
 		t.Fatal(err)
 	}
-	// A version-3 store: two observations of one patient with a code each, the way the writer of
+	// A version-5 store: two observations of one patient with a code each, the way the writer of
 	// that version stored them.
 	for _, q := range []string{
 		`INSERT INTO datastores (seq, id, account, region, status, created_at, ready_at, type_version) VALUES (1, 'ds', '000000000000', 'us-east-1', 'ACTIVE', 0, 0, 'R4')`,

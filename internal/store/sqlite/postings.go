@@ -517,9 +517,9 @@ func postTable(k store.IndexKind) (string, bool) {
 }
 
 // migrationSteps are Go steps run after the SQL migration of the same number, in its transaction.
-var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{4: convertPostings}
+var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{6: convertPostings}
 
-// convertPostings moves the rows of idx_token and idx_ref (migration 3 and before) into posting
+// convertPostings moves the rows of idx_token and idx_ref (migration 5 and before) into posting
 // rows and resources.ix, then drops the two tables.
 func convertPostings(ctx context.Context, tx *sql.Tx) error {
 	// Posting rows, built in key order so that each chunk is complete when the key moves on.

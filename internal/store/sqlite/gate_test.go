@@ -45,7 +45,7 @@ func TestImportYieldsToRESTWrite(t *testing.T) {
 					_, err := s.ResourceWrite(ctx, "ds", []store.ResourceWrite{{Type: "Patient", ID: "rest", Body: []byte(`{}`)}}, time.Now())
 					rest <- err
 				}()
-				for !s.gate.urgentWaiting() {
+				for waiting, _ := s.gate.urgentWaiting(); !waiting; waiting, _ = s.gate.urgentWaiting() {
 					runtime.Gosched()
 				}
 				return nil

@@ -259,7 +259,10 @@ func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []
 
 // ImportCommit implements store.Store. Steps are applied in one transaction until a REST write
 // waits for the writer; then the transaction commits the steps applied so far and the rest follow
-// in a new one, so that a REST write waits for at most one step.
+// in a new one. While REST writes keep coming (one asked for the writer within the last second)
+// every step is its own transaction, so that a REST write waits for at most one small step, not
+// for the index flush and commit of many: the import is slower while it shares the writer, and
+// batches its posting-list work again once the REST writes stop.
 func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([]store.ResourceWriteResult, error) {
 	steps := append([]store.ImportStep{{Writes: p.Writes, Reports: p.Reports, DeleteReports: p.DeleteReports,
 		Progress: p.Progress, Checkpoint: p.Checkpoint}}, p.Steps...)
@@ -321,7 +324,7 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 				}
 				results = append(results, res...)
 				applied++
-				if s.gate.urgentWaiting() {
+				if waiting, recent := s.gate.urgentWaiting(); waiting || recent {
 					break
 				}
 			}

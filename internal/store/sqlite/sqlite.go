@@ -284,11 +284,19 @@ type writeGate struct {
 	mu           sync.Mutex
 	busy         bool
 	urgent, bulk []chan struct{} // waiters in arrival order
+	lastUrgent   time.Time       // when an interactive writer last asked for the connection
 }
+
+// interactiveWindow is how long after an interactive write bulk writers keep their transactions
+// short (see ImportCommit).
+const interactiveWindow = time.Second
 
 // enter waits for the connection; a nil error means the caller holds it until leave.
 func (g *writeGate) enter(ctx context.Context, urgent bool) error {
 	g.mu.Lock()
+	if urgent {
+		g.lastUrgent = time.Now()
+	}
 	if !g.busy {
 		g.busy = true
 		g.mu.Unlock()
@@ -318,11 +326,12 @@ func (g *writeGate) enter(ctx context.Context, urgent bool) error {
 	}
 }
 
-// urgentWaiting reports whether an interactive writer waits for the connection.
-func (g *writeGate) urgentWaiting() bool {
+// urgentWaiting reports whether an interactive writer waits for the connection, and whether one
+// asked for it within interactiveWindow.
+func (g *writeGate) urgentWaiting() (waiting, recent bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.urgent) > 0
+	return len(g.urgent) > 0, time.Since(g.lastUrgent) < interactiveWindow
 }
 
 // leave hands the connection to the next waiter.

@@ -239,6 +239,7 @@ func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []
 	if len(writes) == 0 {
 		return nil, nil
 	}
+	s.gate.noteREST()
 	err := s.withTx(ctx, func(tx *sql.Tx) error {
 		w, err := s.newTxWriter(ctx, tx, datastoreID)
 		if err != nil {

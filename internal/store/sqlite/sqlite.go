@@ -284,19 +284,25 @@ type writeGate struct {
 	mu           sync.Mutex
 	busy         bool
 	urgent, bulk []chan struct{} // waiters in arrival order
-	lastUrgent   time.Time       // when an interactive writer last asked for the connection
+	lastREST     time.Time       // when a REST resource write last asked for the connection
 }
 
-// interactiveWindow is how long after an interactive write bulk writers keep their transactions
+// interactiveWindow is how long after a REST resource write bulk writers keep their transactions
 // short (see ImportCommit).
 const interactiveWindow = time.Second
+
+// noteREST records that a REST resource write asks for the connection. Control-plane writes
+// (job heartbeats, lifecycle ticks) go first as well but do not count: they come all the time and
+// wait for one step at most.
+func (g *writeGate) noteREST() {
+	g.mu.Lock()
+	g.lastREST = time.Now()
+	g.mu.Unlock()
+}
 
 // enter waits for the connection; a nil error means the caller holds it until leave.
 func (g *writeGate) enter(ctx context.Context, urgent bool) error {
 	g.mu.Lock()
-	if urgent {
-		g.lastUrgent = time.Now()
-	}
 	if !g.busy {
 		g.busy = true
 		g.mu.Unlock()
@@ -326,12 +332,12 @@ func (g *writeGate) enter(ctx context.Context, urgent bool) error {
 	}
 }
 
-// urgentWaiting reports whether an interactive writer waits for the connection, and whether one
-// asked for it within interactiveWindow.
+// urgentWaiting reports whether an interactive writer waits for the connection, and whether a
+// REST resource write asked for it within interactiveWindow.
 func (g *writeGate) urgentWaiting() (waiting, recent bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.urgent) > 0, time.Since(g.lastUrgent) < interactiveWindow
+	return len(g.urgent) > 0, time.Since(g.lastREST) < interactiveWindow
 }
 
 // leave hands the connection to the next waiter.

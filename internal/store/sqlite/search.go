@@ -43,7 +43,7 @@ func (s *Store) ResourceSearch(ctx context.Context, q store.SearchQuery) (store.
 	var b sqlBuilder
 	if q.CountOnly {
 		b.w("SELECT count(*) FROM resources r WHERE ")
-		if err := where(&b, ds, q.Type, "r", q.Where); err != nil {
+		if err := where(&b, ds, q.Type, "r", q.Where, nil); err != nil {
 			return res, err
 		}
 		err := s.r.QueryRowContext(ctx, b.b.String(), b.args...).Scan(&res.Total)
@@ -58,81 +58,136 @@ func (s *Store) ResourceSearch(ctx context.Context, q store.SearchQuery) (store.
 			return res, err
 		}
 	}
-	// Sort expressions carry arguments; they are written once in the select list and referred to
-	// by alias (k0, k1, ...) in the keyset condition and ORDER BY.
-	var sel sqlBuilder
-	sel.w("SELECT r.pk, r.type, r.id, r.version, r.updated, r.deleted, r.body")
-	sel.args = append(sel.args, b.args...)
-	for i, k := range keys {
-		fmt.Fprintf(&sel.b, ", %s AS k%d", k, i)
-	}
-	sel.w(" FROM resources r WHERE ")
-	if err := where(&sel, ds, q.Type, "r", q.Where); err != nil {
-		return res, err
-	}
+	var c *cursor
 	if q.Cursor != nil {
-		var c cursor
-		if err := json.Unmarshal(q.Cursor, &c); err != nil || len(c.Keys) != len(keys) {
+		c = &cursor{}
+		if err := json.Unmarshal(q.Cursor, c); err != nil || len(c.Keys) != len(keys) {
 			return res, fmt.Errorf("search cursor: %w", store.ErrBadQuery)
 		}
-		sel.w(" AND ")
-		keyset(&sel, q.Sort, c)
 	}
-	sel.w(" ORDER BY ")
-	for i, so := range q.Sort {
-		fmt.Fprintf(&sel.b, "k%d", i)
-		if so.Desc {
-			sel.w(" DESC")
+	// In resource key order (no _sort), a page driven by a posting list needs only the first keys
+	// of that list: the query reads a window of chunks from the cursor on, and a wider one only
+	// when the window holds less than a page, instead of every key of a common code.
+	var win *chunkWindow
+	if len(q.Sort) == 0 {
+		win = &chunkWindow{hi: firstWindow - 1}
+		if c != nil {
+			win.lo = c.PK >> chunkShift
+			win.hi = win.lo + firstWindow - 1
 		}
-		sel.w(", ")
 	}
-	sel.w("r.pk LIMIT ?", q.Count+1)
-
-	rows, err := s.r.QueryContext(ctx, sel.b.String(), sel.args...)
-	if err != nil {
-		return res, fmt.Errorf("search: %w", err)
-	}
-	defer rows.Close()
-	var pks []int64
-	var last cursor
-	for rows.Next() {
-		var pk int64
-		var updated int64
-		var r store.Resource
-		vals := make([]any, len(keys))
-		dest := []any{&pk, &r.Type, &r.ID, &r.Version, &updated, &r.Deleted, &r.Body}
-		for i := range vals {
-			dest = append(dest, &vals[i])
+	var page []pageRow
+	maxChunk := int64(-1)
+	for {
+		// Sort expressions carry arguments; they are written once in the select list and referred
+		// to by alias (k0, k1, ...) in the keyset condition and ORDER BY.
+		var sel sqlBuilder
+		sel.w("SELECT r.pk, r.type, r.id, r.version, r.updated, r.deleted, r.body")
+		sel.args = append(sel.args, b.args...)
+		for i, k := range keys {
+			fmt.Fprintf(&sel.b, ", %s AS k%d", k, i)
 		}
-		if err := rows.Scan(dest...); err != nil {
+		sel.w(" FROM resources r WHERE ")
+		if err := where(&sel, ds, q.Type, "r", q.Where, win); err != nil {
 			return res, err
 		}
-		r.LastUpdated = fromMS(updated)
-		if len(res.Matches) == q.Count {
-			next, err := json.Marshal(last)
+		if c != nil {
+			sel.w(" AND ")
+			keyset(&sel, q.Sort, *c)
+		}
+		sel.w(" ORDER BY ")
+		for i, so := range q.Sort {
+			fmt.Fprintf(&sel.b, "k%d", i)
+			if so.Desc {
+				sel.w(" DESC")
+			}
+			sel.w(", ")
+		}
+		sel.w("r.pk LIMIT ?", q.Count+1)
+		if page, err = s.page(ctx, sel, len(keys)); err != nil {
+			return res, err
+		}
+		if win == nil || !win.used || len(page) > q.Count {
+			break
+		}
+		if maxChunk < 0 {
+			var maxPK sql.NullInt64
+			if err := s.r.QueryRowContext(ctx, "SELECT max(pk) FROM resources").Scan(&maxPK); err != nil {
+				return res, err
+			}
+			maxChunk = maxPK.Int64 >> chunkShift
+		}
+		if win.hi >= maxChunk {
+			break
+		}
+		win.hi = win.lo + (win.hi-win.lo+1)*4 - 1
+		win.used = false
+	}
+	var pks []int64
+	for i, row := range page {
+		if i == q.Count {
+			next, err := json.Marshal(page[i-1].cursor)
 			if err != nil {
 				return res, err
 			}
 			res.Next = next
 			break
 		}
-		res.Matches = append(res.Matches, r)
-		pks = append(pks, pk)
-		last = cursor{PK: pk, Keys: make([]cursorKey, len(vals))}
-		for i, v := range vals {
-			last.Keys[i] = newCursorKey(v)
-		}
+		res.Matches = append(res.Matches, row.r)
+		pks = append(pks, row.cursor.PK)
 	}
-	if err := rows.Err(); err != nil {
-		return res, err
-	}
-	rows.Close()
 	if len(pks) > 0 && (len(q.Include) > 0 || len(q.RevInclude) > 0) {
 		if res.Included, err = s.includes(ctx, ds, q, pks, res.Matches); err != nil {
 			return res, err
 		}
 	}
 	return res, nil
+}
+
+// firstWindow is the number of posting chunks (of 4,096 resource keys) a key-ordered page reads
+// first; each retry reads four times as many.
+const firstWindow = 16
+
+// chunkWindow bounds the chunks a driving posting subquery reads; used reports that the query
+// had such a driver.
+type chunkWindow struct {
+	lo, hi int64
+	used   bool
+}
+
+// pageRow is one row of a page query with the cursor that continues after it.
+type pageRow struct {
+	r      store.Resource
+	cursor cursor
+}
+
+// page runs a page query whose select list is the resource columns and nkeys sort keys.
+func (s *Store) page(ctx context.Context, sel sqlBuilder, nkeys int) ([]pageRow, error) {
+	rows, err := s.r.QueryContext(ctx, sel.b.String(), sel.args...)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var out []pageRow
+	for rows.Next() {
+		var row pageRow
+		var updated int64
+		vals := make([]any, nkeys)
+		dest := []any{&row.cursor.PK, &row.r.Type, &row.r.ID, &row.r.Version, &updated, &row.r.Deleted, &row.r.Body}
+		for i := range vals {
+			dest = append(dest, &vals[i])
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		row.r.LastUpdated = fromMS(updated)
+		row.cursor.Keys = make([]cursorKey, nkeys)
+		for i, v := range vals {
+			row.cursor.Keys[i] = newCursorKey(v)
+		}
+		out = append(out, row)
+	}
+	return out, rows.Err()
 }
 
 // cursor is the keyset position after a page: the sort values and pk of its last match.
@@ -248,7 +303,7 @@ func sortKey(b *sqlBuilder, so store.SearchSort, typ string) (string, error) {
 // every clause. The most selective clause drives the query: it is written as "pk IN (index
 // range)", which SQLite runs first and walks in pk order; every other clause is a correlated
 // EXISTS on the (rpk, param) index, checked only for the driver's candidates.
-func where(b *sqlBuilder, ds int64, typ, a string, clauses [][]store.SearchPredicate) error {
+func where(b *sqlBuilder, ds int64, typ, a string, clauses [][]store.SearchPredicate, win *chunkWindow) error {
 	b.w(a+".ds = ? AND "+a+".type = ? AND "+a+".deleted = 0", ds, typ)
 	driver, best := -1, 0
 	for i, any := range clauses {
@@ -266,7 +321,7 @@ func where(b *sqlBuilder, ds int64, typ, a string, clauses [][]store.SearchPredi
 		}
 		b.w(" AND (")
 		if i == driver {
-			if err := drivingSet(b, ds, typ, a, any); err != nil {
+			if err := drivingSet(b, ds, typ, a, any, win); err != nil {
 				return err
 			}
 			b.w(")")
@@ -389,9 +444,14 @@ func drivingRank(any []store.SearchPredicate) int {
 const postedKeys = "SELECT j.value FROM %s x, json_each(pl_keys(x.chunk, x.bits)) j WHERE "
 
 // drivingSet writes "pk IN (keys of the index entries matching any predicate of the clause)".
-func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredicate) error {
+func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredicate, win *chunkWindow) error {
 	if table, ok := postTable(any[0].Kind); ok {
-		b.w(a+".pk IN ("+fmt.Sprintf(postedKeys, table)+"x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, any[0].Param)
+		b.w(a+".pk IN ("+fmt.Sprintf(postedKeys, table)+"x.ds = ? AND x.param = "+paramExpr+" AND ", ds, typ, any[0].Param)
+		if win != nil {
+			b.w("x.chunk BETWEEN ? AND ? AND ", win.lo, win.hi)
+			win.used = true
+		}
+		b.w("(")
 	} else if table, ok := tableOf(any[0].Kind); ok {
 		b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, any[0].Param)
 	} else {
@@ -534,7 +594,7 @@ func valueCond(b *sqlBuilder, ds int64, p store.SearchPredicate) error {
 	case store.IndexReference:
 		if p.Chain != nil {
 			b.w("x.ref_type = ? AND x.ref_id IN (SELECT c.id FROM resources c WHERE ", p.Chain.Type)
-			if err := where(b, ds, p.Chain.Type, "c", [][]store.SearchPredicate{p.Chain.Where}); err != nil {
+			if err := where(b, ds, p.Chain.Type, "c", [][]store.SearchPredicate{p.Chain.Where}, nil); err != nil {
 				return err
 			}
 			b.w(")")

@@ -68,17 +68,7 @@ func (s *Store) ResourceSearch(ctx context.Context, q store.SearchQuery) (store.
 	// In resource key order (no _sort), a page driven by a posting list needs only the first keys
 	// of that list: the query reads a window of chunks from the cursor on, and a wider one only
 	// when the window holds less than a page, instead of every key of a common code.
-	var win *chunkWindow
-	if len(q.Sort) == 0 {
-		win = &chunkWindow{hi: firstWindow - 1}
-		if c != nil {
-			win.lo = c.PK >> chunkShift
-			win.hi = win.lo + firstWindow - 1
-		}
-	}
-	var page []pageRow
-	maxChunk := int64(-1)
-	for {
+	build := func(win *chunkWindow) (sqlBuilder, error) {
 		// Sort expressions carry arguments; they are written once in the select list and referred
 		// to by alias (k0, k1, ...) in the keyset condition and ORDER BY.
 		var sel sqlBuilder
@@ -89,7 +79,7 @@ func (s *Store) ResourceSearch(ctx context.Context, q store.SearchQuery) (store.
 		}
 		sel.w(" FROM resources r WHERE ")
 		if err := where(&sel, ds, q.Type, "r", q.Where, win); err != nil {
-			return res, err
+			return sel, err
 		}
 		if c != nil {
 			sel.w(" AND ")
@@ -104,24 +94,46 @@ func (s *Store) ResourceSearch(ctx context.Context, q store.SearchQuery) (store.
 			sel.w(", ")
 		}
 		sel.w("r.pk LIMIT ?", q.Count+1)
+		return sel, nil
+	}
+	// In resource key order (no _sort), a page driven by a posting list that spans many chunks
+	// needs only its first keys: the query reads a window of chunks from the cursor on, and a
+	// wider one only when the window holds less than a page, instead of every key of a common
+	// code.
+	var win *chunkWindow
+	lastChunk := int64(0)
+	if len(q.Sort) == 0 {
+		probe := &chunkWindow{}
+		if c != nil {
+			probe.lo = c.PK >> chunkShift
+		}
+		if _, err := build(probe); err != nil {
+			return res, err
+		}
+		if probe.used {
+			var first, last sql.NullInt64
+			if err := s.r.QueryRowContext(ctx, probe.rangeSQL, probe.rangeArgs...).Scan(&first, &last); err != nil {
+				return res, fmt.Errorf("search: %w", err)
+			}
+			if first.Valid && last.Int64-first.Int64 >= firstWindow {
+				win = &chunkWindow{lo: first.Int64, hi: first.Int64 + firstWindow - 1, bounded: true}
+				lastChunk = last.Int64
+			}
+		}
+	}
+	var page []pageRow
+	for {
+		sel, err := build(win)
+		if err != nil {
+			return res, err
+		}
 		if page, err = s.page(ctx, sel, len(keys)); err != nil {
 			return res, err
 		}
-		if win == nil || !win.used || len(page) > q.Count {
-			break
-		}
-		if maxChunk < 0 {
-			var maxPK sql.NullInt64
-			if err := s.r.QueryRowContext(ctx, "SELECT max(pk) FROM resources").Scan(&maxPK); err != nil {
-				return res, err
-			}
-			maxChunk = maxPK.Int64 >> chunkShift
-		}
-		if win.hi >= maxChunk {
+		if win == nil || len(page) > q.Count || win.hi >= lastChunk {
 			break
 		}
 		win.hi = win.lo + (win.hi-win.lo+1)*4 - 1
-		win.used = false
 	}
 	var pks []int64
 	for i, row := range page {
@@ -148,11 +160,15 @@ func (s *Store) ResourceSearch(ctx context.Context, q store.SearchQuery) (store.
 // first; each retry reads four times as many.
 const firstWindow = 16
 
-// chunkWindow bounds the chunks a driving posting subquery reads; used reports that the query
-// had such a driver.
+// chunkWindow bounds the chunks a driving posting subquery reads to [lo, hi] when bounded. A
+// query built with a window sets used when it has such a driver, and rangeSQL and rangeArgs to a
+// query of the first and last chunk of the driver's keys at or after lo.
 type chunkWindow struct {
-	lo, hi int64
-	used   bool
+	lo, hi    int64
+	bounded   bool
+	used      bool
+	rangeSQL  string
+	rangeArgs []any
 }
 
 // pageRow is one row of a page query with the cursor that continues after it.
@@ -445,29 +461,35 @@ const postedKeys = "SELECT j.value FROM %s x, json_each(pl_keys(x.chunk, x.bits)
 
 // drivingSet writes "pk IN (keys of the index entries matching any predicate of the clause)".
 func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredicate, win *chunkWindow) error {
+	// conds is the disjunction of the clause's value tests on alias x.
+	var conds sqlBuilder
+	for i, p := range any {
+		if i > 0 {
+			conds.w(" OR ")
+		}
+		conds.w("(")
+		if err := valueCond(&conds, ds, p); err != nil {
+			return err
+		}
+		conds.w(")")
+	}
 	if table, ok := postTable(any[0].Kind); ok {
 		b.w(a+".pk IN ("+fmt.Sprintf(postedKeys, table)+"x.ds = ? AND x.param = "+paramExpr+" AND ", ds, typ, any[0].Param)
 		if win != nil {
-			b.w("x.chunk BETWEEN ? AND ? AND ", win.lo, win.hi)
 			win.used = true
+			win.rangeSQL = "SELECT min(x.chunk), max(x.chunk) FROM " + table + " x WHERE x.ds = ? AND x.param = " + paramExpr +
+				" AND x.chunk >= ? AND (" + conds.b.String() + ")"
+			win.rangeArgs = append([]interface{}{ds, typ, any[0].Param, win.lo}, conds.args...)
+			if win.bounded {
+				b.w("x.chunk BETWEEN ? AND ? AND ", win.lo, win.hi)
+			}
 		}
-		b.w("(")
 	} else if table, ok := tableOf(any[0].Kind); ok {
-		b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, any[0].Param)
+		b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND ", ds, typ, any[0].Param)
 	} else {
 		return fmt.Errorf("search parameter %s: unknown kind: %w", any[0].Param, store.ErrBadQuery)
 	}
-	for i, p := range any {
-		if i > 0 {
-			b.w(" OR ")
-		}
-		b.w("(")
-		if err := valueCond(b, ds, p); err != nil {
-			return err
-		}
-		b.w(")")
-	}
-	b.w("))")
+	b.w("("+conds.b.String()+"))", conds.args...)
 	return nil
 }
 

@@ -345,7 +345,9 @@ type ImportCommitParams struct {
 	LeaseToken  string // Job.LeaseToken of the claim the write is made under
 	DatastoreID string
 	Writes      []ResourceWrite
-	Reports     func(results []ResourceWriteResult) []ReportChunk
+	// Reports, when set, is called inside the transaction with the results of Writes and returns the
+	// report chunks to stage with them.
+	Reports func(results []ResourceWriteResult) []ReportChunk
 	// DeleteReports names reports whose chunks are dropped in the same transaction (written out).
 	DeleteReports []string
 	Progress      []byte

@@ -259,6 +259,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "time a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "time a request body (and each response write) is given before --min-body-rate applies")
 	fs.Var((*byteSize)(&cfg.MinBodyRate), "min-body-rate", "slowest rate, in bytes per second, of a request body or response after --body-timeout (suffixes KiB, MiB)")
+	fs.IntVar(&cfg.ConditionalDeleteMax, "conditional-delete-max", cfg.ConditionalDeleteMax, "resources one FHIR conditional delete (DELETE [type]?criteria) may delete; more matches are refused with 412")
 	fs.StringVar(&lf.level, "log-level", lf.level, "debug, info, warn or error")
 	fs.StringVar(&lf.format, "log-format", lf.format, "json, or text for people")
 

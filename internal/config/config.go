@@ -125,6 +125,10 @@ type Config struct {
 	// MinBodyRate is the slowest rate, in bytes per second, a client may send a body at (and
 	// read a response at) once BodyTimeout has passed. Default 16 KiB/s.
 	MinBodyRate int64
+	// ConditionalDeleteMax is how many resources one FHIR conditional delete (DELETE
+	// [type]?criteria) may delete; criteria matching more are refused with 412. Default 1: a
+	// conditional delete deletes at most one resource.
+	ConditionalDeleteMax int
 }
 
 // Default returns the configuration with every default applied.
@@ -150,6 +154,8 @@ func Default() Config {
 		IdleTimeout:       60 * time.Second,
 		BodyTimeout:       20 * time.Second,
 		MinBodyRate:       16 << 10,
+
+		ConditionalDeleteMax: 1,
 	}
 }
 
@@ -247,6 +253,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ProgressLogInterval < 0 {
 		errs = append(errs, errors.New("progress log interval must not be negative"))
+	}
+	if c.ConditionalDeleteMax < 1 {
+		errs = append(errs, errors.New("conditional delete max must be at least 1"))
 	}
 	if c.MaxImportFiles <= 0 {
 		errs = append(errs, errors.New("max import files must be positive"))

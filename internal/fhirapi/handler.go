@@ -71,6 +71,9 @@ type Options struct {
 	// Budget, when set, also bounds the resources PATCH requests build: a PATCH whose result
 	// does not fit is answered 429. Default nil.
 	Budget Budget
+	// ConditionalDeleteMax is how many resources one conditional delete (DELETE [type]?criteria)
+	// may delete; criteria matching more are refused with 412. Default 1 (single deletes only).
+	ConditionalDeleteMax int
 }
 
 // Handler serves the data plane of every data store.
@@ -245,7 +248,25 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 			if err != nil {
 				return nil, err
 			}
+			if cond := r.Header.Get("If-None-Exist"); cond != "" {
+				return h.conditionalCreate(c, typ, body, cond, r.Header.Get("x-amz-fhir-idempotency-key"))
+			}
 			return h.create(c, typ, body, r.Header.Get("x-amz-fhir-idempotency-key"))
+		case http.MethodPut, http.MethodPatch, http.MethodDelete:
+			if r.URL.RawQuery == "" {
+				break
+			}
+			if m == http.MethodDelete {
+				return h.conditionalDelete(c, typ, r.URL.RawQuery)
+			}
+			body, err := h.readBody(r)
+			if err != nil {
+				return nil, err
+			}
+			if m == http.MethodPut {
+				return h.conditionalUpdate(c, typ, r.URL.RawQuery, body, r.Header.Get("If-Match"))
+			}
+			return h.conditionalPatch(c, typ, r.URL.RawQuery, body, r.Header.Get("Content-Type"), r.Header.Get("If-Match"))
 		}
 		return notAllowed()
 	case 2:

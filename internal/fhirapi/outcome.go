@@ -33,6 +33,27 @@ func invalid(format string, args ...any) error {
 	return fail(http.StatusBadRequest, "invalid", format, args...)
 }
 
+// methodNotAllowed refuses an HTTP method on a path (405).
+func methodNotAllowed(format string, args ...any) error {
+	return fail(http.StatusMethodNotAllowed, "not-supported", format, args...)
+}
+
+// unsupportedMediaType refuses a request body's media type (415).
+func unsupportedMediaType(format string, args ...any) error {
+	return fail(http.StatusUnsupportedMediaType, "not-supported", format, args...)
+}
+
+// notImplemented refuses an operation this server does not have (501).
+func notImplemented(format string, args ...any) error {
+	return fail(http.StatusNotImplemented, "not-supported", format, args...)
+}
+
+// preconditionFailed refuses a conditional request whose criteria select the wrong number of
+// resources (412).
+func preconditionFailed(code, format string, args ...any) error {
+	return fail(http.StatusPreconditionFailed, code, format, args...)
+}
+
 // outcome is the single translation of any error into an HTTP status and an OperationOutcome.
 // Text of unexpected errors is logged, never returned.
 func (h *Handler) outcome(err error) (int, []byte) {
@@ -49,6 +70,9 @@ func (h *Handler) outcome(err error) (int, []byte) {
 		return api.status, fhir.MarshalOperationOutcome(api.issues)
 	case errors.As(err, &se):
 		status, code, msg = http.StatusBadRequest, "invalid", se.Error()
+		if se.Unsupported {
+			code = "not-supported"
+		}
 	case errors.As(err, &sv):
 		// The statuses of the control plane: 403 for a missing or refused signature, 400 for an
 		// incomplete one.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/valyala/fastjson"
 	"net/http"
 	"strconv"
 	"strings"
@@ -142,6 +143,16 @@ func (h *Handler) prepare(body []byte, typ, id string, setID bool) ([]byte, erro
 	return body, nil
 }
 
+// parseObject parses a request body that must be a JSON object.
+func parseObject(body []byte) (*fastjson.Value, error) {
+	var p fastjson.Parser
+	v, err := p.ParseBytes(body)
+	if err != nil || v.Type() != fastjson.TypeObject {
+		return nil, invalid("the body is not a JSON object")
+	}
+	return v, nil
+}
+
 // createWrite is the store write of a create: a new id, the prepared body and its index entries.
 func (h *Handler) createWrite(typ string, body []byte, idemKey string) (store.ResourceWrite, error) {
 	if idemKey != "" && !validUUID(idemKey) {
@@ -158,7 +169,7 @@ func (h *Handler) createWrite(typ string, body []byte, idemKey string) (store.Re
 // updateWrite is the store write of an update (or create with the given id).
 func (h *Handler) updateWrite(typ, id string, body []byte, ifMatch string) (store.ResourceWrite, error) {
 	if typ == "AuditEvent" {
-		return store.ResourceWrite{}, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be updated")
+		return store.ResourceWrite{}, methodNotAllowed("AuditEvent resources cannot be updated")
 	}
 	body, err := h.prepare(body, typ, id, false)
 	if err != nil {
@@ -173,10 +184,42 @@ func (h *Handler) updateWrite(typ, id string, body []byte, ifMatch string) (stor
 	return w, nil
 }
 
+// patchWrite is the store write of a JSON Patch applied to the current version cur; the write
+// holds only while cur is current. ifMatch, when given, must name cur's version. release gives
+// back the memory budget the patched resource holds: call it once the write is done.
+func (h *Handler) patchWrite(cur store.Resource, patch []byte, ifMatch string) (w store.ResourceWrite, release func(), err error) {
+	typ, id := cur.Type, cur.ID
+	nothing := func() {}
+	if typ == "AuditEvent" {
+		return w, nothing, methodNotAllowed("AuditEvent resources cannot be updated")
+	}
+	if cur.Deleted {
+		return w, nothing, gone(typ, id)
+	}
+	if ifMatch != "" {
+		v, err := parseETag(ifMatch)
+		if err != nil {
+			return w, nothing, err
+		}
+		if v != cur.Version {
+			return w, nothing, fmt.Errorf("patch %s/%s: %w", typ, id, store.ErrVersionMismatch)
+		}
+	}
+	patched, release, err := applyPatch(cur.Body, patch, h.opt.MaxBody, h.opt.Budget)
+	if err != nil {
+		return w, nothing, err
+	}
+	if patched, err = h.prepare(patched, typ, id, false); err != nil {
+		release()
+		return w, nothing, err
+	}
+	return store.ResourceWrite{Type: typ, ID: id, Body: patched, IfVersion: cur.Version, Index: search.Extract(typ, patched)}, release, nil
+}
+
 // deleteWrite is the store write of a delete.
 func deleteWrite(typ, id string) (store.ResourceWrite, error) {
 	if typ == "AuditEvent" {
-		return store.ResourceWrite{}, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be deleted")
+		return store.ResourceWrite{}, methodNotAllowed("AuditEvent resources cannot be deleted")
 	}
 	return store.ResourceWrite{Type: typ, ID: id, Delete: true}, nil
 }
@@ -186,13 +229,18 @@ func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*res
 	if err != nil {
 		return nil, err
 	}
-	typ, id, body := w.Type, w.ID, w.Body
+	return h.applyCreate(c, w)
+}
+
+// applyCreate writes a create and answers it: 201, or for a replayed idempotency key 409 with the
+// resource the key created.
+func (h *Handler) applyCreate(c *call, w store.ResourceWrite) (*response, error) {
 	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
 		return nil, err
 	}
 	if res[0].Replayed {
-		orig, err := h.st.ResourceVersion(c.r.Context(), c.ds, typ, res[0].ID, res[0].Version)
+		orig, err := h.st.ResourceVersion(c.r.Context(), c.ds, w.Type, res[0].ID, res[0].Version)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +251,7 @@ func (h *Handler) create(c *call, typ string, body []byte, idemKey string) (*res
 		resp.location = c.versionURL(orig.Type, orig.ID, orig.Version)
 		return resp, nil
 	}
-	return c.resourceResponse(http.StatusCreated, store.Resource{Type: typ, ID: id, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: body})
+	return c.resourceResponse(http.StatusCreated, store.Resource{Type: w.Type, ID: w.ID, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: w.Body})
 }
 
 func (h *Handler) update(c *call, typ, id string, body []byte, ifMatch string) (*response, error) {
@@ -211,6 +259,11 @@ func (h *Handler) update(c *call, typ, id string, body []byte, ifMatch string) (
 	if err != nil {
 		return nil, err
 	}
+	return h.applyUpdate(c, w)
+}
+
+// applyUpdate writes an update, a patch or an update-as-create and answers it (200 or 201).
+func (h *Handler) applyUpdate(c *call, w store.ResourceWrite) (*response, error) {
 	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
 	if err != nil {
 		return nil, err
@@ -219,46 +272,34 @@ func (h *Handler) update(c *call, typ, id string, body []byte, ifMatch string) (
 	if res[0].Created {
 		status = http.StatusCreated
 	}
-	return c.resourceResponse(status, store.Resource{Type: typ, ID: id, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: w.Body})
+	return c.resourceResponse(status, store.Resource{Type: w.Type, ID: w.ID, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: w.Body})
 }
 
 func (h *Handler) patch(c *call, typ, id string, body []byte, ctype, ifMatch string) (*response, error) {
 	if typ == "AuditEvent" {
-		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "AuditEvent resources cannot be updated")
+		return nil, methodNotAllowed("AuditEvent resources cannot be updated")
 	}
-	if mt, _, _ := strings.Cut(ctype, ";"); strings.TrimSpace(mt) != "application/json-patch+json" {
-		return nil, fail(http.StatusUnsupportedMediaType, "not-supported", "PATCH takes a JSON Patch document (Content-Type application/json-patch+json)")
+	if err := checkPatchType(ctype); err != nil {
+		return nil, err
 	}
 	cur, err := h.st.ResourceGet(c.r.Context(), c.ds, typ, id)
 	if err != nil {
 		return nil, err
 	}
-	if cur.Deleted {
-		return nil, gone(typ, id)
-	}
-	if ifMatch != "" {
-		v, err := parseETag(ifMatch)
-		if err != nil {
-			return nil, err
-		}
-		if v != cur.Version {
-			return nil, fmt.Errorf("patch %s/%s: %w", typ, id, store.ErrVersionMismatch)
-		}
-	}
-	patched, release, err := applyPatch(cur.Body, body, h.opt.MaxBody, h.opt.Budget)
+	w, release, err := h.patchWrite(cur, body, ifMatch)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
-	if patched, err = h.prepare(patched, typ, id, false); err != nil {
-		return nil, err
+	return h.applyUpdate(c, w)
+}
+
+// checkPatchType accepts the media type of a JSON Patch document.
+func checkPatchType(ctype string) error {
+	if mt, _, _ := strings.Cut(ctype, ";"); strings.TrimSpace(mt) != "application/json-patch+json" {
+		return unsupportedMediaType("PATCH takes a JSON Patch document (Content-Type application/json-patch+json)")
 	}
-	w := store.ResourceWrite{Type: typ, ID: id, Body: patched, IfVersion: cur.Version, Index: search.Extract(typ, patched)}
-	res, err := h.st.ResourceWrite(c.r.Context(), c.ds, []store.ResourceWrite{w}, h.opt.Now())
-	if err != nil {
-		return nil, err
-	}
-	return c.resourceResponse(http.StatusOK, store.Resource{Type: typ, ID: id, Version: res[0].Version, LastUpdated: res[0].LastUpdated, Body: patched})
+	return nil
 }
 
 func (h *Handler) delete(c *call, typ, id string) (*response, error) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
@@ -54,64 +55,78 @@ func (h *Handler) searchPOST(c *call, typ string) (*response, error) {
 	return h.search(c, typ, params, strictHandling(c.r))
 }
 
-// search runs a search and renders one searchset page.
+// search runs a search of one type and renders one searchset page.
 func (h *Handler) search(c *call, typ string, params url.Values, strict bool) (*response, error) {
 	q, err := search.Parse(typ, params, strict)
 	if err != nil {
 		return nil, err
 	}
-	sq, err := storeQuery(c.ds, q)
-	if err != nil {
-		return nil, err
+	return h.searchPage(c, c.base+"/"+typ, q)
+}
+
+// searchPage runs a parsed search of one type and renders the page; self is the URL the links
+// hang off ([base]/Type, or a compartment's [base]/Patient/id/Type).
+func (h *Handler) searchPage(c *call, self string, q search.Query) (*response, error) {
+	sq := q.SearchQuery
+	sq.DatastoreID = c.ds
+	if q.Page != "" {
+		cur, err := base64.RawURLEncoding.DecodeString(q.Page)
+		if err != nil {
+			return nil, invalid("_page is not a page link of this server")
+		}
+		sq.Cursor = cur
 	}
 	ctx := c.r.Context()
-	var total *int64
+	b := newBundle("searchset")
 	if q.CountOnly || q.Total {
 		cq := sq
-		cq.CountOnly = true
+		cq.CountOnly, cq.Cursor = true, nil
 		res, err := h.st.ResourceSearch(ctx, cq)
 		if err != nil {
 			return nil, err
 		}
-		total = &res.Total
+		b.Total = &res.Total
 	}
-	b := newBundle("searchset")
-	if total != nil {
-		b.Total = total
+	b.link("self", self+queryString(q.Applied, q.Page))
+	b.addOutcome(q.Unsupported)
+	if q.CountOnly {
+		return b.response(http.StatusOK)
 	}
-	self := selfQuery(params)
-	b.link("self", c.base+"/"+typ+queryString(self, q.Page))
-	if !q.CountOnly {
-		res, err := h.st.ResourceSearch(ctx, sq)
-		if err != nil {
+	res, err := h.st.ResourceSearch(ctx, sq)
+	if err != nil {
+		return nil, err
+	}
+	if res.Next != nil {
+		b.link("next", self+queryString(q.Applied, base64.RawURLEncoding.EncodeToString(res.Next)))
+	}
+	sub := newSubset(q.Summary, q.Elements)
+	for _, r := range res.Matches {
+		if err := b.addResource(c, r, "match", sub); err != nil {
 			return nil, err
 		}
-		if res.Next != nil {
-			b.link("next", c.base+"/"+typ+queryString(self, base64.RawURLEncoding.EncodeToString(res.Next)))
-		}
-		for _, r := range res.Matches {
-			if err := b.addResource(c, r, "match"); err != nil {
-				return nil, err
-			}
-		}
-		for _, r := range res.Included {
-			if err := b.addResource(c, r, "include"); err != nil {
-				return nil, err
-			}
+	}
+	// _elements applies to the matches; _summary to every resource of the page.
+	inc := subset{summary: sub.summary}
+	for _, r := range res.Included {
+		if err := b.addResource(c, r, "include", inc); err != nil {
+			return nil, err
 		}
 	}
 	return b.response(http.StatusOK)
 }
 
-// selfQuery is the query of a search without its paging cursor.
-func selfQuery(params url.Values) url.Values {
-	out := url.Values{}
-	for k, v := range params {
-		if k != "_page" {
-			out[k] = v
-		}
+// addOutcome adds the OperationOutcome entry (search mode "outcome") that reports the
+// parameters a lenient search left out; nothing when there are none.
+func (b *bundle) addOutcome(left []search.Unsupported) {
+	if len(left) == 0 {
+		return
 	}
-	return out
+	issues := make([]fhir.Issue, len(left))
+	for i, u := range left {
+		issues[i] = fhir.Issue{Severity: fhir.SeverityWarning, Code: "not-supported", Expression: "http." + u.Param,
+			Diagnostics: "the search parameter " + u.Param + "=" + u.Value + " was not applied: " + u.Reason}
+	}
+	b.Entry = append(b.Entry, bundleEntry{Resource: fhir.MarshalOperationOutcome(issues), Search: &entrySearch{Mode: "outcome"}})
 }
 
 func queryString(params url.Values, page string) string {
@@ -141,47 +156,15 @@ func queryString(params url.Values, page string) string {
 	return "?" + b.String()
 }
 
-// storeQuery converts a parsed search into the store's query.
-func storeQuery(ds string, q search.Query) (store.SearchQuery, error) {
-	sq := store.SearchQuery{DatastoreID: ds, Type: q.Type, Count: q.Count, CountOnly: q.CountOnly}
-	for _, any := range q.Where {
-		ps := make([]store.SearchPredicate, len(any))
-		for i, p := range any {
-			ps[i] = storePredicate(p)
+// selfQuery is the query of a request without its paging cursor.
+func selfQuery(params url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range params {
+		if k != "_page" {
+			out[k] = v
 		}
-		sq.Where = append(sq.Where, ps)
 	}
-	for _, s := range q.Sort {
-		sq.Sort = append(sq.Sort, store.SearchSort{Param: s.Param, Kind: store.IndexKind(s.Kind), Desc: s.Desc})
-	}
-	for _, inc := range q.Include {
-		sq.Include = append(sq.Include, store.SearchInclude(inc))
-	}
-	for _, inc := range q.RevInclude {
-		sq.RevInclude = append(sq.RevInclude, store.SearchInclude(inc))
-	}
-	if q.Page != "" {
-		cur, err := base64.RawURLEncoding.DecodeString(q.Page)
-		if err != nil {
-			return sq, invalid("_page is not a page link of this server")
-		}
-		sq.Cursor = cur
-	}
-	return sq, nil
-}
-
-func storePredicate(p search.Predicate) store.SearchPredicate {
-	sp := store.SearchPredicate{Param: p.Param, Kind: store.IndexKind(p.Kind), Op: store.SearchOp(p.Op), Not: p.Not,
-		Missing: p.Missing, AnySystem: p.AnySystem, System: p.System, Code: p.Code, Value: p.Value,
-		RefType: p.RefType, RefID: p.RefID, Low: p.Low, High: p.High, NumLow: p.NumLow, NumHigh: p.NumHigh, Num: p.Num}
-	if p.Chain != nil {
-		ch := &store.SearchChain{Type: p.Chain.Type}
-		for _, ip := range p.Chain.Where {
-			ch.Where = append(ch.Where, storePredicate(ip))
-		}
-		sp.Chain = ch
-	}
-	return sp
+	return out
 }
 
 // bundle is a Bundle being built.
@@ -238,9 +221,12 @@ func (b *bundle) link(rel, u string) {
 	b.Link = append(b.Link, bundleLink{Relation: rel, URL: u})
 }
 
-func (b *bundle) addResource(c *call, r store.Resource, mode string) error {
+func (b *bundle) addResource(c *call, r store.Resource, mode string, sub subset) error {
 	body, err := render(r)
 	if err != nil {
+		return err
+	}
+	if body, err = sub.apply(body, r.Type); err != nil {
 		return err
 	}
 	b.Entry = append(b.Entry, bundleEntry{FullURL: c.base + "/" + r.Type + "/" + r.ID, Resource: body, Search: &entrySearch{Mode: mode}})

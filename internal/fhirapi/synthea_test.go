@@ -296,7 +296,7 @@ func TestSyntheaSearch(t *testing.T) {
 		}
 	})
 	t.Run("bad values are 400", func(t *testing.T) {
-		for _, q := range []string{"Patient?birthdate=notadate", "Patient?_count=x", "Patient?_sort=link", "Observation?value-quantity=ap5", "Patient?_page=%25%25"} {
+		for _, q := range []string{"Patient?birthdate=notadate", "Patient?_count=x", "Patient?_sort=link", "Observation?value-quantity=gtfive", "Patient?_page=%25%25"} {
 			if r := e.do("GET", q, nil); r.status != 400 {
 				t.Errorf("%s: status %d, want 400", q, r.status)
 			}

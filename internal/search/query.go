@@ -1,91 +1,42 @@
 package search
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/fhirlake/fhirlake/internal/store"
 )
 
-// Op is how a predicate compares; the values match store.SearchOp one for one.
-type Op uint8
-
-// Comparison operators: the eight FHIR prefixes, then the string, token and uri modifiers.
-const (
-	OpEq Op = iota
-	OpNe
-	OpGt
-	OpLt
-	OpGe
-	OpLe
-	OpSa
-	OpEb
-	OpPrefix
-	OpExact
-	OpContains
-	OpText
-	OpBelow
-	OpMissing
-)
-
-// Predicate is one parsed test on one parameter; see store.SearchPredicate for the meaning of
-// each field (Predicate mirrors it field for field).
-type Predicate struct {
-	Param           string
-	Kind            Kind
-	Op              Op
-	Not             bool
-	Missing         bool
-	AnySystem       bool
-	System          string
-	Code            string
-	Value           string
-	RefType         string
-	RefID           string
-	Low, High       int64
-	NumLow, NumHigh float64
-	Num             float64
-	Chain           *Chain
-}
-
-// Chain is the target side of a chained parameter ("subject:Patient.name=x").
-type Chain struct {
-	Type  string
-	Where []Predicate
-}
-
-// Sort is one _sort key.
-type Sort struct {
-	Param string
-	Kind  Kind
-	Desc  bool
-}
-
-// Include is one _include ("Encounter:patient") or _revinclude ("Observation:subject").
-type Include struct {
-	Type       string
-	Param      string
-	TargetType string
-}
-
-// Query is a parsed search of one resource type.
+// Query is a parsed search of one resource type: the store's query (DatastoreID is left for the
+// caller) and what the data plane does with its results.
 type Query struct {
-	Type string
-	// Where is a conjunction (parameters, repeated parameters) of disjunctions (comma-separated
-	// values).
-	Where      [][]Predicate
-	Sort       []Sort
-	Count      int  // page size
-	CountOnly  bool // _summary=count or _count=0
-	Total      bool // _total=accurate or estimate
-	Include    []Include
-	RevInclude []Include
+	store.SearchQuery
+	// Total asks for the number of matches next to the page (_total=accurate or estimate).
+	Total bool
+	// Summary is the _summary mode: "" (none), "true", "text", "data" or "false"; "count" sets
+	// CountOnly instead.
+	Summary string
+	// Elements are the element names of _elements ("" type prefixes removed), nil when absent.
+	Elements []string
 	// Page is the opaque cursor of a next link ("" for the first page).
 	Page string
-	// Ignored lists the parameters that were not understood (lenient handling).
-	Ignored []string
+	// Applied holds the parameters the query applies, as given (name -> values), _page excepted:
+	// the Bundle's self link is built from it.
+	Applied url.Values
+	// Unsupported lists the parameters that were left out (lenient handling), in name order.
+	Unsupported []Unsupported
+}
+
+// Unsupported is a search parameter that lenient handling left out of a query.
+type Unsupported struct {
+	Param  string // the parameter name as given, with modifiers and chains
+	Value  string
+	Reason string
 }
 
 // Page sizes: the default and the maximum of _count.
@@ -94,10 +45,16 @@ const (
 	MaxCount     = 100
 )
 
-// Error is a search that cannot be run as asked (HTTP 400 in the data plane).
+// maxChain bounds the depth of chained parameters (subject:Patient.organization.name is two).
+const maxChain = 4
+
+// Error is a search that cannot be run as asked (HTTP 400 in the data plane). Unsupported says
+// that the parameter, modifier or prefix is valid FHIR that this server does not implement
+// (refused under strict handling), as opposed to a value that is wrong.
 type Error struct {
-	Param string
-	Msg   string
+	Param       string
+	Msg         string
+	Unsupported bool
 }
 
 func (e *Error) Error() string {
@@ -111,14 +68,28 @@ func errf(param, format string, args ...any) *Error {
 	return &Error{Param: param, Msg: fmt.Sprintf(format, args...)}
 }
 
-// ignoredControls are result parameters accepted and not acted on.
-var ignoredControls = map[string]bool{"_format": true, "_pretty": true, "_elements": true, "_contained": true, "_containedType": true}
+// notSupported is the error of a parameter, modifier or prefix this server does not apply; Parse
+// turns it into an Unsupported entry (lenient) or an *Error (strict).
+type notSupported struct{ msg string }
 
-// Parse parses the search parameters of a search of resource type typ. With strict (Prefer:
-// handling=strict) an unknown parameter or modifier is an error; otherwise unknown parameters
-// are ignored and listed in Ignored.
+func (e *notSupported) Error() string { return e.msg }
+
+func unsupported(format string, args ...any) error {
+	return &notSupported{msg: fmt.Sprintf(format, args...)}
+}
+
+// jsonFormats are the _format values that mean the JSON this server writes.
+var jsonFormats = map[string]bool{"json": true, "application/json": true, "application/fhir+json": true}
+
+// summaryModes are the _summary values.
+var summaryModes = map[string]bool{"true": true, "text": true, "data": true, "false": true, "count": true}
+
+// Parse parses the search parameters of a search of resource type typ. A parameter, modifier or
+// prefix this server does not apply is an *Error under strict handling (Prefer: handling=strict);
+// otherwise it is left out of the query and listed in Unsupported. A malformed value is always
+// an *Error.
 func Parse(typ string, values url.Values, strict bool) (Query, error) {
-	q := Query{Type: typ, Count: DefaultCount}
+	q := Query{SearchQuery: store.SearchQuery{Type: typ, Count: DefaultCount}, Applied: url.Values{}}
 	names := make([]string, 0, len(values))
 	for k := range values {
 		names = append(names, k)
@@ -126,15 +97,24 @@ func Parse(typ string, values url.Values, strict bool) (Query, error) {
 	sort.Strings(names)
 	for _, name := range names {
 		for _, raw := range values[name] {
-			if err := q.add(name, raw, strict); err != nil {
+			err := q.add(name, raw)
+			var ns *notSupported
+			switch {
+			case errors.As(err, &ns) && strict:
+				return q, &Error{Param: name, Msg: ns.msg, Unsupported: true}
+			case errors.As(err, &ns):
+				q.Unsupported = append(q.Unsupported, Unsupported{Param: name, Value: raw, Reason: ns.msg})
+			case err != nil:
 				return q, err
+			case name != "_page":
+				q.Applied[name] = append(q.Applied[name], raw)
 			}
 		}
 	}
 	return q, nil
 }
 
-func (q *Query) add(name, raw string, strict bool) error {
+func (q *Query) add(name, raw string) error {
 	switch name {
 	case "_count":
 		n, err := strconv.Atoi(raw)
@@ -147,36 +127,60 @@ func (q *Query) add(name, raw string, strict bool) error {
 		q.Count = min(max(n, 1), MaxCount)
 		return nil
 	case "_summary":
+		if !summaryModes[raw] {
+			return errf(name, "must be one of true, text, data, count or false")
+		}
 		if raw == "count" {
 			q.CountOnly = true
 			return nil
 		}
-		if strict && raw != "false" {
-			return errf(name, "only _summary=count is supported")
+		q.Summary = raw
+		return nil
+	case "_elements":
+		for _, e := range strings.Split(raw, ",") {
+			e = strings.TrimSpace(e)
+			if t, rest, ok := strings.Cut(e, "."); ok && t != "" && t[0] >= 'A' && t[0] <= 'Z' {
+				if t != q.Type {
+					return errf(name, "%q is not an element of %s", e, q.Type)
+				}
+				e = rest
+			}
+			if e == "" || strings.Contains(e, ".") {
+				return unsupported("only top-level element names are supported, not %q", e)
+			}
+			q.Elements = append(q.Elements, e)
 		}
-		q.Ignored = append(q.Ignored, name)
 		return nil
 	case "_total":
-		q.Total = raw == "accurate" || raw == "estimate"
+		switch raw {
+		case "accurate", "estimate":
+			q.Total = true
+		case "none":
+		default:
+			return errf(name, "must be none, estimate or accurate")
+		}
 		return nil
 	case "_page":
 		q.Page = raw
 		return nil
 	case "_sort":
 		return q.addSort(raw)
-	case "_include", "_revinclude":
-		return q.addInclude(name, raw, strict)
-	}
-	if ignoredControls[name] {
+	case "_format":
+		if !jsonFormats[raw] {
+			return unsupported("the only format is JSON (application/fhir+json)")
+		}
 		return nil
+	case "_include", "_revinclude", "_include:iterate", "_revinclude:iterate":
+		return q.addInclude(name, raw)
+	case "_contained", "_containedType", "_pretty", "_text", "_content", "_list", "_query", "_filter", "_type":
+		return unsupported("the parameter %s is not supported", name)
 	}
-	preds, err := parseParam(q.Type, name, raw, strict)
+	if strings.HasPrefix(name, "_has:") {
+		return unsupported("reverse chaining (_has) is not supported")
+	}
+	preds, err := parseParam(q.Type, name, raw, 0)
 	if err != nil {
 		return err
-	}
-	if preds == nil {
-		q.Ignored = append(q.Ignored, name)
-		return nil
 	}
 	q.Where = append(q.Where, preds)
 	return nil
@@ -188,28 +192,30 @@ func (q *Query) addSort(raw string) error {
 		code := strings.TrimPrefix(f, "-")
 		switch code {
 		case "_id", "_lastUpdated":
-			q.Sort = append(q.Sort, Sort{Param: code, Desc: desc})
+			q.Sort = append(q.Sort, store.SearchSort{Param: code, Desc: desc})
 			continue
 		}
 		p, ok := Lookup(q.Type, code)
 		if !ok || p.compiled == nil || p.Kind == kindReference {
 			return errf("_sort", "cannot sort %s by %q", q.Type, code)
 		}
-		q.Sort = append(q.Sort, Sort{Param: code, Kind: p.Kind, Desc: desc})
+		q.Sort = append(q.Sort, store.SearchSort{Param: code, Kind: p.Kind, Desc: desc})
 	}
 	return nil
 }
 
-func (q *Query) addInclude(name, raw string, strict bool) error {
-	parts := strings.Split(raw, ":")
-	if len(parts) < 2 || len(parts) > 3 || parts[1] == "*" {
-		if strict {
-			return errf(name, "want Type:parameter[:targetType], got %q", raw)
-		}
-		q.Ignored = append(q.Ignored, name)
-		return nil
+func (q *Query) addInclude(name, raw string) error {
+	if strings.HasSuffix(name, ":iterate") {
+		return unsupported("%s is not supported", name)
 	}
-	inc := Include{Type: parts[0], Param: parts[1]}
+	parts := strings.Split(raw, ":")
+	if raw == "*" || (len(parts) >= 2 && parts[1] == "*") {
+		return unsupported("%s=%s (every reference parameter) is not supported", name, raw)
+	}
+	if len(parts) < 2 || len(parts) > 3 {
+		return errf(name, "want Type:parameter[:targetType], got %q", raw)
+	}
+	inc := store.SearchInclude{Type: parts[0], Param: parts[1]}
 	if len(parts) == 3 {
 		inc.TargetType = parts[2]
 	}
@@ -240,15 +246,9 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// parseParam parses one "name[:modifier][.chained]=value[,value]" pair. It returns nil, nil for
-// a parameter to ignore.
-func parseParam(typ, name, raw string, strict bool) ([]Predicate, error) {
-	unknown := func(format string, args ...any) ([]Predicate, error) {
-		if strict {
-			return nil, errf(name, format, args...)
-		}
-		return nil, nil
-	}
+// parseParam parses one "name[:modifier][.chained]=value[,value]" pair of a search of typ; depth
+// counts the chain links above it. The predicates it returns are alternatives (one clause).
+func parseParam(typ, name, raw string, depth int) ([]store.SearchPredicate, error) {
 	chainRest := ""
 	if i := strings.IndexByte(name, '.'); i >= 0 {
 		name, chainRest = name[:i], name[i+1:]
@@ -256,17 +256,17 @@ func parseParam(typ, name, raw string, strict bool) ([]Predicate, error) {
 	code, modifier, _ := strings.Cut(name, ":")
 	if code == "_id" || code == "_lastUpdated" {
 		if chainRest != "" {
-			return unknown("cannot be chained")
+			return nil, errf(name, "cannot be chained")
 		}
-		kind := kindToken
+		k := kindToken
 		if code == "_lastUpdated" {
-			kind = kindDate
+			k = kindDate
 		}
-		return parseValues(&Param{Code: code, Kind: kind}, modifier, raw)
+		return parseValues(&Param{Code: code, Kind: k}, modifier, raw)
 	}
 	p, ok := Lookup(typ, code)
 	if !ok || p.compiled == nil {
-		return unknown("unknown search parameter for %s", typ)
+		return nil, unsupported("%s has no search parameter %q this server supports", typ, code)
 	}
 	if chainRest == "" {
 		return parseValues(p, modifier, raw)
@@ -274,30 +274,45 @@ func parseParam(typ, name, raw string, strict bool) ([]Predicate, error) {
 	if p.Kind != kindReference {
 		return nil, errf(name, "only reference parameters can be chained")
 	}
+	if depth+1 > 1 {
+		return nil, unsupported("chains of more than one link are not supported")
+	}
 	targets := p.Targets
 	if modifier != "" {
+		if len(p.Targets) > 0 && !contains(p.Targets, modifier) {
+			return nil, errf(name, "%s is not a target type of %s", modifier, code)
+		}
 		targets = []string{modifier}
 	}
-	innerName, _, _ := strings.Cut(chainRest, ":")
-	var out []Predicate
+	innerCode := chainRest
+	if i := strings.IndexAny(innerCode, ":."); i >= 0 {
+		innerCode = innerCode[:i]
+	}
+	var out []store.SearchPredicate
+	var firstErr error
 	for _, t := range targets {
-		if _, ok := Lookup(t, innerName); !ok && innerName != "_id" && innerName != "_lastUpdated" {
+		if _, ok := Lookup(t, innerCode); !ok && innerCode != "_id" && innerCode != "_lastUpdated" {
 			continue
 		}
-		inner, err := parseParam(t, chainRest, raw, true)
+		inner, err := parseParam(t, chainRest, raw, depth+1)
 		if err != nil {
-			return nil, err
-		}
-		if strings.Contains(chainRest, ".") {
-			return nil, errf(name, "only one level of chaining is supported")
+			// A target type whose parameter cannot be applied would make the chain match less
+			// than asked; the whole chain is then refused.
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
 		// The comma-separated values of the inner parameter are alternatives of one target.
 		for _, ip := range inner {
-			out = append(out, Predicate{Param: code, Kind: kindReference, Chain: &Chain{Type: t, Where: []Predicate{ip}}})
+			out = append(out, store.SearchPredicate{Param: code, Kind: kindReference, Chain: &store.SearchChain{Type: t, Where: []store.SearchPredicate{ip}}})
 		}
 	}
+	if firstErr != nil {
+		return nil, firstErr
+	}
 	if len(out) == 0 {
-		return nil, errf(name, "no target type of %s has the parameter %q", code, innerName)
+		return nil, unsupported("no target type of %s has the search parameter %q", code, innerCode)
 	}
 	return out, nil
 }
@@ -336,7 +351,7 @@ func splitPipe(s string) (string, string, bool) {
 	return s, "", false
 }
 
-func parseValues(p *Param, modifier, raw string) ([]Predicate, error) {
+func parseValues(p *Param, modifier, raw string) ([]store.SearchPredicate, error) {
 	name := p.Code
 	if modifier != "" {
 		name += ":" + modifier
@@ -344,17 +359,21 @@ func parseValues(p *Param, modifier, raw string) ([]Predicate, error) {
 	if modifier == "missing" {
 		switch raw {
 		case "true", "false":
-			return []Predicate{{Param: p.Code, Kind: p.Kind, Op: OpMissing, Missing: raw == "true"}}, nil
+			return []store.SearchPredicate{{Param: p.Code, Kind: p.Kind, Op: store.OpMissing, Missing: raw == "true"}}, nil
 		}
 		return nil, errf(name, "must be true or false")
 	}
-	var out []Predicate
+	var out []store.SearchPredicate
 	for _, v := range splitValues(raw) {
 		if v == "" {
 			return nil, errf(name, "empty value")
 		}
-		pr := Predicate{Param: p.Code, Kind: p.Kind}
+		pr := store.SearchPredicate{Param: p.Code, Kind: p.Kind}
 		if err := parseValue(p, modifier, v, &pr); err != nil {
+			var ns *notSupported
+			if errors.As(err, &ns) {
+				return nil, err
+			}
 			return nil, errf(name, "%s", err)
 		}
 		out = append(out, pr)
@@ -367,29 +386,33 @@ func parseValues(p *Param, modifier, raw string) ([]Predicate, error) {
 	return out, nil
 }
 
+func modifierUnsupported(p *Param, modifier string) error {
+	return unsupported("the modifier :%s is not supported on %s parameters", modifier, p.Kind)
+}
+
 // parseValue fills pr from one value.
-func parseValue(p *Param, modifier, v string, pr *Predicate) error {
+func parseValue(p *Param, modifier, v string, pr *store.SearchPredicate) error {
 	switch p.Kind {
 	case kindString:
 		switch modifier {
 		case "":
-			pr.Op, pr.Value = OpPrefix, Normalize(v)
+			pr.Op, pr.Value = store.OpPrefix, Normalize(v)
 		case "exact":
-			pr.Op, pr.Value = OpExact, v
+			pr.Op, pr.Value = store.OpExact, v
 		case "contains":
-			pr.Op, pr.Value = OpContains, Normalize(v)
+			pr.Op, pr.Value = store.OpContains, Normalize(v)
 		default:
-			return fmt.Errorf("modifier :%s is not supported", modifier)
+			return modifierUnsupported(p, modifier)
 		}
 	case kindToken:
 		switch modifier {
 		case "", "not":
 			pr.Not = modifier == "not"
 		case "text":
-			pr.Op, pr.Value = OpText, Normalize(v)
+			pr.Op, pr.Value = store.OpText, Normalize(v)
 			return nil
 		default:
-			return fmt.Errorf("modifier :%s is not supported", modifier)
+			return modifierUnsupported(p, modifier)
 		}
 		system, code, hasSystem := splitPipe(v)
 		if !hasSystem {
@@ -403,8 +426,8 @@ func parseValue(p *Param, modifier, v string, pr *Predicate) error {
 	case kindReference:
 		switch {
 		case modifier == "":
-		case modifier == "identifier" || modifier == "missing":
-			return fmt.Errorf("modifier :%s is not supported", modifier)
+		case modifier == "identifier" || modifier == "above" || modifier == "below":
+			return modifierUnsupported(p, modifier)
 		case len(p.Targets) > 0 && !contains(p.Targets, modifier):
 			return fmt.Errorf("%s is not a target type", modifier)
 		default:
@@ -430,11 +453,11 @@ func parseValue(p *Param, modifier, v string, pr *Predicate) error {
 		}
 	case kindDate:
 		if modifier != "" {
-			return fmt.Errorf("modifier :%s is not supported", modifier)
+			return modifierUnsupported(p, modifier)
 		}
-		op, rest := prefix(v)
-		if op == OpPrefix {
-			return fmt.Errorf("prefix of %q is not supported", v)
+		op, rest, err := prefix(v)
+		if err != nil {
+			return err
 		}
 		r, ok := ParseDate(rest)
 		if !ok {
@@ -443,11 +466,11 @@ func parseValue(p *Param, modifier, v string, pr *Predicate) error {
 		pr.Op, pr.Low, pr.High = op, r.Low, r.High
 	case kindNumber, kindQuantity:
 		if modifier != "" {
-			return fmt.Errorf("modifier :%s is not supported", modifier)
+			return modifierUnsupported(p, modifier)
 		}
-		op, rest := prefix(v)
-		if op == OpPrefix {
-			return fmt.Errorf("prefix of %q is not supported", v)
+		op, rest, err := prefix(v)
+		if err != nil {
+			return err
 		}
 		num, unit := rest, ""
 		pr.AnySystem = true
@@ -468,11 +491,11 @@ func parseValue(p *Param, modifier, v string, pr *Predicate) error {
 	case kindURI:
 		switch modifier {
 		case "":
-			pr.Op = OpEq
+			pr.Op = store.OpEq
 		case "below":
-			pr.Op = OpBelow
+			pr.Op = store.OpBelow
 		default:
-			return fmt.Errorf("modifier :%s is not supported", modifier)
+			return modifierUnsupported(p, modifier)
 		}
 		pr.Value = v
 	}
@@ -493,32 +516,31 @@ func unescape(s string) string {
 	return b.String()
 }
 
-// prefix splits a comparison prefix off a date or number value (eq when there is none). "ap" is
-// not supported (OpPrefix is returned as the refusal).
-func prefix(v string) (Op, string) {
+// prefix splits a comparison prefix off a date or number value (eq when there is none).
+func prefix(v string) (store.SearchOp, string, error) {
 	if len(v) >= 2 {
 		switch v[:2] {
 		case "eq":
-			return OpEq, v[2:]
+			return store.OpEq, v[2:], nil
 		case "ne":
-			return OpNe, v[2:]
+			return store.OpNe, v[2:], nil
 		case "gt":
-			return OpGt, v[2:]
+			return store.OpGt, v[2:], nil
 		case "lt":
-			return OpLt, v[2:]
+			return store.OpLt, v[2:], nil
 		case "ge":
-			return OpGe, v[2:]
+			return store.OpGe, v[2:], nil
 		case "le":
-			return OpLe, v[2:]
+			return store.OpLe, v[2:], nil
 		case "sa":
-			return OpSa, v[2:]
+			return store.OpSa, v[2:], nil
 		case "eb":
-			return OpEb, v[2:]
+			return store.OpEb, v[2:], nil
 		case "ap":
-			return OpPrefix, v
+			return 0, "", unsupported("the prefix ap is not supported")
 		}
 	}
-	return OpEq, v
+	return store.OpEq, v, nil
 }
 
 // parseNumber parses a number and the range its precision implies: "100" is [99.5, 100.5),

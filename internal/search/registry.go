@@ -48,6 +48,10 @@ type registry struct {
 	skipped map[string]string // definition URL -> why it is not indexed
 	// tops holds, per type, the top-level members the type's expressions start from.
 	tops map[string]*topMembers
+	// compartments: compartment type -> resource type -> member parameters (sorted);
+	// compartmentTypes: compartment type -> resource types with members (sorted).
+	compartments     map[string]map[string][]string
+	compartmentTypes map[string][]string
 }
 
 // topMembers are the top-level members of a resource type that its parameters' expressions
@@ -148,6 +152,7 @@ func buildRegistry() *registry {
 		}
 		r.tops[t] = top
 	}
+	r.buildCompartments()
 	return r
 }
 

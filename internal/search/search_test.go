@@ -6,12 +6,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/valyala/fastjson"
 
+	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
@@ -164,43 +166,44 @@ func TestParseDate(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	t.Parallel()
+	type P = store.SearchPredicate
 	tests := []struct {
 		name   string
 		typ    string
 		query  string
 		strict bool
-		want   [][]Predicate
+		want   [][]P
 		err    bool
 	}{
 		{"token with system", "Observation", "code=http://loinc.org|1-8", false,
-			[][]Predicate{{{Param: "code", Kind: KindToken, System: "http://loinc.org", Code: "1-8"}}}, false},
+			[][]P{{{Param: "code", Kind: KindToken, System: "http://loinc.org", Code: "1-8"}}}, false},
 		{"token any system, or", "Observation", "code=a,b", false,
-			[][]Predicate{{{Param: "code", Kind: KindToken, AnySystem: true, Code: "a"}, {Param: "code", Kind: KindToken, AnySystem: true, Code: "b"}}}, false},
+			[][]P{{{Param: "code", Kind: KindToken, AnySystem: true, Code: "a"}, {Param: "code", Kind: KindToken, AnySystem: true, Code: "b"}}}, false},
 		{"token no system and :not", "Observation", "status:not=|final", false,
-			[][]Predicate{{{Param: "status", Kind: KindToken, Not: true, Code: "final"}}}, false},
+			[][]P{{{Param: "status", Kind: KindToken, Not: true, Code: "final"}}}, false},
 		{"escaped comma", "Patient", `name=a\,b`, false,
-			[][]Predicate{{{Param: "name", Kind: KindString, Op: OpPrefix, Value: "a,b"}}}, false},
+			[][]P{{{Param: "name", Kind: KindString, Op: store.OpPrefix, Value: "a,b"}}}, false},
 		{"string :exact keeps case", "Patient", "name:exact=Mü", false,
-			[][]Predicate{{{Param: "name", Kind: KindString, Op: OpExact, Value: "Mü"}}}, false},
+			[][]P{{{Param: "name", Kind: KindString, Op: store.OpExact, Value: "Mü"}}}, false},
 		{"date prefix", "Patient", "birthdate=ge2020", false,
-			[][]Predicate{{{Param: "birthdate", Kind: KindDate, Op: OpGe, Low: mustRange(t, "2020").Low, High: mustRange(t, "2020").High}}}, false},
+			[][]P{{{Param: "birthdate", Kind: KindDate, Op: store.OpGe, Low: mustRange(t, "2020").Low, High: mustRange(t, "2020").High}}}, false},
 		{"quantity with precision", "Observation", "value-quantity=lt5.4|http://unitsofmeasure.org|mg", false,
-			[][]Predicate{{{Param: "value-quantity", Kind: KindQuantity, Op: OpLt, Num: 5.4, NumLow: 5.3500000000000005, NumHigh: 5.45, System: "http://unitsofmeasure.org", Code: "mg"}}}, false},
+			[][]P{{{Param: "value-quantity", Kind: KindQuantity, Op: store.OpLt, Num: 5.4, NumLow: 5.3500000000000005, NumHigh: 5.45, System: "http://unitsofmeasure.org", Code: "mg"}}}, false},
 		{"reference with a single target gets its type", "Patient", "organization=o1", false,
-			[][]Predicate{{{Param: "organization", Kind: KindReference, RefType: "Organization", RefID: "o1"}}}, false},
+			[][]P{{{Param: "organization", Kind: KindReference, RefType: "Organization", RefID: "o1"}}}, false},
 		{"reference type modifier", "Observation", "subject:Patient=p1", false,
-			[][]Predicate{{{Param: "subject", Kind: KindReference, RefType: "Patient", RefID: "p1"}}}, false},
+			[][]P{{{Param: "subject", Kind: KindReference, RefType: "Patient", RefID: "p1"}}}, false},
 		{"chain", "Observation", "subject:Patient.name=smi", false,
-			[][]Predicate{{{Param: "subject", Kind: KindReference, Chain: &Chain{Type: "Patient", Where: []Predicate{{Param: "name", Kind: KindString, Op: OpPrefix, Value: "smi"}}}}}}, false},
+			[][]P{{{Param: "subject", Kind: KindReference, Chain: &store.SearchChain{Type: "Patient", Where: []P{{Param: "name", Kind: KindString, Op: store.OpPrefix, Value: "smi"}}}}}}, false},
 		{"missing", "Patient", "gender:missing=true", false,
-			[][]Predicate{{{Param: "gender", Kind: KindToken, Op: OpMissing, Missing: true}}}, false},
-		{"_id", "Patient", "_id=x", false, [][]Predicate{{{Param: "_id", Kind: KindToken, AnySystem: true, Code: "x"}}}, false},
+			[][]P{{{Param: "gender", Kind: KindToken, Op: store.OpMissing, Missing: true}}}, false},
+		{"_id", "Patient", "_id=x", false, [][]P{{{Param: "_id", Kind: KindToken, AnySystem: true, Code: "x"}}}, false},
 		{"unknown lenient", "Patient", "foo=1", false, nil, false},
 		{"unknown strict", "Patient", "foo=1", true, nil, true},
-		{"bad modifier", "Patient", "name:text=x", false, nil, true},
+		{"unsupported modifier lenient", "Patient", "gender:in=http://vs", false, nil, false},
+		{"unsupported modifier strict", "Patient", "gender:in=http://vs", true, nil, true},
 		{"bad date", "Patient", "birthdate=2020-13", false, nil, true},
-		{"ap is not supported", "Patient", "birthdate=ap2020", false, nil, true},
-		{"two-level chain", "Observation", "subject:Patient.organization.name=x", false, nil, true},
+		{"bad value of a known parameter is always an error", "Patient", "birthdate=soon", false, nil, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,25 +222,31 @@ func TestParse(t *testing.T) {
 			if diff := cmp.Diff(tc.want, q.Where); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
+			if tc.want == nil && (len(q.Unsupported) != 1 || len(q.Applied) != 0) {
+				t.Errorf("left out: %+v, applied %v; want one unsupported parameter and none applied", q.Unsupported, q.Applied)
+			}
 		})
 	}
 }
 
 func TestParseControls(t *testing.T) {
 	t.Parallel()
-	v, _ := url.ParseQuery("_count=500&_sort=-date,_id&_include=Encounter:patient&_revinclude=Observation:encounter&_summary=count&_page=abc")
+	raw := "_count=500&_sort=-date,_id&_include=Encounter:patient&_revinclude=Observation:encounter&_summary=count&_page=abc"
+	v, _ := url.ParseQuery(raw)
 	q, err := Parse("Encounter", v, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Query{Type: "Encounter", Count: MaxCount, CountOnly: true, Page: "abc",
-		Sort:       []Sort{{Param: "date", Kind: KindDate, Desc: true}, {Param: "_id"}},
-		Include:    []Include{{Type: "Encounter", Param: "patient"}},
-		RevInclude: []Include{{Type: "Observation", Param: "encounter"}}}
+	applied, _ := url.ParseQuery(strings.Replace(raw, "&_page=abc", "", 1))
+	want := Query{SearchQuery: store.SearchQuery{Type: "Encounter", Count: MaxCount, CountOnly: true,
+		Sort:       []store.SearchSort{{Param: "date", Kind: KindDate, Desc: true}, {Param: "_id"}},
+		Include:    []store.SearchInclude{{Type: "Encounter", Param: "patient"}},
+		RevInclude: []store.SearchInclude{{Type: "Observation", Param: "encounter"}}},
+		Page: "abc", Applied: applied}
 	if diff := cmp.Diff(want, q); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	for _, bad := range []string{"_include=Patient:organization", "_revinclude=Observation:code", "_sort=subject", "_count=-1"} {
+	for _, bad := range []string{"_include=Patient:organization", "_revinclude=Observation:code", "_sort=subject", "_count=-1", "_summary=yes", "_total=maybe"} {
 		v, _ := url.ParseQuery(bad)
 		if _, err := Parse("Encounter", v, true); err == nil {
 			t.Errorf("%s accepted", bad)

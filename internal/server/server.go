@@ -208,7 +208,8 @@ func (s *Server) open(ctx context.Context) error {
 	control.MaxBody = min(cfg.MaxBodyBytes, awsjson.MaxBody)
 	mux.Handle("/", control.Middleware(s.control.Handler(), s.control.WriteError))
 	data := fhirapi.New(mst, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
-		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI, MaxBody: cfg.MaxBodyBytes, Budget: s.budget})
+		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI, MaxBody: cfg.MaxBodyBytes, Budget: s.budget,
+		ConditionalDeleteMax: cfg.ConditionalDeleteMax})
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
 	con := console.New(console.Options{
 		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleStorage(),

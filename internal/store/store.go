@@ -25,6 +25,9 @@ var (
 	ErrVersionMismatch = errors.New("version mismatch")
 	// ErrBadQuery means a search query or its cursor cannot be run as given.
 	ErrBadQuery = errors.New("invalid query")
+	// ErrConditionChanged means a write's WriteCondition no longer held when the write was applied:
+	// its search matched other resources than the caller decided on. Nothing was written.
+	ErrConditionChanged = errors.New("write condition changed")
 	// ErrNotActive means the data store exists but is not in a state that takes the call; the
 	// error is a *NotActiveError naming the state.
 	ErrNotActive = errors.New("data store not active")
@@ -233,6 +236,21 @@ type ResourceWrite struct {
 	// later write with the same key is not applied: its result has Replayed set and names the
 	// resource the key first created.
 	IdempotencyKey string
+	// Condition, when set, is checked in the write's transaction just before this write (after
+	// the earlier writes of the same call): unless its search matches exactly Condition.Matches,
+	// the call fails with ErrConditionChanged and writes nothing.
+	Condition *WriteCondition
+}
+
+// WriteCondition ties a write to the outcome of a search, as FHIR conditional interactions
+// (If-None-Exist, PUT/PATCH/DELETE [type]?query) decide on one: the write stands only if the
+// search over the current, non-deleted resources of Type still matches exactly the resources the
+// caller saw, so that two concurrent conditional creates cannot both create.
+type WriteCondition struct {
+	Type  string
+	Where [][]SearchPredicate // as SearchQuery.Where
+	// Matches are the ids the search must match, in any order; empty for "no match".
+	Matches []string
 }
 
 // IndexKind is the search parameter type of an index entry (FHIR SearchParameter.type).

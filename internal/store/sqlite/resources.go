@@ -87,6 +87,16 @@ func (st *resourceStmts) write(ctx context.Context, ds int64, w store.ResourceWr
 			return prev, err
 		}
 	}
+	if w.Condition != nil {
+		// The index changes of the call's earlier writes are still buffered: the search must
+		// see them.
+		if err := st.idx.flush(ctx); err != nil {
+			return res, err
+		}
+		if err := checkCondition(ctx, st.stmts.tx, ds, w.Condition); err != nil {
+			return res, err
+		}
+	}
 	var ix []byte
 	if !w.Delete {
 		var err error

@@ -811,6 +811,41 @@ func (s *Store) includes(ctx context.Context, ds int64, q store.SearchQuery, pks
 	return out, nil
 }
 
+// checkCondition runs a write condition's search inside the write transaction tx and fails with
+// store.ErrConditionChanged unless it matches exactly the resources the condition names.
+func checkCondition(ctx context.Context, tx *sql.Tx, ds int64, c *store.WriteCondition) error {
+	var b sqlBuilder
+	b.w("SELECT r.id FROM resources r WHERE ")
+	if err := where(&b, ds, c.Type, "r", c.Where, nil); err != nil {
+		return err
+	}
+	b.w(" LIMIT ?", len(c.Matches)+1)
+	rows, err := tx.QueryContext(ctx, b.b.String(), b.args...)
+	if err != nil {
+		return fmt.Errorf("write condition: %w", err)
+	}
+	ids, err := collect(rows, func(sc interface{ Scan(...any) error }) (string, error) {
+		var id string
+		return id, sc.Scan(&id)
+	})
+	if err != nil {
+		return fmt.Errorf("write condition: %w", err)
+	}
+	want := map[string]bool{}
+	for _, id := range c.Matches {
+		want[id] = true
+	}
+	if len(ids) != len(want) {
+		return fmt.Errorf("%s: %w", c.Type, store.ErrConditionChanged)
+	}
+	for _, id := range ids {
+		if !want[id] {
+			return fmt.Errorf("%s: %w", c.Type, store.ErrConditionChanged)
+		}
+	}
+	return nil
+}
+
 // ResourceTypeHistory implements store.Store.
 func (s *Store) ResourceTypeHistory(ctx context.Context, p store.TypeHistoryParams) ([]store.Resource, error) {
 	ds, err := dsSeq(ctx, s.r, p.DatastoreID)

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -24,6 +25,63 @@ func RunSearch(t *testing.T, newStore Factory) {
 		t.Parallel()
 		testDateWindow(t, newStore(t))
 	})
+	t.Run("WriteCondition", func(t *testing.T) {
+		t.Parallel()
+		testWriteCondition(t, newStore(t))
+	})
+}
+
+// testWriteCondition checks that a conditional write is applied only while its search matches
+// exactly the resources it names, that the search sees the call's earlier writes, and that a
+// failed condition writes nothing of the call.
+func testWriteCondition(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "wc", time.Now(), 0)
+	pat := func(id, mrn string) store.ResourceWrite {
+		return store.ResourceWrite{Type: "Patient", ID: id, Body: []byte(`{"resourceType":"Patient","id":"` + id + `"}`),
+			Index: []store.IndexEntry{{Param: "identifier", Kind: store.IndexToken, System: "urn:mrn", Code: mrn}}}
+	}
+	byMRN := func(mrn string, matches ...string) *store.WriteCondition {
+		return &store.WriteCondition{Type: "Patient", Matches: matches,
+			Where: [][]store.SearchPredicate{{{Param: "identifier", Kind: store.IndexToken, System: "urn:mrn", Code: mrn}}}}
+	}
+	create := func(id, mrn string, cond *store.WriteCondition) error {
+		w := pat(id, mrn)
+		w.IfNoneExist, w.Condition = true, cond
+		_, err := s.ResourceWrite(ctx, "wc", []store.ResourceWrite{w}, time.Now())
+		return err
+	}
+	if err := create("a", "1", byMRN("1")); err != nil {
+		t.Fatalf("create with no match: %v", err)
+	}
+	if err := create("b", "1", byMRN("1")); !errors.Is(err, store.ErrConditionChanged) {
+		t.Fatalf("second create of mrn 1: %v, want ErrConditionChanged", err)
+	}
+	if _, err := s.ResourceGet(ctx, "wc", "Patient", "b"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused create was written: %v", err)
+	}
+	// The condition sees earlier writes of the same call, and its failure undoes them.
+	w1, w2 := pat("c", "2"), pat("d", "2")
+	w2.Condition = byMRN("2")
+	if _, err := s.ResourceWrite(ctx, "wc", []store.ResourceWrite{w1, w2}, time.Now()); !errors.Is(err, store.ErrConditionChanged) {
+		t.Fatalf("condition after a matching write of the same call: %v, want ErrConditionChanged", err)
+	}
+	if _, err := s.ResourceGet(ctx, "wc", "Patient", "c"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the earlier write of a refused call was kept: %v", err)
+	}
+	// An update decided on one match stands while that is still the only match.
+	u := pat("a", "1")
+	u.IfVersion, u.Condition = 1, byMRN("1", "a")
+	if _, err := s.ResourceWrite(ctx, "wc", []store.ResourceWrite{u}, time.Now()); err != nil {
+		t.Errorf("update with its one match: %v", err)
+	}
+	if err := create("e", "3", nil); err != nil {
+		t.Fatal(err)
+	}
+	d := store.ResourceWrite{Type: "Patient", ID: "a", Delete: true, Condition: byMRN("1", "a", "e")}
+	if _, err := s.ResourceWrite(ctx, "wc", []store.ResourceWrite{d}, time.Now()); !errors.Is(err, store.ErrConditionChanged) {
+		t.Errorf("condition naming a resource that does not match: %v, want ErrConditionChanged", err)
+	}
 }
 
 // testDateWindow checks two-sided date searches (which a backend may serve from a window on the

@@ -1,0 +1,301 @@
+package fhirapi_test
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fhirlake/fhirlake/internal/testenv"
+)
+
+// selfLink returns the self link of a Bundle.
+func selfLink(t *testing.T, b map[string]any) string {
+	t.Helper()
+	for _, l := range b["link"].([]any) {
+		lm := l.(map[string]any)
+		if lm["relation"] == "self" {
+			return lm["url"].(string)
+		}
+	}
+	t.Fatalf("no self link in %v", b["link"])
+	return ""
+}
+
+// outcomeIssues returns the issues of the OperationOutcome entries (search mode "outcome").
+func outcomeIssues(b map[string]any) []map[string]any {
+	var out []map[string]any
+	entries, _ := b["entry"].([]any)
+	for _, e := range entries {
+		em := e.(map[string]any)
+		s, _ := em["search"].(map[string]any)
+		if s == nil || s["mode"] != "outcome" {
+			continue
+		}
+		for _, is := range em["resource"].(map[string]any)["issue"].([]any) {
+			out = append(out, is.(map[string]any))
+		}
+	}
+	return out
+}
+
+// definitionElements reads, from the R4 definitions themselves, the top-level elements of a
+// resource type that are in the summary and that are mandatory.
+func definitionElements(t *testing.T, typ string) (summary, mandatory map[string]bool) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(testenv.SharedDir(t), "fhir-r4", "profiles-resources.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+				ID           string `json:"id"`
+				Snapshot     struct {
+					Element []struct {
+						Path      string `json:"path"`
+						Min       int    `json:"min"`
+						IsSummary bool   `json:"isSummary"`
+					} `json:"element"`
+				} `json:"snapshot"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.NewDecoder(zr).Decode(&b); err != nil {
+		t.Fatal(err)
+	}
+	summary, mandatory = map[string]bool{}, map[string]bool{}
+	for _, e := range b.Entry {
+		if e.Resource.ResourceType != "StructureDefinition" || e.Resource.ID != typ {
+			continue
+		}
+		for _, el := range e.Resource.Snapshot.Element {
+			name, ok := strings.CutPrefix(el.Path, typ+".")
+			if !ok || strings.Contains(name, ".") {
+				continue
+			}
+			name = strings.TrimSuffix(name, "[x]")
+			if el.IsSummary {
+				summary[name] = true
+			}
+			if el.Min > 0 {
+				mandatory[name] = true
+			}
+		}
+	}
+	if len(summary) == 0 {
+		t.Fatalf("no StructureDefinition %s in the definitions", typ)
+	}
+	return summary, mandatory
+}
+
+// elementOf maps a JSON member name to its element name: "valueQuantity" to "value" when the
+// type has a choice element "value", "_birthDate" to "birthDate".
+func elementOf(key string, elements map[string]bool) string {
+	key = strings.TrimPrefix(key, "_")
+	if elements[key] {
+		return key
+	}
+	for e := range elements {
+		if strings.HasPrefix(key, e) && len(key) > len(e) && key[len(e)] >= 'A' && key[len(e)] <= 'Z' {
+			return e
+		}
+	}
+	return key
+}
+
+func hasSubsettedTag(r map[string]any) bool {
+	meta, _ := r["meta"].(map[string]any)
+	tags, _ := meta["tag"].([]any)
+	for _, tg := range tags {
+		if tg.(map[string]any)["code"] == "SUBSETTED" {
+			return true
+		}
+	}
+	return false
+}
+
+func keysOf(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestSearchFeatures runs search features over the imported synthea sample, each against an
+// expectation computed from the NDJSON or the R4 definitions.
+func TestSearchFeatures(t *testing.T) {
+	dir := filepath.Join(testenv.SharedDir(t), "data", "synthea")
+	e := newEnv(t)
+	e.importDir(dir)
+	patients := loadNDJSON(t, dir, "Patient")
+	byID := map[string]map[string]any{}
+	for _, p := range patients {
+		byID[p["id"].(string)] = p
+	}
+	born := func(before string) []string {
+		var out []string
+		for _, p := range patients {
+			if str(p, "birthDate") < before {
+				out = append(out, "Patient/"+p["id"].(string))
+			}
+		}
+		return sorted(out)
+	}
+
+	t.Run("unsupported parameters are left out of self and reported", func(t *testing.T) {
+		cases := []struct {
+			name, param, value string
+		}{
+			{"unknown parameter", "foo", "bar"},
+			{"unsupported token modifier", "gender:in", "http://hl7.org/fhir/ValueSet/administrative-gender"},
+			{"unsupported identifier modifier", "identifier:of-type", "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123"},
+			{"parameter the registry cannot index", "deceased", "true"},
+			{"unsupported result parameter", "_contained", "true"},
+			{"unsupported format", "_format", "xml"},
+			{"nested _elements", "_elements", "name.family"},
+			{"unsupported prefix", "birthdate", "ap1960"},
+			{"text search on the narrative", "_text", "Synthea"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				q := "Patient?birthdate=lt1960&" + url.QueryEscape(tc.param) + "=" + url.QueryEscape(tc.value)
+				r := e.do("GET", q, nil)
+				if r.status != 200 {
+					t.Fatalf("lenient: status %d %s", r.status, r.body)
+				}
+				b := r.json(t)
+				self := selfLink(t, b)
+				if !strings.Contains(self, "birthdate=lt1960") || strings.Contains(self, url.QueryEscape(tc.param)+"=") && tc.param != "birthdate" ||
+					strings.Contains(self, url.QueryEscape(tc.value)) {
+					t.Errorf("self link %s: want the applied birthdate=lt1960 and not %s=%s", self, tc.param, tc.value)
+				}
+				issues := outcomeIssues(b)
+				if len(issues) != 1 || issues[0]["code"] != "not-supported" || issues[0]["severity"] != "warning" ||
+					!strings.Contains(issues[0]["diagnostics"].(string), tc.param+"="+tc.value) {
+					t.Errorf("outcome entry issues = %v, want one not-supported warning naming %s=%s", issues, tc.param, tc.value)
+				}
+				if diff := cmp.Diff(born("1960"), sorted(bundleIDs(t, b, "match"))); diff != "" {
+					t.Errorf("matches are those of the applied parameters (-want +got):\n%s", diff)
+				}
+				if r := e.do("GET", q, nil, "Prefer", "handling=strict"); r.status != 400 || issueCode(t, r) != "not-supported" {
+					t.Errorf("strict: status %d %s, want 400 not-supported", r.status, r.body)
+				}
+			})
+		}
+	})
+
+	t.Run("_summary=true keeps the summary elements of the definitions", func(t *testing.T) {
+		summary, _ := definitionElements(t, "Patient")
+		b := e.do("GET", "Patient?_summary=true&_count=50", nil).json(t)
+		ids := bundleIDs(t, b, "match")
+		if len(ids) != len(patients) {
+			t.Fatalf("got %d patients, want %d", len(ids), len(patients))
+		}
+		for _, en := range b["entry"].([]any) {
+			res := en.(map[string]any)["resource"].(map[string]any)
+			orig := byID[res["id"].(string)]
+			var want []string
+			for k := range orig {
+				if k == "resourceType" || summary[elementOf(k, summary)] {
+					want = append(want, k)
+				}
+			}
+			sort.Strings(want)
+			if diff := cmp.Diff(want, keysOf(res)); diff != "" {
+				t.Fatalf("Patient/%s members (-want +got):\n%s", res["id"], diff)
+			}
+			if !hasSubsettedTag(res) {
+				t.Fatalf("Patient/%s is not tagged SUBSETTED", res["id"])
+			}
+		}
+	})
+
+	t.Run("_summary=text, data and _elements", func(t *testing.T) {
+		_, mandatory := definitionElements(t, "Patient")
+		modes := []struct {
+			query string
+			keep  func(k string) bool
+		}{
+			{"_summary=text", func(k string) bool { return k == "text" || k == "id" || k == "meta" || mandatory[k] }},
+			{"_summary=data", func(k string) bool { return k != "text" }},
+			{"_elements=gender,birthDate", func(k string) bool {
+				return k == "gender" || k == "birthDate" || k == "id" || k == "meta" || mandatory[k]
+			}},
+			{"_elements=Patient.name", func(k string) bool { return k == "name" || k == "id" || k == "meta" || mandatory[k] }},
+		}
+		for _, m := range modes {
+			b := e.do("GET", "Patient?birthdate=lt1960&"+m.query, nil).json(t)
+			if !strings.Contains(selfLink(t, b), url.QueryEscape(strings.SplitN(m.query, "=", 2)[1])) {
+				t.Errorf("%s: self link %s does not carry it", m.query, selfLink(t, b))
+			}
+			n := 0
+			for _, en := range b["entry"].([]any) {
+				res := en.(map[string]any)["resource"].(map[string]any)
+				orig := byID[res["id"].(string)]
+				want := []string{"meta"} // meta is always present: the server's versionId and lastUpdated
+				for k := range orig {
+					if k != "meta" && (k == "resourceType" || m.keep(k)) {
+						want = append(want, k)
+					}
+				}
+				sort.Strings(want)
+				if diff := cmp.Diff(want, keysOf(res)); diff != "" {
+					t.Errorf("%s: Patient/%s members (-want +got):\n%s", m.query, res["id"], diff)
+				}
+				if !hasSubsettedTag(res) {
+					t.Errorf("%s: Patient/%s is not tagged SUBSETTED", m.query, res["id"])
+				}
+				n++
+			}
+			if n != len(born("1960")) {
+				t.Errorf("%s: %d matches, want %d", m.query, n, len(born("1960")))
+			}
+		}
+		b := e.do("GET", "Patient?birthdate=lt1960&_summary=false", nil).json(t)
+		for _, en := range b["entry"].([]any) {
+			res := en.(map[string]any)["resource"].(map[string]any)
+			if hasSubsettedTag(res) || res["text"] == nil {
+				t.Errorf("_summary=false changed Patient/%s", res["id"])
+			}
+		}
+	})
+
+	t.Run("_summary=true prunes backbone elements", func(t *testing.T) {
+		// Observation.component is a summary element whose children code and value[x] are summary
+		// and whose referenceRange, interpretation... are not.
+		b := e.do("GET", "Observation?code=http://loinc.org|55284-4&_summary=true&_count=5", nil).json(t)
+		n := 0
+		for _, en := range b["entry"].([]any) {
+			res := en.(map[string]any)["resource"].(map[string]any)
+			for _, c := range res["component"].([]any) {
+				for k := range c.(map[string]any) {
+					if k != "code" && !strings.HasPrefix(k, "value") && k != "modifierExtension" {
+						t.Errorf("component member %s survived _summary=true", k)
+					}
+				}
+				n++
+			}
+			if res["category"] != nil {
+				t.Errorf("category (not a summary element) survived _summary=true")
+			}
+		}
+		if n == 0 {
+			t.Fatal("no blood pressure components in the sample")
+		}
+	})
+}

@@ -228,8 +228,17 @@ func readParameters(body []byte, v url.Values) error {
 				continue
 			}
 			var s string
-			if value != nil || json.Unmarshal(raw, &s) != nil {
+			if value != nil {
 				return invalid("%s (%s) must have exactly one primitive value", where, name)
+			}
+			if json.Unmarshal(raw, &s) != nil {
+				// valueBoolean, valueInteger, valueDecimal: their JSON text is the value.
+				var b bool
+				var n json.Number
+				if json.Unmarshal(raw, &b) != nil && json.Unmarshal(raw, &n) != nil {
+					return invalid("%s (%s) must have exactly one primitive value", where, name)
+				}
+				s = string(bytes.TrimSpace(raw))
 			}
 			value = &s
 		}

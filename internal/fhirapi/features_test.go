@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -49,50 +50,22 @@ func outcomeIssues(b map[string]any) []map[string]any {
 // resource type that are in the summary and that are mandatory.
 func definitionElements(t *testing.T, typ string) (summary, mandatory map[string]bool) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(testenv.SharedDir(t), "fhir-r4", "profiles-resources.json.gz"))
+	defs, err := loadDefinitions(testenv.SharedDir(t))
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b struct {
-		Entry []struct {
-			Resource struct {
-				ResourceType string `json:"resourceType"`
-				ID           string `json:"id"`
-				Snapshot     struct {
-					Element []struct {
-						Path      string `json:"path"`
-						Min       int    `json:"min"`
-						IsSummary bool   `json:"isSummary"`
-					} `json:"element"`
-				} `json:"snapshot"`
-			} `json:"resource"`
-		} `json:"entry"`
-	}
-	if err := json.NewDecoder(zr).Decode(&b); err != nil {
 		t.Fatal(err)
 	}
 	summary, mandatory = map[string]bool{}, map[string]bool{}
-	for _, e := range b.Entry {
-		if e.Resource.ResourceType != "StructureDefinition" || e.Resource.ID != typ {
+	for _, el := range defs[typ] {
+		name, ok := strings.CutPrefix(el.Path, typ+".")
+		if !ok || strings.Contains(name, ".") {
 			continue
 		}
-		for _, el := range e.Resource.Snapshot.Element {
-			name, ok := strings.CutPrefix(el.Path, typ+".")
-			if !ok || strings.Contains(name, ".") {
-				continue
-			}
-			name = strings.TrimSuffix(name, "[x]")
-			if el.IsSummary {
-				summary[name] = true
-			}
-			if el.Min > 0 {
-				mandatory[name] = true
-			}
+		name = strings.TrimSuffix(name, "[x]")
+		if el.IsSummary {
+			summary[name] = true
+		}
+		if el.Min > 0 {
+			mandatory[name] = true
 		}
 	}
 	if len(summary) == 0 {
@@ -100,6 +73,53 @@ func definitionElements(t *testing.T, typ string) (summary, mandatory map[string
 	}
 	return summary, mandatory
 }
+
+type defElement struct {
+	Path      string `json:"path"`
+	Min       int    `json:"min"`
+	IsSummary bool   `json:"isSummary"`
+}
+
+// loadDefinitions decodes the resource StructureDefinitions once per test process.
+var loadDefinitions = func() func(shared string) (map[string][]defElement, error) {
+	var once sync.Once
+	var defs map[string][]defElement
+	var err error
+	return func(shared string) (map[string][]defElement, error) {
+		once.Do(func() {
+			var f *os.File
+			if f, err = os.Open(filepath.Join(shared, "fhir-r4", "profiles-resources.json.gz")); err != nil {
+				return
+			}
+			defer f.Close()
+			var zr *gzip.Reader
+			if zr, err = gzip.NewReader(f); err != nil {
+				return
+			}
+			var b struct {
+				Entry []struct {
+					Resource struct {
+						ResourceType string `json:"resourceType"`
+						ID           string `json:"id"`
+						Snapshot     struct {
+							Element []defElement `json:"element"`
+						} `json:"snapshot"`
+					} `json:"resource"`
+				} `json:"entry"`
+			}
+			if err = json.NewDecoder(zr).Decode(&b); err != nil {
+				return
+			}
+			defs = map[string][]defElement{}
+			for _, e := range b.Entry {
+				if e.Resource.ResourceType == "StructureDefinition" {
+					defs[e.Resource.ID] = e.Resource.Snapshot.Element
+				}
+			}
+		})
+		return defs, err
+	}
+}()
 
 // elementOf maps a JSON member name to its element name: "valueQuantity" to "value" when the
 // type has a choice element "value", "_birthDate" to "birthDate".
@@ -296,6 +316,174 @@ func TestSearchFeatures(t *testing.T) {
 		}
 		if n == 0 {
 			t.Fatal("no blood pressure components in the sample")
+		}
+	})
+
+	// All resources of the sample, and which patients each references anywhere in its JSON: in
+	// the sample every such resource references the patient through a compartment parameter too.
+	all := map[string]map[string]any{}
+	refs := map[string]map[string]bool{} // "Type/id" -> patient ids referenced
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range entries {
+		typ := strings.TrimSuffix(f.Name(), ".ndjson")
+		for _, m := range loadNDJSON(t, dir, typ) {
+			key := typ + "/" + m["id"].(string)
+			all[key] = m
+			raw, _ := json.Marshal(m)
+			for _, p := range patients {
+				if strings.Contains(string(raw), `"reference":"Patient/`+p["id"].(string)+`"`) {
+					if refs[key] == nil {
+						refs[key] = map[string]bool{}
+					}
+					refs[key][p["id"].(string)] = true
+				}
+			}
+		}
+	}
+	compartment := func(pid string, keep func(key string) bool) []string {
+		out := []string{"Patient/" + pid}
+		for key, ps := range refs {
+			if ps[pid] && (keep == nil || keep(key)) {
+				out = append(out, key)
+			}
+		}
+		if keep != nil && !keep("Patient/"+pid) {
+			out = out[1:]
+		}
+		return sorted(out)
+	}
+	pid := patients[3]["id"].(string)
+
+	t.Run("compartment search", func(t *testing.T) {
+		isType := func(typ string) func(string) bool {
+			return func(k string) bool { return strings.HasPrefix(k, typ+"/") }
+		}
+		want := compartment(pid, isType("Observation"))
+		if diff := cmp.Diff(want, sorted(e.searchAll(t, "Patient/"+pid+"/Observation?_count=50"))); diff != "" {
+			t.Errorf("Patient/%s/Observation (-want +got):\n%s", pid, diff)
+		}
+		want = compartment(pid, func(k string) bool {
+			if !strings.HasPrefix(k, "Encounter/") {
+				return false
+			}
+			return strings.HasPrefix(str(all[k], "period", "start"), "2015")
+		})
+		if diff := cmp.Diff(want, sorted(e.searchAll(t, "Patient/"+pid+"/Encounter?date=2015"))); diff != "" {
+			t.Errorf("Patient/%s/Encounter?date=2015 (-want +got):\n%s", pid, diff)
+		}
+		if diff := cmp.Diff(compartment(pid, nil), sorted(e.searchAll(t, "Patient/"+pid+"/*?_count=100"))); diff != "" {
+			t.Errorf("Patient/%s/* (-want +got):\n%s", pid, diff)
+		}
+		if got := e.searchAll(t, "Patient/"+pid+"/Organization"); len(got) != 0 {
+			t.Errorf("organizations in a patient compartment: %v", got)
+		}
+		if r := e.do("GET", "Patient/no-such-patient/Observation", nil); r.status != 404 {
+			t.Errorf("compartment of an unknown patient: %d, want 404", r.status)
+		}
+	})
+
+	t.Run("Patient/id/$everything", func(t *testing.T) {
+		if diff := cmp.Diff(compartment(pid, nil), sorted(e.searchAll(t, "Patient/"+pid+"/$everything?_count=37"))); diff != "" {
+			t.Errorf("$everything (-want +got):\n%s", diff)
+		}
+		want := compartment(pid, func(k string) bool { return strings.HasPrefix(k, "Condition/") || strings.HasPrefix(k, "Immunization/") })
+		if diff := cmp.Diff(want, sorted(e.searchAll(t, "Patient/"+pid+"/$everything?_type=Condition,Immunization"))); diff != "" {
+			t.Errorf("$everything?_type=Condition,Immunization (-want +got):\n%s", diff)
+		}
+		if got := e.searchAll(t, "Patient/"+pid+"/$everything?_since=2999-01-01T00:00:00Z"); len(got) != 0 {
+			t.Errorf("$everything?_since in the future: %v", got)
+		}
+		if got := e.searchAll(t, "Patient/"+pid+"/$everything?_since=2000-01-01T00:00:00Z"); len(got) != len(compartment(pid, nil)) {
+			t.Errorf("$everything?_since before the import: %d, want %d", len(got), len(compartment(pid, nil)))
+		}
+		r := e.do("POST", "Patient/"+pid+"/$everything", []byte(`{"resourceType":"Parameters","parameter":[{"name":"_type","valueString":"Patient"}]}`))
+		if got := bundleIDs(t, r.json(t), "match"); len(got) != 1 || got[0] != "Patient/"+pid {
+			t.Errorf("POST $everything with a Parameters body: %d %v", r.status, got)
+		}
+		if r := e.do("GET", "Patient/"+pid+"/$everything?start=2010", nil); r.status != 400 {
+			t.Errorf("$everything?start: %d, want 400 (not applied)", r.status)
+		}
+		if r := e.do("GET", "Patient/nobody/$everything", nil); r.status != 404 {
+			t.Errorf("$everything of an unknown patient: %d, want 404", r.status)
+		}
+	})
+
+	t.Run("Patient/$everything", func(t *testing.T) {
+		var want []string
+		for key, ps := range refs {
+			if len(ps) > 0 {
+				want = append(want, key)
+			}
+		}
+		for _, p := range patients {
+			want = append(want, "Patient/"+p["id"].(string))
+		}
+		keep := map[string]bool{"Patient": true, "Encounter": true, "Condition": true, "AllergyIntolerance": true, "CarePlan": true}
+		var wantSome []string
+		for _, k := range want {
+			if keep[strings.Split(k, "/")[0]] {
+				wantSome = append(wantSome, k)
+			}
+		}
+		if diff := cmp.Diff(sorted(wantSome), sorted(e.searchAll(t, "Patient/$everything?_type=Patient,Encounter,Condition,AllergyIntolerance,CarePlan"))); diff != "" {
+			t.Errorf("Patient/$everything (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("system search", func(t *testing.T) {
+		b := e.do("GET", "?_type=Patient,Goal&_summary=count", nil).json(t)
+		if got, want := int(b["total"].(float64)), len(patients)+len(loadNDJSON(t, dir, "Goal")); got != want {
+			t.Errorf("_type=Patient,Goal total = %d, want %d", got, want)
+		}
+		if diff := cmp.Diff([]string{"Patient/" + pid}, e.searchAll(t, "?_id="+pid)); diff != "" {
+			t.Errorf("?_id across every type (-want +got):\n%s", diff)
+		}
+		var want []string
+		for key, m := range all {
+			if (strings.HasPrefix(key, "Goal/") || strings.HasPrefix(key, "CarePlan/")) && refs[key][pid] && m != nil {
+				want = append(want, key)
+			}
+		}
+		got := e.searchAll(t, "?_type=Goal,CarePlan&patient=Patient/"+pid+"&_count=3")
+		if diff := cmp.Diff(sorted(want), sorted(got)); diff != "" {
+			t.Errorf("_type=Goal,CarePlan&patient (-want +got):\n%s", diff)
+		}
+		// family is a Patient parameter only: searching Goal with it would ignore it.
+		b = e.do("GET", "?_type=Patient,Goal&family=x&_count=1", nil).json(t)
+		if len(outcomeIssues(b)) != 1 || strings.Contains(selfLink(t, b), "family") {
+			t.Errorf("a parameter of one of the types: outcome %v, self %s", outcomeIssues(b), selfLink(t, b))
+		}
+		if r := e.do("GET", "?_type=Patient,Goal&_sort=_id", nil, "Prefer", "handling=strict"); r.status != 400 {
+			t.Errorf("_sort across types, strict: %d, want 400", r.status)
+		}
+	})
+
+	t.Run("system history", func(t *testing.T) {
+		seen := map[string]bool{}
+		next := "_history?_count=100"
+		for pages := 0; next != ""; pages++ {
+			b := e.do("GET", next, nil).json(t)
+			for _, en := range b["entry"].([]any) {
+				r := en.(map[string]any)["resource"].(map[string]any)
+				key := r["resourceType"].(string) + "/" + r["id"].(string)
+				if seen[key] {
+					t.Fatalf("%s twice in the system history", key)
+				}
+				seen[key] = true
+			}
+			next = nextLink(b)
+			if pages > 200 {
+				t.Fatal("too many pages")
+			}
+		}
+		if len(seen) != len(all) {
+			t.Errorf("system history has %d resources, want %d", len(seen), len(all))
+		}
+		if r := e.do("GET", "_history?_at=2020", nil); r.status != 400 {
+			t.Errorf("_history?_at: %d, want 400 (not applied)", r.status)
 		}
 	})
 }

@@ -71,6 +71,8 @@ type Options struct {
 	// Budget, when set, also bounds the resources PATCH requests build: a PATCH whose result
 	// does not fit is answered 429. Default nil.
 	Budget Budget
+	// Deletes keeps the delete jobs of $erase and $purge; nil disables both (501). Default nil.
+	Deletes ExportJobs
 	// ConditionalDeleteMax is how many resources one conditional delete (DELETE [type]?criteria)
 	// may delete; criteria matching more are refused with 412. Default 1 (single deletes only).
 	ConditionalDeleteMax int
@@ -219,6 +221,9 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 	// Bulk export paths first: Patient/$export would otherwise read as an unsupported operation.
 	if bulk := h.bulkRoute(segs); bulk != nil {
 		return bulk(c)
+	}
+	if op := h.moreRoute(segs, m); op != nil {
+		return op(c)
 	}
 	notAllowed := func() (*response, error) {
 		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "%s is not supported on this path", r.Method)

@@ -3,7 +3,6 @@ package fhirapi
 import (
 	"encoding/base64"
 	"encoding/json"
-	"mime"
 	"net/http"
 	"net/url"
 	"sort"
@@ -33,24 +32,9 @@ func (h *Handler) searchGET(c *call, typ string) (*response, error) {
 }
 
 func (h *Handler) searchPOST(c *call, typ string) (*response, error) {
-	mt, _, _ := mime.ParseMediaType(c.r.Header.Get("Content-Type"))
-	if mt != "application/x-www-form-urlencoded" {
-		return nil, fail(http.StatusUnsupportedMediaType, "not-supported", "POST _search takes a form body (application/x-www-form-urlencoded)")
-	}
-	body, err := h.readBody(c.r)
+	params, err := h.formParams(c)
 	if err != nil {
 		return nil, err
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, invalid("the form body cannot be parsed")
-	}
-	params := c.r.URL.Query()
-	if len(form) > 0 && len(params) > 0 {
-		return nil, invalid("search parameters go either in the body or in the URL, not both")
-	}
-	if len(form) > 0 {
-		params = form
 	}
 	return h.search(c, typ, params, strictHandling(c.r))
 }
@@ -329,13 +313,15 @@ func (h *Handler) history(c *call, typ, id string) (*response, error) {
 	return historyBundle(c, b, versions)
 }
 
-// historyCursor is the position after a type history page.
+// historyCursor is the position after a type or system history page.
 type historyCursor struct {
 	Updated int64  `json:"u"`
+	Type    string `json:"t,omitempty"`
 	ID      string `json:"i"`
 	Version int64  `json:"v"`
 }
 
+// typeHistory serves [base]/{type}/_history, and [base]/_history (every type) when typ is "".
 func (h *Handler) typeHistory(c *call, typ string) (*response, error) {
 	qv := c.r.URL.Query()
 	p := store.TypeHistoryParams{DatastoreID: c.ds, Type: typ, Limit: historyPage + 1}
@@ -353,26 +339,40 @@ func (h *Handler) typeHistory(c *call, typ string) (*response, error) {
 		}
 		p.Since = time.UnixMilli(r.Low)
 	}
+	for k := range qv {
+		switch k {
+		case "_count", "_since", "_page":
+		default:
+			return nil, fail(http.StatusBadRequest, "not-supported", "the history parameter %s is not supported (only _count, _since)", k)
+		}
+	}
 	if s := qv.Get("_page"); s != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(s)
 		var hc historyCursor
-		if err != nil || json.Unmarshal(raw, &hc) != nil {
+		if err != nil || json.Unmarshal(raw, &hc) != nil || (typ != "" && hc.Type != "" && hc.Type != typ) {
 			return nil, invalid("_page is not a page link of this server")
 		}
-		p.After = &store.Resource{LastUpdated: time.UnixMilli(hc.Updated), ID: hc.ID, Version: hc.Version}
+		if typ != "" {
+			hc.Type = typ
+		}
+		p.After = &store.Resource{LastUpdated: time.UnixMilli(hc.Updated), Type: hc.Type, ID: hc.ID, Version: hc.Version}
 	}
 	versions, err := h.st.ResourceTypeHistory(c.r.Context(), p)
 	if err != nil {
 		return nil, err
 	}
 	b := newBundle("history")
+	path := c.base + "/_history"
+	if typ != "" {
+		path = c.base + "/" + typ + "/_history"
+	}
 	self := selfQuery(qv)
-	b.link("self", c.base+"/"+typ+"/_history"+queryString(self, qv.Get("_page")))
+	b.link("self", path+queryString(self, qv.Get("_page")))
 	if len(versions) == p.Limit {
 		versions = versions[:p.Limit-1]
 		last := versions[len(versions)-1]
-		raw, _ := json.Marshal(historyCursor{Updated: last.LastUpdated.UnixMilli(), ID: last.ID, Version: last.Version})
-		b.link("next", c.base+"/"+typ+"/_history"+queryString(self, base64.RawURLEncoding.EncodeToString(raw)))
+		raw, _ := json.Marshal(historyCursor{Updated: last.LastUpdated.UnixMilli(), Type: last.Type, ID: last.ID, Version: last.Version})
+		b.link("next", path+queryString(self, base64.RawURLEncoding.EncodeToString(raw)))
 	}
 	return historyBundle(c, b, versions)
 }

@@ -54,3 +54,27 @@ func JobFolder(prefix, datastoreID, kind, jobID string) string {
 	}
 	return prefix + datastoreID + "-FHIR_" + kind + "-" + jobID + "/"
 }
+
+// DeleteParams is the request of a delete job (the FHIR $erase and $purge operations) as kept in
+// store.Job.Params.
+type DeleteParams struct {
+	// Operation is "erase" (one resource, or one earlier version of it) or "purge" (the
+	// compartment of the Patient ID).
+	Operation string `json:"operation"`
+	Type      string `json:"type"`
+	ID        string `json:"id"`
+	Version   int64  `json:"version,omitempty"` // erase of one earlier version; 0 for the resource
+	// DeleteAuditEvent also removes the AuditEvents of the erased resource (entity) or of the
+	// patient (its compartment).
+	DeleteAuditEvent bool `json:"deleteAuditEvent,omitempty"`
+	// Since and Until bound the last update of the resources a purge removes (unix ms,
+	// inclusive; 0 means unbounded).
+	Since int64 `json:"since,omitempty"`
+	Until int64 `json:"until,omitempty"`
+}
+
+// DeleteProgress is the progress record of a delete job (store.Job.Progress).
+type DeleteProgress struct {
+	// Resources counts the resources removed (the version, for the erase of one version).
+	Resources int64 `json:"resources"`
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/console"
 	"github.com/fhirlake/fhirlake/internal/controlplane"
+	"github.com/fhirlake/fhirlake/internal/eraser"
 	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/fhirapi"
@@ -160,6 +161,7 @@ func (s *Server) open(ctx context.Context) error {
 			store.JobImport: imp,
 			store.JobExport: exporter.New(exporter.Config{Objects: objs, Store: mst, PerFile: cfg.ExportPerFile,
 				ProgressLog: cfg.ProgressLogInterval, Hook: s.opts.hook, Logger: s.log}),
+			store.JobDelete: eraser.New(eraser.Config{Store: mst, Logger: s.log}),
 		},
 		Owner:        "node-" + awsjson.NewRequestID(),
 		Lease:        cfg.JobLease,
@@ -209,7 +211,7 @@ func (s *Server) open(ctx context.Context) error {
 	mux.Handle("/", control.Middleware(s.control.Handler(), s.control.WriteError))
 	data := fhirapi.New(mst, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
 		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI, MaxBody: cfg.MaxBodyBytes, Budget: s.budget,
-		ConditionalDeleteMax: cfg.ConditionalDeleteMax})
+		Deletes: mst, ConditionalDeleteMax: cfg.ConditionalDeleteMax})
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
 	con := console.New(console.Options{
 		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleStorage(),

@@ -119,6 +119,8 @@ type JobKind string
 const (
 	JobImport JobKind = "import"
 	JobExport JobKind = "export"
+	// JobDelete jobs remove resources for good (the FHIR $erase and $purge operations).
+	JobDelete JobKind = "delete"
 )
 
 // JobStatus is a job's state; values are the AWS wire strings.
@@ -327,14 +329,34 @@ type Resource struct {
 	Body        []byte // nil when Deleted
 }
 
-// TypeHistoryParams selects a page of the history of one resource type.
+// TypeHistoryParams selects a page of the history of one resource type, or of every type.
 type TypeHistoryParams struct {
 	DatastoreID string
-	Type        string
+	Type        string // "" for every type (system history)
 	Since       time.Time // LastUpdated >= Since when not zero
 	// After continues after this version (the last of the previous page) when not nil.
 	After *Resource
 	Limit int
+}
+
+// ResourceKey names a resource, or one earlier version of it.
+type ResourceKey struct {
+	Type    string
+	ID      string
+	Version int64 // 0: the resource and every version of it; > 0: that one earlier version
+}
+
+// EraseParams is one atomic erase. When JobID is set, the erase is made under that job's lease
+// and records its progress, as ImportCommit does.
+type EraseParams struct {
+	DatastoreID string
+	Keys        []ResourceKey
+	JobID       string
+	LeaseToken  string // Job.LeaseToken of the claim the erase is made under
+	Progress    []byte
+	Checkpoint  []byte
+	// LeaseExpires extends the job's lease.
+	LeaseExpires time.Time
 }
 
 // ReportChunk is a piece of a job report (e.g. SUCCESS or FAILURE lines of one input file), stored
@@ -466,13 +488,24 @@ type Store interface {
 	// ResourceHistory returns all versions of one resource, newest first.
 	ResourceHistory(ctx context.Context, datastoreID, typ, id string) ([]Resource, error)
 	// ResourceTypeHistory returns a page of the versions (deletes included) of all resources of
-	// one type, newest first (LastUpdated desc, ID asc, Version desc).
+	// one type (of every type when p.Type is ""), newest first (LastUpdated desc, then Type, ID
+	// asc, Version desc).
 	ResourceTypeHistory(ctx context.Context, p TypeHistoryParams) ([]Resource, error)
 	// ResourceCount counts current, non-deleted resources of a store by type.
 	ResourceCount(ctx context.Context, datastoreID string) (map[string]int64, error)
 	// ResourceScan streams current, non-deleted resources of one type in id order, starting after
 	// afterID; fn returning an error stops the scan.
 	ResourceScan(ctx context.Context, datastoreID, typ, afterID string, fn func(Resource) error) error
+
+	// ResourceErase removes resources for good, in one transaction: for a key without Version
+	// the resource's current version, every earlier version, its index entries and the
+	// idempotency keys that name it; for a key with Version that one earlier version. Nothing of
+	// them is left for read, vread, history or search. Keys that name nothing are skipped; a key
+	// naming the current version alone gives ErrConflict (erase the resource, or update it first)
+	// and erases nothing. It returns the number of versions erased. With p.JobID it is fenced like
+	// JobProgress (ErrLeaseLost erases nothing) and records p.Progress and p.Checkpoint with the
+	// erase. The store's state must take writes, as for ResourceWrite.
+	ResourceErase(ctx context.Context, p EraseParams) (int64, error)
 
 	// ResourceSearch runs a search over the current, non-deleted resources of one type of a store.
 	// Parameters that no resource has ever been indexed with match nothing (":missing=true" and

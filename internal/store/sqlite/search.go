@@ -853,16 +853,21 @@ func (s *Store) ResourceTypeHistory(ctx context.Context, p store.TypeHistoryPara
 		return nil, err
 	}
 	var b sqlBuilder
+	// One type uses the (ds, type, id) keys; every type scans the data store's rows.
+	typeCond := "type = ?2"
+	if p.Type == "" {
+		typeCond = "?2 = ''"
+	}
 	b.w(`SELECT type, id, version, updated, deleted, body FROM (
-		SELECT type, id, version, updated, deleted, body FROM resources WHERE ds = ?1 AND type = ?2
+		SELECT type, id, version, updated, deleted, body FROM resources WHERE ds = ?1 AND `+typeCond+`
 		UNION ALL
-		SELECT type, id, version, updated, deleted, body FROM resource_history WHERE ds = ?1 AND type = ?2)
+		SELECT type, id, version, updated, deleted, body FROM resource_history WHERE ds = ?1 AND `+typeCond+`)
 		WHERE updated >= ?3`, ds, p.Type, ms(p.Since))
 	if a := p.After; a != nil {
 		u := ms(a.LastUpdated)
-		b.w(" AND (updated < ?4 OR (updated = ?4 AND (id > ?5 OR (id = ?5 AND version < ?6))))", u, a.ID, a.Version)
+		b.w(" AND (updated < ?4 OR (updated = ?4 AND (type > ?5 OR (type = ?5 AND (id > ?6 OR (id = ?6 AND version < ?7))))))", u, a.Type, a.ID, a.Version)
 	}
-	b.w(" ORDER BY updated DESC, id, version DESC LIMIT ?")
+	b.w(" ORDER BY updated DESC, type, id, version DESC LIMIT ?")
 	b.args = append(b.args, p.Limit)
 	// Numbered and anonymous parameters mix: the LIMIT takes the next free number.
 	q := strings.Replace(b.b.String(), "LIMIT ?", fmt.Sprintf("LIMIT ?%d", len(b.args)), 1)

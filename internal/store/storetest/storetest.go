@@ -39,6 +39,8 @@ func Run(t *testing.T, newStore Factory) {
 		{"WritesRacingDelete", testWritesRacingDelete},
 		{"ImportCommit", testImportCommit},
 		{"ResourceVersions", testResourceVersions},
+		{"History", testHistory},
+		{"Erase", testErase},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

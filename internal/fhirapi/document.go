@@ -171,4 +171,3 @@ func localReference(c *call, ref string) (typ, id string, version int64, ok bool
 	}
 	return segs[0], segs[1], version, true
 }
-

@@ -389,7 +389,9 @@ func TestSearchFeatures(t *testing.T) {
 		if diff := cmp.Diff(compartment(pid, nil), sorted(e.searchAll(t, "Patient/"+pid+"/$everything?_count=37"))); diff != "" {
 			t.Errorf("$everything (-want +got):\n%s", diff)
 		}
-		want := compartment(pid, func(k string) bool { return strings.HasPrefix(k, "Condition/") || strings.HasPrefix(k, "Immunization/") })
+		want := compartment(pid, func(k string) bool {
+			return strings.HasPrefix(k, "Condition/") || strings.HasPrefix(k, "Immunization/")
+		})
 		if diff := cmp.Diff(want, sorted(e.searchAll(t, "Patient/"+pid+"/$everything?_type=Condition,Immunization"))); diff != "" {
 			t.Errorf("$everything?_type=Condition,Immunization (-want +got):\n%s", diff)
 		}

@@ -332,7 +332,7 @@ type Resource struct {
 // TypeHistoryParams selects a page of the history of one resource type, or of every type.
 type TypeHistoryParams struct {
 	DatastoreID string
-	Type        string // "" for every type (system history)
+	Type        string    // "" for every type (system history)
 	Since       time.Time // LastUpdated >= Since when not zero
 	// After continues after this version (the last of the previous page) when not nil.
 	After *Resource

@@ -124,6 +124,14 @@ func compile(key string, s *shape) *node {
 // Timestamps accept JSON numbers (integer or fractional epoch seconds) and
 // RFC 3339 strings. An empty body is not a JSON object: SDKs send "{}".
 func (v *Validator) Validate(operation string, body []byte) error {
+	return v.ValidateExcept(operation, body)
+}
+
+// ValidateExcept is Validate with the members at the given paths (as messages write them, e.g.
+// "outputDataConfig.s3Configuration.kmsKeyId") not required: for callers that start an
+// operation on another protocol's request, which may leave them out. Every other constraint
+// applies as in Validate.
+func (v *Validator) ValidateExcept(operation string, body []byte, optional ...string) error {
 	root, ok := v.ops[operation]
 	if !ok {
 		return fmt.Errorf("awsmodel: %w %q", ErrUnknownOperation, operation)
@@ -143,7 +151,10 @@ func (v *Validator) Validate(operation string, body []byte) error {
 	if _, isObj := doc.(map[string]any); !isObj {
 		return &SerializationError{Message: fmt.Sprintf("Request body is a JSON %s; expected a JSON object", jsonKind(doc))}
 	}
-	var c checker
+	c := checker{optional: map[string]bool{}}
+	for _, p := range optional {
+		c.optional[p] = true
+	}
 	if err := c.check(root, doc, ""); err != nil {
 		return err
 	}
@@ -152,8 +163,9 @@ func (v *Validator) Validate(operation string, body []byte) error {
 
 // checker collects failures during one Validate call.
 type checker struct {
-	fields []FieldError
-	texts  []string
+	fields   []FieldError
+	texts    []string
+	optional map[string]bool // paths of required members that may be absent
 }
 
 func (c *checker) fail(path, value, constraint string) {
@@ -267,7 +279,7 @@ func (c *checker) checkMembers(n *node, obj map[string]any, path string) *Serial
 		p := join(path, m.path)
 		val := obj[m.name]
 		if val == nil {
-			if m.required {
+			if m.required && !c.optional[p] {
 				c.fail(p, "null", "Member must not be null")
 			}
 			continue

@@ -453,3 +453,25 @@ func indexOf(ops []string, op string) int {
 	}
 	return 0
 }
+
+func TestValidateExcept(t *testing.T) {
+	t.Parallel()
+	v := New()
+	body := []byte(`{"DatastoreId":"0123456789abcdef0123456789abcdef","OutputDataConfig":{"S3Configuration":{"S3Uri":"s3://bucket/p"}}}`)
+	optional := []string{"outputDataConfig.s3Configuration.kmsKeyId", "dataAccessRoleArn"}
+	if err := v.Validate("StartFHIRExportJob", body); err == nil {
+		t.Fatal("Validate accepted an export without KmsKeyId and DataAccessRoleArn")
+	}
+	if err := v.ValidateExcept("StartFHIRExportJob", body, optional...); err != nil {
+		t.Errorf("ValidateExcept with both optional: %v", err)
+	}
+	bad := []byte(`{"DatastoreId":"0123456789abcdef0123456789abcdef","JobName":"no,commas","OutputDataConfig":{"S3Configuration":{"S3Uri":"s3://bucket/p"}}}`)
+	err := v.ValidateExcept("StartFHIRExportJob", bad, optional...)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Fields) != 1 || ve.Fields[0].Path != "jobName" {
+		t.Errorf("a bad JobName under ValidateExcept: %v, want one jobName failure", err)
+	}
+	if err := v.ValidateExcept("StartFHIRExportJob", body, "dataAccessRoleArn"); err == nil {
+		t.Errorf("ValidateExcept made a member optional that it was not given")
+	}
+}

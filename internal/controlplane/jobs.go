@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"github.com/fhirlake/fhirlake/internal/awsjson"
+	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/jobs"
 	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/store"
@@ -56,7 +57,7 @@ type listJobsInput struct {
 	SubmittedAfter  *awsjson.Time `json:"SubmittedAfter"`
 }
 
-// startJob is the common part of StartFHIRImportJob and StartFHIRExportJob: the store must exist
+// startJob starts an import job (export jobs have their front door in package exporter): the store must exist
 // and be ACTIVE, the caller's account must be allowed to use the buckets of locations, and a
 // ClientToken replay returns the original job (or fails if the input differs). The store checks
 // the data store's state and the token in the transaction that inserts the job.
@@ -352,8 +353,24 @@ func (s *Service) startExportJob(ctx context.Context, body []byte) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	params := jobs.ExportParams{OutputS3URI: out.S3URI, KmsKeyID: out.KmsKeyID, DataAccessRoleArn: in.DataAccessRoleArn, Level: "system"}
-	return s.startJob(ctx, t, store.JobExport, in.DatastoreID, in.JobName, token, requestHash(in), params, params.OutputS3URI)
+	j, _, err := s.exports.Submit(ctx, exporter.Request{Tenant: t, DatastoreID: in.DatastoreID, JobName: in.JobName,
+		ClientToken: token, RequestHash: requestHash(in),
+		Params: jobs.ExportParams{OutputS3URI: out.S3URI, KmsKeyID: out.KmsKeyID, DataAccessRoleArn: in.DataAccessRoleArn, Level: "system"}})
+	var inactive *store.NotActiveError
+	var denied *exporter.BucketError
+	switch {
+	case errors.As(err, &denied):
+		return nil, accessDeniedErr("Access denied to %s: the bucket %s belongs to another account", denied.URI, denied.Bucket)
+	case errors.Is(err, store.ErrNotFound):
+		return nil, notFoundErr("Datastore %s does not exist", in.DatastoreID)
+	case errors.As(err, &inactive):
+		return nil, validationErr("Datastore %s is %s: jobs can only be started on an ACTIVE data store", in.DatastoreID, inactive.Status)
+	case errors.Is(err, exporter.ErrTokenReused):
+		return nil, validationErr("ClientToken %s was already used with different parameters", token)
+	case err != nil:
+		return nil, err
+	}
+	return startJobOutput{JobID: j.ID, JobStatus: string(j.Status), DatastoreID: in.DatastoreID}, nil
 }
 
 func (s *Service) describeExportJob(ctx context.Context, body []byte) (any, error) {

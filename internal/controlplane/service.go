@@ -22,6 +22,7 @@ import (
 
 	"github.com/fhirlake/fhirlake/internal/awsjson"
 	"github.com/fhirlake/fhirlake/internal/awsmodel"
+	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/sigv4"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
@@ -63,6 +64,7 @@ type Options struct {
 // Service holds the control-plane operations.
 type Service struct {
 	store    store.Store
+	exports  *exporter.Submitter
 	model    *awsmodel.Validator
 	opt      Options
 	tokenKey []byte // HMAC key of pagination tokens, random per process
@@ -84,6 +86,15 @@ func New(st store.Store, opt Options) *Service {
 		rand.Read(key)
 	}
 	s := &Service{store: st, model: awsmodel.New(), opt: opt, tokenKey: key, newID: newID}
+	notify := func() {}
+	if opt.Jobs != nil {
+		notify = opt.Jobs.Notify
+	}
+	var buckets exporter.BucketAccess
+	if opt.Buckets != nil {
+		buckets = opt.Buckets
+	}
+	s.exports = exporter.NewSubmitter(exporter.SubmitConfig{Jobs: st, Buckets: buckets, Notify: notify, NewID: func() string { return s.newID() }, Now: opt.Now})
 	s.router = awsjson.NewRouter("HealthLake", s.translate)
 	ops := map[string]func(context.Context, []byte) (any, error){
 		"CreateFHIRDatastore":   s.createDatastore,

@@ -8,16 +8,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/jobs"
-	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
@@ -92,19 +89,6 @@ var unsupportedExportParams = []string{"_typeFilter", "_elements", "patient", "i
 // ndjsonFormats are the _outputFormat values that mean NDJSON (the bulk-data spec's list).
 var ndjsonFormats = map[string]bool{"application/fhir+ndjson": true, "application/ndjson": true, "ndjson": true}
 
-// Constraints from the HealthLake model (JobName, IamRoleArn, EncryptionKeyID, S3Uri).
-var (
-	jobNamePattern = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-%@]*$`)
-	roleARNPattern = regexp.MustCompile(`^arn:aws(-[^:]+)?:iam::[0-9]{12}:role/.+$`)
-)
-
-const (
-	maxJobName  = 64
-	maxRoleARN  = 2048
-	maxKMSKeyID = 400
-	maxS3URI    = 1024
-)
-
 // kickoff starts an export job at one level ("group" with the Group's id) and answers 202 with the
 // status URL in Content-Location.
 func (h *Handler) kickoff(c *call, level, group string) (*response, error) {
@@ -132,17 +116,10 @@ func (h *Handler) kickoff(c *call, level, group string) (*response, error) {
 			return nil, err
 		}
 	}
-	raw, err := json.Marshal(p)
+	j, _, err := h.exports.Submit(ctx, exporter.Request{Tenant: c.tenant, DatastoreID: c.ds, JobName: req.JobName, Params: p,
+		Optional: []string{"outputDataConfig.s3Configuration.kmsKeyId", "dataAccessRoleArn"}})
 	if err != nil {
 		return nil, err
-	}
-	j, _, err := h.opt.Exports.JobCreate(ctx, store.Job{Tenant: c.tenant, ID: newJobID(), Kind: store.JobExport,
-		DatastoreID: c.ds, Name: req.JobName, SubmitTime: h.opt.Now(), Params: raw})
-	if err != nil {
-		return nil, err
-	}
-	if h.opt.Notify != nil {
-		h.opt.Notify()
 	}
 	body, err := marshalJSON(struct {
 		DatastoreID string `json:"datastoreId"`
@@ -321,31 +298,8 @@ func (h *Handler) exportParams(req exportRequest, level, group string) (jobs.Exp
 	if p.OutputS3URI == "" {
 		return p, invalid("no output location: give OutputDataConfig.S3Configuration.S3Uri in the body or the outputS3Uri parameter (the server has no default)")
 	}
-	if err := checkS3URI(p.OutputS3URI); err != nil {
-		return p, err
-	}
 	p.KmsKeyID, p.DataAccessRoleArn = s3.KmsKeyID, req.DataAccessRoleArn
-	if n := utf8.RuneCountInString(req.JobName); req.JobName != "" && (n > maxJobName || !jobNamePattern.MatchString(req.JobName)) {
-		return p, invalid("JobName must be 1 to %d letters, digits, spaces or _.:/=+-%%@", maxJobName)
-	}
-	if len(p.KmsKeyID) > maxKMSKeyID {
-		return p, invalid("KmsKeyId is longer than %d characters", maxKMSKeyID)
-	}
-	if r := p.DataAccessRoleArn; r != "" && (len(r) > maxRoleARN || !roleARNPattern.MatchString(r)) {
-		return p, invalid("DataAccessRoleArn %q is not an IAM role ARN", r)
-	}
 	return p, nil
-}
-
-// checkS3URI accepts s3://bucket or s3://bucket/prefix with a valid bucket name.
-func checkS3URI(uri string) error {
-	if len(uri) > maxS3URI {
-		return invalid("the output location is longer than %d characters", maxS3URI)
-	}
-	if _, _, err := s3io.ParseURI(uri); err != nil {
-		return invalid("the output location %q is not an S3 URI of the form s3://bucket/prefix", uri)
-	}
-	return nil
 }
 
 // parseInstant reads a FHIR instant: a date and time with seconds and a time zone.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake"
 	"github.com/aws/aws-sdk-go-v2/service/healthlake/types"
 	"github.com/google/go-cmp/cmp"
@@ -73,6 +74,29 @@ func (e *env) buckets(names ...string) {
 		if err := os.MkdirAll(filepath.Join(e.cfg.S3Dir, n), 0o755); err != nil {
 			e.t.Fatal(err)
 		}
+	}
+}
+
+// otherBucket creates a bucket of the other account through the S3 API.
+func (e *env) otherBucket(name string) {
+	e.t.Helper()
+	req, err := http.NewRequest("PUT", e.url+"/"+name, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	const emptySum = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	req.Header.Set("x-amz-content-sha256", emptySum)
+	if err := v4.NewSigner().SignHTTP(context.Background(), aws.Credentials{AccessKeyID: otherKey, SecretAccessKey: otherSecret},
+		req, emptySum, "s3", region, time.Now()); err != nil {
+		e.t.Fatal(err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		e.t.Fatalf("create bucket %s as the other account: %d", name, res.StatusCode)
 	}
 }
 
@@ -414,6 +438,7 @@ func TestExportKickoffErrors(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t) // no default output location
 	e.buckets("exports")
+	e.otherBucket("theirs")
 	e.loadExportFixture()
 	const out = "outputS3Uri=s3://exports/x/"
 	for _, c := range []struct {
@@ -435,6 +460,9 @@ func TestExportKickoffErrors(t *testing.T) {
 		{"body of another resource type", "POST", "$export?" + out, `{"resourceType":"Bundle","type":"batch"}`, 400, "invalid"},
 		{"body not an object", "POST", "$export?" + out, `["Patient"]`, 400, "invalid"},
 		{"bad role ARN", "POST", "$export", `{"OutputDataConfig":{"S3Configuration":{"S3Uri":"s3://exports/x/"}},"DataAccessRoleArn":"role"}`, 400, "invalid"},
+		{"JobName the model refuses", "POST", "$export", `{"JobName":"a,b","OutputDataConfig":{"S3Configuration":{"S3Uri":"s3://exports/x/"}}}`, 400, "invalid"},
+		{"KmsKeyId longer than the model allows", "POST", "$export", `{"OutputDataConfig":{"S3Configuration":{"S3Uri":"s3://exports/x/","KmsKeyId":"` + strings.Repeat("k", 401) + `"}}}`, 400, "invalid"},
+		{"another account's bucket", "GET", "$export?outputS3Uri=s3://theirs/x/", "", 403, "forbidden"},
 		{"unknown Group", "GET", "Group/nope/$export?" + out, "", 404, "not-found"},
 		{"deleted Group", "GET", "Group/g2/$export?" + out, "", 404, "not-found"},
 		{"PUT on $export", "PUT", "$export?" + out, "", 405, "not-supported"},

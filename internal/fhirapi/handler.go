@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/sigv4"
 	"github.com/fhirlake/fhirlake/internal/store"
@@ -63,6 +64,9 @@ type Options struct {
 	// Notify, when set, is called after an export job is created or asked to cancel, so that the
 	// job engine looks for work at once instead of at its next poll. Default nil.
 	Notify func()
+	// Buckets, when set, refuses $export output locations in another account's buckets of the
+	// embedded object folder (the job would fail later anyway). Default nil.
+	Buckets exporter.BucketAccess
 	// ExportS3URI is the output location (s3://bucket/prefix) of $export kick-offs that name none.
 	// Default "": a kick-off must name one.
 	ExportS3URI string
@@ -80,11 +84,12 @@ type Options struct {
 
 // Handler serves the data plane of every data store.
 type Handler struct {
-	st   Store
-	v    Validator
-	opt  Options
-	log  *slog.Logger
-	caps func() []byte // the CapabilityStatement, built on first use
+	st      Store
+	exports *exporter.Submitter // the front door of export jobs; nil without Options.Exports
+	v       Validator
+	opt     Options
+	log     *slog.Logger
+	caps    func() []byte // the CapabilityStatement, built on first use
 }
 
 // New returns a Handler over st that validates writes with v.
@@ -103,6 +108,10 @@ func New(st Store, v Validator, opt Options) *Handler {
 	}
 	opt.PublicURL = strings.TrimRight(opt.PublicURL, "/")
 	h := &Handler{st: st, v: v, opt: opt, log: opt.Logger}
+	if opt.Exports != nil {
+		h.exports = exporter.NewSubmitter(exporter.SubmitConfig{Jobs: opt.Exports, Buckets: opt.Buckets, Notify: opt.Notify,
+			NewID: newJobID, Now: opt.Now})
+	}
 	h.caps = sync.OnceValue(func() []byte { return capabilityStatement(opt.Exports != nil) })
 	return h
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/fhirlake/fhirlake/internal/awsmodel"
+	"github.com/fhirlake/fhirlake/internal/exporter"
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/sigv4"
@@ -63,6 +65,8 @@ func (h *Handler) outcome(err error) (int, []byte) {
 		sv  *sigv4.Error
 
 		inactive *store.NotActiveError
+		model    *awsmodel.ValidationError
+		denied   *exporter.BucketError
 	)
 	status, code, msg := 0, "", ""
 	switch {
@@ -73,6 +77,12 @@ func (h *Handler) outcome(err error) (int, []byte) {
 		if se.Unsupported {
 			code = "not-supported"
 		}
+	case errors.As(err, &model):
+		status, code, msg = http.StatusBadRequest, "invalid", model.Message
+	case errors.As(err, &denied):
+		status, code, msg = http.StatusForbidden, "forbidden", "Access denied to "+denied.URI+": the bucket "+denied.Bucket+" belongs to another account"
+	case errors.Is(err, exporter.ErrTokenReused):
+		status, code, msg = http.StatusBadRequest, "invalid", "the client token was already used with different parameters"
 	case errors.As(err, &sv):
 		// The statuses of the control plane: 403 for a missing or refused signature, 400 for an
 		// incomplete one.

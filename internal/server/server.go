@@ -209,9 +209,13 @@ func (s *Server) open(ctx context.Context) error {
 	control := *verifier
 	control.MaxBody = min(cfg.MaxBodyBytes, awsjson.MaxBody)
 	mux.Handle("/", control.Middleware(s.control.Handler(), s.control.WriteError))
-	data := fhirapi.New(mst, validator, fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
+	dopt := fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
 		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI, MaxBody: cfg.MaxBodyBytes, Budget: s.budget,
-		Deletes: mst, ConditionalDeleteMax: cfg.ConditionalDeleteMax})
+		Deletes: mst, ConditionalDeleteMax: cfg.ConditionalDeleteMax}
+	if s.dir != nil {
+		dopt.Buckets = s.dir
+	}
+	data := fhirapi.New(mst, validator, dopt)
 	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
 	con := console.New(console.Options{
 		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleStorage(),

@@ -64,7 +64,7 @@ func (h *Handler) parseBundle(body []byte) (string, []bundleEntryReq, []error, e
 	}
 	entries := v.GetArray("entry")
 	if len(entries) > h.opt.MaxBundleEntries {
-		return "", nil, nil, fail(http.StatusBadRequest, "too-costly", "the Bundle has %d entries; the limit is %d", len(entries), h.opt.MaxBundleEntries)
+		return "", nil, nil, fail("too-costly", "the Bundle has %d entries; the limit is %d", len(entries), h.opt.MaxBundleEntries)
 	}
 	reqs := make([]bundleEntryReq, len(entries))
 	errs := make([]error, len(entries))
@@ -79,7 +79,7 @@ func parseEntry(e *fastjson.Value) (bundleEntryReq, error) {
 		method: string(e.GetStringBytes("request", "method")), ifMatch: string(e.GetStringBytes("request", "ifMatch")),
 		ifNoneExist: string(e.GetStringBytes("request", "ifNoneExist"))}
 	if e.Exists("request", "ifNoneMatch") || e.Exists("request", "ifModifiedSince") {
-		return r, fail(http.StatusBadRequest, "not-supported", "request.ifNoneMatch and request.ifModifiedSince are not supported")
+		return r, fail("not-supported", "request.ifNoneMatch and request.ifModifiedSince are not supported")
 	}
 	raw := string(e.GetStringBytes("request", "url"))
 	if r.method == "" || raw == "" {
@@ -112,7 +112,7 @@ func parseEntry(e *fastjson.Value) (bundleEntryReq, error) {
 	case (r.method == http.MethodPut || r.method == http.MethodDelete || r.method == http.MethodPatch) && len(segs) == 1 && hasQuery && rawQuery != "":
 		r.cond = rawQuery
 	default:
-		return r, fail(http.StatusBadRequest, "not-supported", "%s %s is not supported in a Bundle", r.method, raw)
+		return r, fail("not-supported", "%s %s is not supported in a Bundle", r.method, raw)
 	}
 	if (r.method == http.MethodPost || r.method == http.MethodPut) && (r.res == nil || r.res.Type() != fastjson.TypeObject) {
 		return r, invalid("%s %s needs a resource", r.method, raw)
@@ -160,7 +160,7 @@ func (h *Handler) resolveReferences(c *call, v *fastjson.Value, ids map[string]s
 					}
 					if strings.HasPrefix(ref, "urn:uuid:") {
 						if firstErr == nil {
-							firstErr = fail(http.StatusBadRequest, "not-found", "reference %s names no entry of the Bundle", ref)
+							firstErr = invalid("reference %s names no entry of the Bundle", ref)
 						}
 						return
 					}
@@ -358,7 +358,7 @@ func (h *Handler) txTarget(c *call, r *bundleEntryReq, p *txEntry) error {
 		}
 	case http.MethodPatch:
 		if len(found) == 0 {
-			return fail(http.StatusNotFound, "not-found", "the conditional patch criteria match no %s resource", r.typ)
+			return fail("not-found", "the conditional patch criteria match no %s resource", r.typ)
 		}
 		p.patchFrom, r.id = &found[0], found[0].ID
 	case http.MethodDelete:

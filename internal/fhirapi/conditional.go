@@ -66,7 +66,7 @@ func condition(q search.Query, found []store.Resource) *store.WriteCondition {
 }
 
 func errConditionRace(typ string) error {
-	return fail(http.StatusConflict, "conflict", "the %s resources matching the conditional criteria kept changing while the request ran; retry", typ)
+	return fail("conflict", "the %s resources matching the conditional criteria kept changing while the request ran; retry", typ)
 }
 
 func errMultipleMatches(what, typ string) error {
@@ -185,7 +185,7 @@ func (h *Handler) conditionalPatch(c *call, typ, rawQuery string, patch []byte, 
 		}
 		switch len(found) {
 		case 0:
-			return nil, fail(http.StatusNotFound, "not-found", "the conditional patch criteria match no %s resource", typ)
+			return nil, fail("not-found", "the conditional patch criteria match no %s resource", typ)
 		case 1:
 		default:
 			return nil, errMultipleMatches("conditional patch", typ)

@@ -111,13 +111,13 @@ func (h *Handler) documentResources(c *call, comp store.Resource) ([]store.Resou
 				r, err = h.st.ResourceGet(c.r.Context(), c.ds, typ, id)
 			}
 			if errors.Is(err, store.ErrNotFound) || err == nil && r.Deleted {
-				return nil, fail(http.StatusUnprocessableEntity, "processing", "%s/%s references %s, which does not exist: the document would be incomplete", out[i].Type, out[i].ID, ref)
+				return nil, fail("processing", "%s/%s references %s, which does not exist: the document would be incomplete", out[i].Type, out[i].ID, ref)
 			}
 			if err != nil {
 				return nil, err
 			}
 			if len(out) == maxDocumentResources {
-				return nil, fail(http.StatusUnprocessableEntity, "too-costly", "the document would hold more than %d resources", maxDocumentResources)
+				return nil, fail("too-costly", "the document would hold more than %d resources", maxDocumentResources)
 			}
 			out = append(out, r)
 		}

@@ -39,7 +39,7 @@ func boolParam(q url.Values, name string) (bool, error) {
 func onlyParams(q url.Values, op string, names ...string) error {
 	for k := range q {
 		if !contains(names, k) {
-			return fail(http.StatusBadRequest, "not-supported", "the %s parameter %s is not supported", op, k)
+			return fail("not-supported", "the %s parameter %s is not supported", op, k)
 		}
 	}
 	return nil
@@ -69,10 +69,10 @@ func (h *Handler) erase(c *call, typ, id, vid string) (*response, error) {
 	if vid != "" {
 		v, err := strconv.ParseInt(vid, 10, 64)
 		if err != nil || v <= 0 {
-			return nil, fail(http.StatusNotFound, "not-found", "version %q of %s/%s does not exist", vid, typ, id)
+			return nil, fail("not-found", "version %q of %s/%s does not exist", vid, typ, id)
 		}
 		if v == cur.Version {
-			return nil, fail(http.StatusConflict, "conflict", "%s/%s/_history/%d is the current version: erase the resource, or update it first", typ, id, v)
+			return nil, fail("conflict", "%s/%s/_history/%d is the current version: erase the resource, or update it first", typ, id, v)
 		}
 		if _, err := h.st.ResourceVersion(c.r.Context(), c.ds, typ, id, v); err != nil {
 			return nil, err
@@ -131,7 +131,7 @@ func (h *Handler) purge(c *call, id string) (*response, error) {
 	// The patient need not exist any more: a purge also removes what is left of the compartment
 	// of a patient that was erased.
 	if !validFHIRID(id) {
-		return nil, fail(http.StatusNotFound, "not-found", "%q is not a FHIR id", id)
+		return nil, fail("not-found", "%q is not a FHIR id", id)
 	}
 	return h.startDelete(c, p, "Purge", "$purge")
 }
@@ -172,7 +172,7 @@ func (h *Handler) deleteJobStatus(c *call, op, jobID string) (*response, error) 
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) || err == nil && "$"+p.Operation != op {
-		return nil, fail(http.StatusNotFound, "not-found", "%s job %s does not exist in this data store", op, jobID)
+		return nil, fail("not-found", "%s job %s does not exist in this data store", op, jobID)
 	}
 	if err != nil {
 		return nil, err

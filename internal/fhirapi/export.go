@@ -60,7 +60,7 @@ func (h *Handler) bulkRoute(segs []string) func(*call) (*response, error) {
 }
 
 func errExportDisabled() error {
-	return fail(http.StatusNotImplemented, "not-supported", "bulk export is not enabled on this server")
+	return notImplemented("bulk export is not enabled on this server")
 }
 
 // exportBody is the HealthLake form of a kick-off body (the StartFHIRExportJob members that apply).
@@ -96,7 +96,7 @@ func (h *Handler) kickoff(c *call, level, group string) (*response, error) {
 		return nil, errExportDisabled()
 	}
 	if c.r.Method != http.MethodGet && c.r.Method != http.MethodPost {
-		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "%s is not supported on $export; use GET or POST", c.r.Method)
+		return nil, methodNotAllowed("%s is not supported on $export; use GET or POST", c.r.Method)
 	}
 	req, err := h.readExportRequest(c.r)
 	if err != nil {
@@ -110,7 +110,7 @@ func (h *Handler) kickoff(c *call, level, group string) (*response, error) {
 	if level == levelGroup {
 		g, err := h.st.ResourceGet(ctx, c.ds, "Group", group)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && g.Deleted) {
-			return nil, fail(http.StatusNotFound, "not-found", "Group/%s does not exist", group)
+			return nil, fail("not-found", "Group/%s does not exist", group)
 		}
 		if err != nil {
 			return nil, err
@@ -233,7 +233,7 @@ func (h *Handler) exportParams(req exportRequest, level, group string) (jobs.Exp
 	q := req.params
 	for _, name := range unsupportedExportParams {
 		if q.Has(name) {
-			return p, fail(http.StatusBadRequest, "not-supported", "the $export parameter %s is not supported", name)
+			return p, fail("not-supported", "the $export parameter %s is not supported", name)
 		}
 	}
 	single := func(name string) (string, error) {
@@ -251,7 +251,7 @@ func (h *Handler) exportParams(req exportRequest, level, group string) (jobs.Exp
 		return p, err
 	}
 	if format != "" && !ndjsonFormats[format] {
-		return p, fail(http.StatusBadRequest, "not-supported", "_outputFormat %q is not supported; the only format is application/fhir+ndjson", format)
+		return p, fail("not-supported", "_outputFormat %q is not supported; the only format is application/fhir+ndjson", format)
 	}
 	since, err := single("_since")
 	if err != nil {
@@ -278,7 +278,7 @@ func (h *Handler) exportParams(req exportRequest, level, group string) (jobs.Exp
 		}
 	}
 	if level == levelGroup && !validFHIRID(group) {
-		return p, fail(http.StatusNotFound, "not-found", "Group/%s does not exist: %q is not a FHIR id", group, group)
+		return p, fail("not-found", "Group/%s does not exist: %q is not a FHIR id", group, group)
 	}
 
 	// The output location: the body, else the query string, else the server's default.
@@ -336,11 +336,11 @@ func (h *Handler) exportJob(c *call, jobID string) (*response, error) {
 	case http.MethodDelete:
 		return h.exportCancel(c, jobID)
 	}
-	return nil, fail(http.StatusMethodNotAllowed, "not-supported", "%s is not supported on an export job; use GET or DELETE", c.r.Method)
+	return nil, methodNotAllowed("%s is not supported on an export job; use GET or DELETE", c.r.Method)
 }
 
 func errNoExportJob(jobID string) error {
-	return fail(http.StatusNotFound, "not-found", "export job %s does not exist in this data store", jobID)
+	return fail("not-found", "export job %s does not exist in this data store", jobID)
 }
 
 // exportCancel asks for a job to be cancelled: the worker then moves it through
@@ -362,7 +362,7 @@ func (h *Handler) exportCancel(c *call, jobID string) (*response, error) {
 			return nil, err
 		}
 		if j.Status.Terminal() {
-			return nil, fail(http.StatusConflict, "conflict", "export job %s has already ended: %s", jobID, j.Status)
+			return nil, fail("conflict", "export job %s has already ended: %s", jobID, j.Status)
 		}
 	case err != nil:
 		return nil, err

@@ -184,31 +184,31 @@ func (r *response) bytes() []byte {
 func (h *Handler) serve(r *http.Request) (*response, error) {
 	rest, ok := strings.CutPrefix(r.URL.Path, "/datastore/")
 	if !ok {
-		return nil, fail(http.StatusNotFound, "not-found", "unknown path")
+		return nil, fail("not-found", "unknown path")
 	}
 	dsID, rest, _ := strings.Cut(rest, "/")
 	rest, ok = strings.CutPrefix(rest, "r4")
 	if !ok || (rest != "" && rest[0] != '/') {
-		return nil, fail(http.StatusNotFound, "not-found", "unknown path; the FHIR base is /datastore/{id}/r4/")
+		return nil, fail("not-found", "unknown path; the FHIR base is /datastore/{id}/r4/")
 	}
 	id, ok := sigv4.IdentityFrom(r.Context())
 	if !ok {
-		return nil, fail(http.StatusForbidden, "login", "Missing Authentication Token")
+		return nil, fail("login", "Missing Authentication Token")
 	}
 	tenant := store.Tenant{AccountID: id.AccountID, Region: id.Region}
 	d, err := h.st.DatastoreGet(r.Context(), tenant, dsID)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, fail(http.StatusNotFound, "not-found", "data store %s does not exist", dsID)
+			return nil, fail("not-found", "data store %s does not exist", dsID)
 		}
 		return nil, err
 	}
 	switch d.Status {
 	case store.DatastoreActive:
 	case store.DatastoreDeleted:
-		return nil, fail(http.StatusNotFound, "not-found", "data store %s does not exist", dsID)
+		return nil, fail("not-found", "data store %s does not exist", dsID)
 	default:
-		return nil, fail(http.StatusConflict, "processing", "data store %s is %s, not ACTIVE", dsID, d.Status)
+		return nil, fail("conflict", "data store %s is %s, not ACTIVE", dsID, d.Status)
 	}
 	base := h.opt.PublicURL
 	if base == "" {
@@ -235,7 +235,7 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 		return op(c)
 	}
 	notAllowed := func() (*response, error) {
-		return nil, fail(http.StatusMethodNotAllowed, "not-supported", "%s is not supported on this path", r.Method)
+		return nil, methodNotAllowed("%s is not supported on this path", r.Method)
 	}
 	switch len(segs) {
 	case 0:
@@ -300,7 +300,7 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 			}
 			return h.typeHistory(c, typ)
 		case strings.HasPrefix(segs[1], "$"):
-			return nil, fail(http.StatusNotImplemented, "not-supported", "operation %s is not supported", segs[1])
+			return nil, notImplemented("operation %s is not supported", segs[1])
 		}
 		rid := segs[1]
 		switch m {
@@ -338,13 +338,13 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 		}
 		return h.vread(c, typ, segs[1], segs[3])
 	}
-	return nil, fail(http.StatusNotFound, "not-found", "unknown path")
+	return nil, fail("not-found", "unknown path")
 }
 
 // resourceType checks a type segment.
 func resourceType(s string) (string, error) {
 	if !fhir.IsResourceType(s) {
-		return "", fail(http.StatusNotFound, "not-supported", "%q is not an R4 resource type", s)
+		return "", fail("not-found", "%q is not an R4 resource type", s)
 	}
 	return s, nil
 }
@@ -360,7 +360,7 @@ func (h *Handler) readBody(r *http.Request) ([]byte, error) {
 		}
 	}
 	if int64(len(b)) > h.opt.MaxBody {
-		return nil, fail(http.StatusRequestEntityTooLarge, "too-costly", "the request body is larger than %d bytes", h.opt.MaxBody)
+		return nil, fail("too-long", "the request body is larger than %d bytes", h.opt.MaxBody)
 	}
 	return b, nil
 }

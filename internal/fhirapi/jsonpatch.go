@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 )
@@ -360,13 +359,13 @@ func (p *patcher) run(ops []patchOp) ([]byte, error) {
 }
 
 func (p *patcher) tooLarge() error {
-	return fail(http.StatusUnprocessableEntity, "too-costly", "the patched resource would be larger than %d bytes", p.limit)
+	return fail("too-costly", "the patched resource would be larger than %d bytes", p.limit)
 }
 
 // spend counts n bytes of work and fails when the patch has done too much.
 func (p *patcher) spend(n int64) error {
 	if p.work += n; p.work > workFactor*p.limit {
-		return fail(http.StatusUnprocessableEntity, "too-costly", "the patch copies or compares more than %d bytes", workFactor*p.limit)
+		return fail("too-costly", "the patch copies or compares more than %d bytes", workFactor*p.limit)
 	}
 	return nil
 }
@@ -379,7 +378,7 @@ func (p *patcher) reserve() error {
 	}
 	n := max(p.size-p.reserved, p.reserved/2, 64<<10)
 	if !p.budget.Reserve(n) {
-		return fail(http.StatusTooManyRequests, "throttled", "too many request bodies are in flight; retry later")
+		return fail("throttled", "too many request bodies are in flight; retry later")
 	}
 	p.reserved += n
 	return nil
@@ -444,7 +443,7 @@ func (p *patcher) apply(op patchOp, val *jval) error {
 			return err
 		}
 		if !v.equal(val) {
-			return fail(http.StatusUnprocessableEntity, "processing", "test failed: the value at %s differs", path)
+			return fail("processing", "test failed: the value at %s differs", path)
 		}
 		return nil
 	}
@@ -479,7 +478,7 @@ func index(n int, tok string, allowEnd bool) (int, error) {
 		limit = n
 	}
 	if i > limit {
-		return 0, fail(http.StatusUnprocessableEntity, "processing", "array index %d is out of range", i)
+		return 0, fail("processing", "array index %d is out of range", i)
 	}
 	return i, nil
 }
@@ -507,7 +506,7 @@ func step(cur *jval, t string) (*jval, error) {
 	case '{':
 		v, _ := cur.get(t)
 		if v == nil {
-			return nil, fail(http.StatusUnprocessableEntity, "processing", "path member %q does not exist", t)
+			return nil, fail("processing", "path member %q does not exist", t)
 		}
 		return v, nil
 	case '[':
@@ -517,7 +516,7 @@ func step(cur *jval, t string) (*jval, error) {
 		}
 		return cur.kids[i].val, nil
 	}
-	return nil, fail(http.StatusUnprocessableEntity, "processing", "path step %q goes into a primitive", t)
+	return nil, fail("processing", "path step %q goes into a primitive", t)
 }
 
 func lookup(doc *jval, path string) (*jval, error) {
@@ -571,7 +570,7 @@ func (p *patcher) add(path string, val *jval) error {
 		copy(par.kids[i+1:], par.kids[i:])
 		par.kids[i] = jmember{val: val}
 	default:
-		return fail(http.StatusUnprocessableEntity, "processing", "cannot add into a primitive at %s", path)
+		return fail("processing", "cannot add into a primitive at %s", path)
 	}
 	return nil
 }
@@ -586,7 +585,7 @@ func (p *patcher) remove(path string) (*jval, error) {
 	switch par.kind {
 	case '{':
 		if _, i = par.get(last); i < 0 {
-			return nil, fail(http.StatusUnprocessableEntity, "processing", "%s does not exist", path)
+			return nil, fail("processing", "%s does not exist", path)
 		}
 		p.size -= keySize(&par.kids[i]) + 1
 	case '[':
@@ -594,7 +593,7 @@ func (p *patcher) remove(path string) (*jval, error) {
 			return nil, err
 		}
 	default:
-		return nil, fail(http.StatusUnprocessableEntity, "processing", "%s does not exist", path)
+		return nil, fail("processing", "%s does not exist", path)
 	}
 	v := par.kids[i].val
 	p.size -= v.size()

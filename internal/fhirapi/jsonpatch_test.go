@@ -42,7 +42,7 @@ func TestApplyPatch(t *testing.T) {
 			out, release, err := applyPatch([]byte(doc), []byte(tc.patch), 1<<20, nil)
 			if tc.status != 0 {
 				var api *apiError
-				if !errors.As(err, &api) || api.status != tc.status {
+				if !errors.As(err, &api) || api.statusCode() != tc.status {
 					t.Fatalf("error = %v, want status %d", err, tc.status)
 				}
 				return
@@ -83,7 +83,7 @@ func TestPatchBounds(t *testing.T) {
 	b := &countingBudget{limit: 1 << 30}
 	_, _, err := applyPatch([]byte(doc), []byte(bomb), 256<<10, b)
 	var api *apiError
-	if !errors.As(err, &api) || api.status != 422 || api.issues[0].Code != "too-costly" {
+	if !errors.As(err, &api) || api.statusCode() != 422 || api.issues[0].Code != "too-costly" {
 		t.Fatalf("bomb: %v, want 422 too-costly", err)
 	}
 	if b.used != 0 || b.peak > 2*(256<<10) {
@@ -91,7 +91,7 @@ func TestPatchBounds(t *testing.T) {
 	}
 
 	small := &countingBudget{limit: 4 << 10}
-	if _, _, err := applyPatch([]byte(doc), []byte(bomb), 256<<10, small); !errors.As(err, &api) || api.status != 429 {
+	if _, _, err := applyPatch([]byte(doc), []byte(bomb), 256<<10, small); !errors.As(err, &api) || api.statusCode() != 429 {
 		t.Errorf("full budget: %v, want 429", err)
 	}
 	if small.used != 0 {
@@ -99,7 +99,7 @@ func TestPatchBounds(t *testing.T) {
 	}
 
 	tests := "[" + strings.Repeat(`{"op":"test","path":"/extension","value":`+doc[strings.Index(doc, "["):len(doc)-1]+`},`, 200) + `{"op":"test","path":"/a","value":1}]`
-	if _, _, err := applyPatch([]byte(doc), []byte(tests), 8<<10, nil); !errors.As(err, &api) || api.status != 422 || api.issues[0].Code != "too-costly" {
+	if _, _, err := applyPatch([]byte(doc), []byte(tests), 8<<10, nil); !errors.As(err, &api) || api.statusCode() != 422 || api.issues[0].Code != "too-costly" {
 		t.Errorf("repeated large tests: %v, want 422 too-costly", err)
 	}
 }

@@ -81,7 +81,7 @@ func TestBodyBound(t *testing.T) {
 	const limit = 64 << 10
 	e := newEnvWith(t, func(c *config.Config) { c.MaxBodyBytes = limit; c.BodyBudgetBytes = 4 * limit })
 	body := `{"resourceType":"Patient","id":"p","extension":[{"url":"http://example.org/x","valueString":"` + strings.Repeat("x", limit) + `"}]}`
-	if r := e.do("PUT", "Patient/p", []byte(body)); r.status != http.StatusRequestEntityTooLarge || issueCode(t, r) != "too-costly" {
+	if r := e.do("PUT", "Patient/p", []byte(body)); r.status != http.StatusRequestEntityTooLarge || issueCode(t, r) != "too-long" {
 		t.Errorf("with Content-Length: %d %.200s, want 413 too-costly", r.status, r.body)
 	}
 	req, err := http.NewRequest("PUT", e.url+"/datastore/"+e.ds+"/r4/Patient/p", io.MultiReader(strings.NewReader(body)))
@@ -100,7 +100,7 @@ func TestBodyBound(t *testing.T) {
 	}
 	b, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestEntityTooLarge || !bytes.Contains(b, []byte(`"too-costly"`)) || req.ContentLength != 0 {
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !bytes.Contains(b, []byte(`"too-long"`)) || req.ContentLength != 0 {
 		t.Errorf("chunked (length %d): %d %.200s, want 413 too-costly", req.ContentLength, resp.StatusCode, b)
 	}
 }

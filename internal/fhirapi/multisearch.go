@@ -257,7 +257,7 @@ func inCompartment(q search.Query, comp, id string) (search.Query, bool) {
 func (h *Handler) checkCompartment(c *call, comp, id string) error {
 	r, err := h.st.ResourceGet(c.r.Context(), c.ds, comp, id)
 	if errors.Is(err, store.ErrNotFound) || err == nil && r.Deleted {
-		return fail(http.StatusNotFound, "not-found", "%s/%s does not exist", comp, id)
+		return fail("not-found", "%s/%s does not exist", comp, id)
 	}
 	return err
 }
@@ -330,7 +330,7 @@ func (h *Handler) everything(c *call, id string) (*response, error) {
 		default:
 			// start and end (clinical dates) and _typeFilter would narrow the result by rules this
 			// server does not apply.
-			return nil, fail(http.StatusBadRequest, "not-supported", "the $everything parameter %s is not supported (only _since, _type and _count)", k)
+			return nil, fail("not-supported", "the $everything parameter %s is not supported (only _since, _type and _count)", k)
 		}
 	}
 	if id != "" {

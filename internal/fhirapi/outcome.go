@@ -13,47 +13,98 @@ import (
 	"github.com/fhirlake/fhirlake/internal/store"
 )
 
-// apiError is a data-plane error whose status and issues are decided where it is raised.
+// statusOf is the one table that decides the HTTP status of an error from the code of its
+// (first) issue. Codes not in it are 500.
+var statusOf = map[string]int{
+	"invalid": http.StatusBadRequest, "structure": http.StatusBadRequest, "required": http.StatusBadRequest,
+	"value": http.StatusBadRequest, "invariant": http.StatusBadRequest, "code-invalid": http.StatusBadRequest,
+	"extension": http.StatusBadRequest, "not-supported": http.StatusBadRequest,
+	// A missing signature is 403, as AWS answers it (MissingAuthenticationToken).
+	"login": http.StatusForbidden, "security": http.StatusForbidden, "forbidden": http.StatusForbidden,
+	"not-found": http.StatusNotFound, "deleted": http.StatusGone,
+	"timeout":  http.StatusRequestTimeout,
+	"conflict": http.StatusConflict, "duplicate": http.StatusConflict,
+	"multiple-matches": http.StatusPreconditionFailed,
+	"too-long":         http.StatusRequestEntityTooLarge,
+	"processing":       http.StatusUnprocessableEntity, "business-rule": http.StatusUnprocessableEntity,
+	"too-costly": http.StatusUnprocessableEntity,
+	"throttled":  http.StatusTooManyRequests,
+	"exception":  http.StatusInternalServerError,
+	"transient":  http.StatusServiceUnavailable,
+}
+
+// apiError is a data-plane error: its issues, and through them its status.
 type apiError struct {
-	status int
 	issues []fhir.Issue
+	// httpStatus, when not 0, is the status of a condition of HTTP itself rather than of the
+	// issue: a method the path does not take (405), a media type (415), an operation the server
+	// does not have (501), a conditional request whose criteria select the wrong resources (412).
+	httpStatus int
 }
 
 func (e *apiError) Error() string {
 	if len(e.issues) == 0 {
-		return http.StatusText(e.status)
+		return http.StatusText(e.statusCode())
 	}
 	return e.issues[0].Code + ": " + e.issues[0].Diagnostics
 }
 
+// statusCode is the HTTP status of the error.
+func (e *apiError) statusCode() int {
+	if e.httpStatus != 0 {
+		return e.httpStatus
+	}
+	for _, is := range e.issues {
+		if is.Severity == fhir.SeverityError || is.Severity == "fatal" {
+			return codeStatus(is.Code)
+		}
+	}
+	return http.StatusBadRequest
+}
+
+// codeStatus reads statusOf.
+func codeStatus(code string) int {
+	if s, ok := statusOf[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
 // fail returns an apiError with one error issue.
-func fail(status int, code, format string, args ...any) error {
-	return &apiError{status: status, issues: []fhir.Issue{{Severity: fhir.SeverityError, Code: code, Diagnostics: fmt.Sprintf(format, args...)}}}
+func fail(code, format string, args ...any) error {
+	return &apiError{issues: []fhir.Issue{{Severity: fhir.SeverityError, Code: code, Diagnostics: fmt.Sprintf(format, args...)}}}
 }
 
 func invalid(format string, args ...any) error {
-	return fail(http.StatusBadRequest, "invalid", format, args...)
+	return fail("invalid", format, args...)
+}
+
+// httpFail is fail for the conditions of HTTP that decide the status themselves.
+func httpFail(status int, code, format string, args ...any) error {
+	e := fail(code, format, args...).(*apiError)
+	e.httpStatus = status
+	return e
 }
 
 // methodNotAllowed refuses an HTTP method on a path (405).
 func methodNotAllowed(format string, args ...any) error {
-	return fail(http.StatusMethodNotAllowed, "not-supported", format, args...)
+	return httpFail(http.StatusMethodNotAllowed, "not-supported", format, args...)
 }
 
 // unsupportedMediaType refuses a request body's media type (415).
 func unsupportedMediaType(format string, args ...any) error {
-	return fail(http.StatusUnsupportedMediaType, "not-supported", format, args...)
+	return httpFail(http.StatusUnsupportedMediaType, "not-supported", format, args...)
 }
 
 // notImplemented refuses an operation this server does not have (501).
 func notImplemented(format string, args ...any) error {
-	return fail(http.StatusNotImplemented, "not-supported", format, args...)
+	return httpFail(http.StatusNotImplemented, "not-supported", format, args...)
 }
 
-// preconditionFailed refuses a conditional request whose criteria select the wrong number of
-// resources (412).
+// preconditionFailed refuses a conditional request whose criteria select the wrong resources, or
+// a version that does not match If-Match (412).
 func preconditionFailed(code, format string, args ...any) error {
-	return fail(http.StatusPreconditionFailed, code, format, args...)
+	return httpFail(http.StatusPreconditionFailed, code, format, args...)
 }
 
 // outcome is the single translation of any error into an HTTP status and an OperationOutcome.
@@ -68,57 +119,57 @@ func (h *Handler) outcome(err error) (int, []byte) {
 		model    *awsmodel.ValidationError
 		denied   *exporter.BucketError
 	)
-	status, code, msg := 0, "", ""
+	code, msg := "", ""
 	switch {
 	case errors.As(err, &api):
-		return api.status, fhir.MarshalOperationOutcome(api.issues)
+		return api.statusCode(), fhir.MarshalOperationOutcome(api.issues)
 	case errors.As(err, &se):
-		status, code, msg = http.StatusBadRequest, "invalid", se.Error()
+		code, msg = "invalid", se.Error()
 		if se.Unsupported {
 			code = "not-supported"
 		}
 	case errors.As(err, &model):
-		status, code, msg = http.StatusBadRequest, "invalid", model.Message
+		code, msg = "invalid", model.Message
 	case errors.As(err, &denied):
-		status, code, msg = http.StatusForbidden, "forbidden", "Access denied to "+denied.URI+": the bucket "+denied.Bucket+" belongs to another account"
+		code, msg = "forbidden", "Access denied to "+denied.URI+": the bucket "+denied.Bucket+" belongs to another account"
 	case errors.Is(err, exporter.ErrTokenReused):
-		status, code, msg = http.StatusBadRequest, "invalid", "the client token was already used with different parameters"
+		code, msg = "invalid", "the client token was already used with different parameters"
 	case errors.As(err, &sv):
-		// The statuses of the control plane: 403 for a missing or refused signature, 400 for an
-		// incomplete one.
+		// As the control plane: 403 for a missing or refused signature, 400 for an incomplete one.
 		switch sv.Kind {
 		case sigv4.MissingAuth:
-			status, code = http.StatusForbidden, "login"
+			code = "login"
 		case sigv4.IncompleteSignature:
-			status, code = http.StatusBadRequest, "security"
+			// A security issue that AWS answers 400 (IncompleteSignatureException), not 403.
+			return http.StatusBadRequest, fhir.MarshalOperationOutcome([]fhir.Issue{{Severity: fhir.SeverityError, Code: "security", Diagnostics: sv.Msg}})
 		case sigv4.BodyTooLarge:
-			status, code = http.StatusRequestEntityTooLarge, "too-costly"
+			code = "too-long"
 		case sigv4.Throttled:
-			status, code = http.StatusTooManyRequests, "throttled"
+			code = "throttled"
 		case sigv4.BodyTimeout:
-			status, code = http.StatusRequestTimeout, "timeout"
+			code = "timeout"
 		default:
-			status, code = http.StatusForbidden, "security"
+			code = "security"
 		}
 		msg = sv.Msg
 	case errors.As(err, &inactive) && inactive.Status == store.DatastoreDeleted:
-		status, code, msg = http.StatusNotFound, "not-found", fmt.Sprintf("data store %s does not exist", inactive.ID)
+		code, msg = "not-found", fmt.Sprintf("data store %s does not exist", inactive.ID)
 	case errors.As(err, &inactive):
 		// The store left ACTIVE between the request's check and its write.
-		status, code, msg = http.StatusConflict, "processing", fmt.Sprintf("data store %s is %s, not ACTIVE", inactive.ID, inactive.Status)
+		code, msg = "conflict", fmt.Sprintf("data store %s is %s, not ACTIVE", inactive.ID, inactive.Status)
 	case errors.Is(err, store.ErrNotFound):
-		status, code, msg = http.StatusNotFound, "not-found", "the resource or data store does not exist"
+		code, msg = "not-found", "the resource or data store does not exist"
 	case errors.Is(err, store.ErrVersionMismatch):
-		status, code, msg = http.StatusPreconditionFailed, "conflict", "the resource version does not match If-Match"
+		return h.outcome(preconditionFailed("conflict", "the resource version does not match If-Match"))
 	case errors.Is(err, store.ErrConflict):
-		status, code, msg = http.StatusConflict, "conflict", "the resource exists already"
+		code, msg = "conflict", "the resource exists already, or is in a state that does not allow the change"
 	case errors.Is(err, store.ErrBadQuery):
-		status, code, msg = http.StatusBadRequest, "invalid", "the search or its page link is not valid"
+		code, msg = "invalid", "the search or its page link is not valid"
 	default:
 		h.log.Error("data plane internal error", "err", err)
-		status, code, msg = http.StatusInternalServerError, "exception", "an internal error occurred; retry the request"
+		code, msg = "exception", "an internal error occurred; retry the request"
 	}
-	return status, fhir.MarshalOperationOutcome([]fhir.Issue{{Severity: fhir.SeverityError, Code: code, Diagnostics: msg}})
+	return codeStatus(code), fhir.MarshalOperationOutcome([]fhir.Issue{{Severity: fhir.SeverityError, Code: code, Diagnostics: msg}})
 }
 
 // WriteError writes err as an OperationOutcome; it is also the sigv4 middleware's error writer.

@@ -54,7 +54,7 @@ func parseETag(s string) (int64, error) {
 	s = strings.Trim(s, `"`)
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v <= 0 {
-		return 0, fail(http.StatusBadRequest, "invalid", "If-Match must be a version ETag such as W/\"1\"")
+		return 0, invalid("If-Match must be a version ETag such as W/\"1\"")
 	}
 	return v, nil
 }
@@ -97,13 +97,13 @@ func (h *Handler) read(c *call, typ, id string) (*response, error) {
 }
 
 func gone(typ, id string) error {
-	return fail(http.StatusGone, "deleted", "%s/%s has been deleted", typ, id)
+	return fail("deleted", "%s/%s has been deleted", typ, id)
 }
 
 func (h *Handler) vread(c *call, typ, id, vid string) (*response, error) {
 	v, err := strconv.ParseInt(vid, 10, 64)
 	if err != nil || v <= 0 {
-		return nil, fail(http.StatusNotFound, "not-found", "version %q of %s/%s does not exist", vid, typ, id)
+		return nil, fail("not-found", "version %q of %s/%s does not exist", vid, typ, id)
 	}
 	r, err := h.st.ResourceVersion(c.r.Context(), c.ds, typ, id, v)
 	if err != nil {
@@ -130,7 +130,7 @@ func (h *Handler) prepare(body []byte, typ, id string, setID bool) ([]byte, erro
 	res := h.v.Validate(body, fhir.LevelStrict)
 	switch {
 	case res.ResourceType == "" && !res.Valid():
-		return nil, &apiError{status: http.StatusBadRequest, issues: res.Issues}
+		return nil, &apiError{issues: res.Issues}
 	case res.ResourceType != typ:
 		return nil, invalid("the body's resourceType %q does not match the type %s of the URL", res.ResourceType, typ)
 	case !setID && res.ID == "":
@@ -138,7 +138,7 @@ func (h *Handler) prepare(body []byte, typ, id string, setID bool) ([]byte, erro
 	case !setID && res.ID != id:
 		return nil, invalid("the body's id %q does not match the id %q of the URL", res.ID, id)
 	case !res.Valid():
-		return nil, &apiError{status: http.StatusBadRequest, issues: res.Issues}
+		return nil, &apiError{issues: res.Issues}
 	}
 	return body, nil
 }

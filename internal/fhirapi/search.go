@@ -343,7 +343,7 @@ func (h *Handler) typeHistory(c *call, typ string) (*response, error) {
 		switch k {
 		case "_count", "_since", "_page":
 		default:
-			return nil, fail(http.StatusBadRequest, "not-supported", "the history parameter %s is not supported (only _count, _since)", k)
+			return nil, fail("not-supported", "the history parameter %s is not supported (only _count, _since)", k)
 		}
 	}
 	if s := qv.Get("_page"); s != "" {

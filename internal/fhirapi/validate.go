@@ -117,7 +117,7 @@ func validateParameters(v *fastjson.Value, mode, profile string) (res []byte, m,
 				return nil, "", "", err
 			}
 		default:
-			return nil, "", "", fail(http.StatusBadRequest, "not-supported", "the $validate parameter %s is not supported", name)
+			return nil, "", "", fail("not-supported", "the $validate parameter %s is not supported", name)
 		}
 	}
 	return res, m, prof, nil

@@ -14,10 +14,22 @@ const (
 	bulkDataOperations = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/"
 )
 
+// searchDocumentation describes the search features beyond the parameter list.
+const searchDocumentation = "Search modifiers: string :exact :contains :missing; token :not :text :missing; uri :below; " +
+	"reference :[type] and one level of chaining; prefixes eq ne gt lt ge le sa eb. Result parameters: _count (max 100), " +
+	"_sort, _include, _revinclude, _summary (true, text, data, count, false), _elements (top-level elements), _total. " +
+	"Unsupported parameters, modifiers and prefixes are left out of the self link and reported in an OperationOutcome " +
+	"entry (search.mode outcome), or refused with Prefer: handling=strict. Compartment search [base]/{compartment}/{id}/{type|*}, " +
+	"system search [base]?_type=... and system history [base]/_history. Conditional create (If-None-Exist), update, " +
+	"patch and delete ([type]?criteria), also in batch and transaction Bundles, which take PATCH entries (Binary JSON Patch). " +
+	"Operations: Patient $everything (_since, _type, _count), $validate (mode create, update, delete; profiles are not checked), " +
+	"Composition $document (persist), $erase and $purge (delete jobs, status at [base]/$erase/{jobId} and [base]/$purge/{jobId})."
+
 // capabilityStatement renders what this data plane really supports: every R4 resource type with
-// its interactions and the search parameters that are indexed, and, when export is enabled, the
-// three $export operations.
-func capabilityStatement(export bool) []byte {
+// its interactions and the search parameters that are indexed, the operations, and, when export
+// is enabled, the three $export operations. deletes says whether $erase and $purge are enabled;
+// deleteMax is the most resources a conditional delete deletes.
+func capabilityStatement(export, deletes bool, deleteMax int) []byte {
 	type code struct {
 		Code string `json:"code"`
 	}
@@ -53,7 +65,11 @@ func capabilityStatement(export bool) []byte {
 	}
 	var resources []resource
 	for _, t := range fhir.ResourceTypes() {
-		r := resource{Type: t, Versioning: "versioned", ReadHistory: true, UpdateCreate: true, ConditionalDelete: "not-supported"}
+		r := resource{Type: t, Versioning: "versioned", ReadHistory: true, UpdateCreate: true,
+			ConditionalCreate: true, ConditionalUpdate: true, ConditionalDelete: "single"}
+		if deleteMax > 1 {
+			r.ConditionalDelete = "multiple"
+		}
 		if t == "AuditEvent" {
 			r.Interaction = codes("read", "vread", "history-instance", "history-type", "create", "search-type")
 		} else {
@@ -71,12 +87,22 @@ func capabilityStatement(export bool) []byte {
 				r.SearchInclude = append(r.SearchInclude, t+":"+p.Code)
 			}
 		}
+		r.Operation = append(r.Operation, operation{Name: "validate", Definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate"})
+		switch t {
+		case "Patient":
+			r.Operation = append(r.Operation, operation{Name: "everything", Definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything"})
+			if deletes {
+				r.Operation = append(r.Operation, operation{Name: "purge", Definition: "http://hl7.org/fhir/OperationDefinition/Patient-purge"})
+			}
+		case "Composition":
+			r.Operation = append(r.Operation, operation{Name: "document", Definition: "http://hl7.org/fhir/OperationDefinition/Composition-document"})
+		}
 		if export && (t == "Patient" || t == "Group") {
-			r.Operation = []operation{{Name: "export", Definition: bulkDataOperations + strings.ToLower(t) + "-export"}}
+			r.Operation = append(r.Operation, operation{Name: "export", Definition: bulkDataOperations + strings.ToLower(t) + "-export"})
 		}
 		resources = append(resources, r)
 	}
-	doc := "Search modifiers: string :exact :contains :missing; token :not :text :missing; uri :below; reference :[type] and one level of chaining; prefixes eq ne gt lt ge le sa eb. Result parameters: _count (max 100), _sort, _include, _revinclude, _summary=count, _total. Composite and special parameters are not supported."
+	doc := searchDocumentation
 	if export {
 		doc += " Bulk export: $export, Patient/$export and Group/[id]/$export (GET or POST) with _type, _since and _outputFormat=application/fhir+ndjson; the output location comes from the body, the outputS3Uri parameter or the server default; status and cancel (DELETE) at [base]/export/[jobId]. _typeFilter, _elements, patient and includeAssociatedData are not supported."
 	}
@@ -87,7 +113,7 @@ func capabilityStatement(export bool) []byte {
 			"description": "AWS Signature Version 4, signing name healthlake",
 		},
 		"resource":    resources,
-		"interaction": codes("transaction", "batch"),
+		"interaction": codes("transaction", "batch", "search-system", "history-system"),
 	}
 	if export {
 		rest["operation"] = []operation{{Name: "export", Definition: bulkDataOperations + "export"}}

@@ -19,13 +19,20 @@
 // rules; numbers and quantities (Range as low..high, Money with its currency) as number ranges
 // with their unit; uris as written.
 //
-// Parse understands the modifiers :exact, :contains (string), :not, :text (token), :missing
-// (all), :below (uri), :[type] (reference); the prefixes eq ne gt lt ge le sa eb (not ap); one
-// level of chaining; and _id, _lastUpdated, _count, _sort, _include, _revinclude,
-// _summary=count, _total and the server's own _page cursor. Unknown parameters are listed in
-// Query.Ignored, or rejected in strict handling.
+// Parse turns the parameters of a search into the store's query (store.SearchQuery, in Query)
+// and what the data plane does with the results (_summary, _elements, _total, paging). It
+// understands the modifiers :exact, :contains (string), :not, :text (token), :missing (all),
+// :below (uri), :[type] (reference); the prefixes eq ne gt lt ge le sa eb; one level of
+// chaining; and _id, _lastUpdated, _count, _sort, _include, _revinclude, _summary, _elements,
+// _total, _format (JSON) and the server's own _page cursor. A parameter, modifier or prefix it
+// does not apply is left out of the query and listed in Query.Unsupported (lenient handling), or
+// refused (strict); a malformed value is always an *Error. Query.Applied is what was applied,
+// for the Bundle's self link.
 //
-// The package imports no storage: Entry and Predicate mirror the store's IndexEntry and
-// SearchPredicate field for field and the data plane converts them. It holds no mutable state
-// beyond a pool of JSON parsers; the registry is built once and never changed.
+// Compartments (compartments_gen.go, from the R4 CompartmentDefinitions) name the reference
+// parameters that put a resource in a Patient's, Encounter's, ... compartment.
+//
+// The package imports no storage backend: index entries (Entry) and queries are the store
+// contract's own types. It holds no mutable state beyond a pool of JSON parsers; the registry is
+// built once and never changed.
 package search

@@ -333,3 +333,27 @@ func BenchmarkExtract(b *testing.B) {
 		})
 	}
 }
+
+// TestCompartments pins that every member parameter of the R4 compartment definitions is an
+// indexed reference parameter ("{def}", the compartment's own resource, aside).
+func TestCompartments(t *testing.T) {
+	for comp, members := range compartmentDefs {
+		for typ, params := range members {
+			got := map[string]bool{}
+			for _, p := range Compartment(comp, typ) {
+				got[p] = true
+			}
+			for _, code := range params {
+				if code != "{def}" && !got[code] {
+					t.Errorf("%s compartment: %s.%s is not an indexed reference parameter", comp, typ, code)
+				}
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"performer", "subject"}, Compartment("Patient", "Observation")); diff != "" {
+		t.Errorf("Patient compartment of Observation (-want +got):\n%s", diff)
+	}
+	if CompartmentTypes("Observation") != nil || len(CompartmentTypes("Patient")) < 50 {
+		t.Errorf("CompartmentTypes: Observation %v, Patient %d types", CompartmentTypes("Observation"), len(CompartmentTypes("Patient")))
+	}
+}

@@ -15,15 +15,17 @@ const (
 )
 
 // searchDocumentation describes the search features beyond the parameter list.
-const searchDocumentation = "Search modifiers: string :exact :contains :missing; token :not :text :missing; uri :below; " +
-	"reference :[type] and one level of chaining; prefixes eq ne gt lt ge le sa eb. Result parameters: _count (max 100), " +
-	"_sort, _include, _revinclude, _summary (true, text, data, count, false), _elements (top-level elements), _total. " +
-	"Unsupported parameters, modifiers and prefixes are left out of the self link and reported in an OperationOutcome " +
-	"entry (search.mode outcome), or refused with Prefer: handling=strict. Compartment search [base]/{compartment}/{id}/{type|*}, " +
-	"system search [base]?_type=... and system history [base]/_history. Conditional create (If-None-Exist), update, " +
-	"patch and delete ([type]?criteria), also in batch and transaction Bundles, which take PATCH entries (Binary JSON Patch). " +
-	"Operations: Patient $everything (_since, _type, _count), $validate (mode create, update, delete; profiles are not checked), " +
-	"Composition $document (persist), $erase and $purge (delete jobs, status at [base]/$erase/{jobId} and [base]/$purge/{jobId})."
+const searchDocumentation = "Search modifiers: string :exact :contains :text (word prefixes) :missing; token :not :text :missing; " +
+	"uri :below :above; reference :[type] :identifier, chains up to four links and reverse chains (_has, nested); composite " +
+	"parameters with a token or reference first component; prefixes eq ne gt lt ge le sa eb ap. Result parameters: _count (max 100), " +
+	"_sort, _include and _revinclude (with :iterate, and _include=*), _summary (true, text, data, count, false), _elements " +
+	"(top-level elements), _total. Unsupported parameters, modifiers and prefixes are left out of the self link and reported in an " +
+	"OperationOutcome entry (search.mode outcome), or refused with Prefer: handling=strict. Compartment search " +
+	"[base]/{compartment}/{id}/{type|*}, system search [base]?_type=... and system history [base]/_history. Conditional create " +
+	"(If-None-Exist), update, patch and delete ([type]?criteria), also in batch and transaction Bundles, which take PATCH entries " +
+	"(Binary JSON Patch). Operations: Patient $everything (_since, _type, _count), $validate (mode create, update, delete; profiles " +
+	"are not checked), Composition $document (persist), $erase and $purge (delete jobs, status at [base]/$erase/{jobId} and " +
+	"[base]/$purge/{jobId})."
 
 // capabilityStatement renders what this data plane really supports: every R4 resource type with
 // its interactions and the search parameters that are indexed, the operations, and, when export
@@ -82,8 +84,8 @@ func capabilityStatement(export, deletes bool, deleteMax int) []byte {
 			if p.Code == "_id" || p.Code == "_lastUpdated" {
 				continue
 			}
-			r.SearchParam = append(r.SearchParam, param{Name: p.Code, Definition: p.URL, Type: p.Kind.String()})
-			if p.Kind == search.KindReference {
+			r.SearchParam = append(r.SearchParam, param{Name: p.Code, Definition: p.URL, Type: p.TypeName()})
+			if p.Kind == search.KindReference && p.TypeName() == "reference" {
 				r.SearchInclude = append(r.SearchInclude, t+":"+p.Code)
 			}
 		}

@@ -3,9 +3,11 @@ package fhirapi_test
 import (
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -188,7 +190,7 @@ func TestSearchFeatures(t *testing.T) {
 			{"unsupported result parameter", "_contained", "true"},
 			{"unsupported format", "_format", "xml"},
 			{"nested _elements", "_elements", "name.family"},
-			{"unsupported prefix", "birthdate", "ap1960"},
+			{"unsupported reference modifier", "general-practitioner:below", "Practitioner/x"},
 			{"text search on the narrative", "_text", "Synthea"},
 		}
 		for _, tc := range cases {
@@ -488,4 +490,254 @@ func TestSearchFeatures(t *testing.T) {
 			t.Errorf("_history?_at: %d, want 400 (not applied)", r.status)
 		}
 	})
+
+	// Reference graphs, from the NDJSON: what references what.
+	refsOf := func(m map[string]any, field string) []string {
+		var out []string
+		var walk func(v any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				if r, ok := x["reference"].(string); ok {
+					out = append(out, r)
+				}
+				for _, e := range x {
+					walk(e)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			}
+		}
+		walk(m[field])
+		return out
+	}
+	codes := func(m map[string]any, path ...string) []string {
+		var out []string
+		var cc any = m
+		for _, p := range path {
+			cc, _ = cc.(map[string]any)[p]
+		}
+		ccm, _ := cc.(map[string]any)
+		if ccm == nil {
+			return nil
+		}
+		for _, c := range ccm["coding"].([]any) {
+			cm := c.(map[string]any)
+			out = append(out, cm["system"].(string)+"|"+cm["code"].(string))
+		}
+		return out
+	}
+	of := func(prefix string) []map[string]any {
+		var out []map[string]any
+		for k, m := range all {
+			if strings.HasPrefix(k, prefix+"/") {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	check := func(t *testing.T, query string, want []string) {
+		t.Helper()
+		if len(want) == 0 {
+			t.Fatalf("the sample gives no expected match for %s", query)
+		}
+		if diff := cmp.Diff(sorted(want), sorted(e.searchAll(t, query))); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", query, diff)
+		}
+	}
+
+	t.Run("_has", func(t *testing.T) {
+		const a1c = "http://loinc.org|4548-4" // hemoglobin A1c, for some of the patients
+		var want []string
+		for _, o := range of("Observation") {
+			if slices.Contains(codes(o, "code"), a1c) {
+				want = append(want, strings.TrimPrefix(str(o, "subject", "reference"), "x"))
+			}
+		}
+		want = dedupe(want)
+		if len(want) == len(patients) {
+			t.Fatalf("every patient has %s: the test would not tell", a1c)
+		}
+		check(t, "Patient?_has:Observation:subject:code="+url.QueryEscape(a1c), want)
+		// Nested: patients with an encounter that has a body height observation over 180 cm.
+		encs := map[string]bool{}
+		for _, o := range of("Observation") {
+			q, _ := o["valueQuantity"].(map[string]any)
+			if slices.Contains(codes(o, "code"), "http://loinc.org|8302-2") && q != nil && q["value"].(float64) > 180 {
+				encs[str(o, "encounter", "reference")] = true
+			}
+		}
+		want = nil
+		for _, en := range of("Encounter") {
+			if encs["Encounter/"+en["id"].(string)] {
+				want = append(want, str(en, "subject", "reference"))
+			}
+		}
+		check(t, "Patient?_has:Encounter:subject:_has:Observation:encounter:value-quantity="+url.QueryEscape("gt180|http://unitsofmeasure.org|cm"), dedupe(want))
+	})
+
+	t.Run("chain of three links", func(t *testing.T) {
+		org := all[str(of("Encounter")[0], "serviceProvider", "reference")]
+		name := org["name"].(string)
+		orgs := map[string]bool{}
+		for _, o := range of("Organization") {
+			if strings.HasPrefix(strings.ToLower(o["name"].(string)), strings.ToLower(name[:6])) {
+				orgs["Organization/"+o["id"].(string)] = true
+			}
+		}
+		encs := map[string]bool{}
+		for _, en := range of("Encounter") {
+			if orgs[str(en, "serviceProvider", "reference")] {
+				encs["Encounter/"+en["id"].(string)] = true
+			}
+		}
+		var want []string
+		for _, d := range of("DiagnosticReport") {
+			for _, r := range refsOf(d, "result") {
+				if encs[str(all[r], "encounter", "reference")] {
+					want = append(want, "DiagnosticReport/"+d["id"].(string))
+					break
+				}
+			}
+		}
+		check(t, "DiagnosticReport?result:Observation.encounter:Encounter.service-provider:Organization.name="+url.QueryEscape(name[:6]), want)
+	})
+
+	t.Run("composite parameters", func(t *testing.T) {
+		var tall, systolic, mixed []string
+		for _, o := range of("Observation") {
+			key := "Observation/" + o["id"].(string)
+			if q, _ := o["valueQuantity"].(map[string]any); q != nil && slices.Contains(codes(o, "code"), "http://loinc.org|8302-2") && q["value"].(float64) > 180 {
+				tall = append(tall, key)
+			}
+			comps, _ := o["component"].([]any)
+			sys, dia := false, false
+			for _, c := range comps {
+				cm := c.(map[string]any)
+				q, _ := cm["valueQuantity"].(map[string]any)
+				if q == nil {
+					continue
+				}
+				v := q["value"].(float64)
+				if slices.Contains(codes(cm, "code"), "http://loinc.org|8480-6") && v > 130 {
+					sys = true
+				}
+				if slices.Contains(codes(cm, "code"), "http://loinc.org|8462-4") && v > 130 {
+					dia = true
+				}
+			}
+			if sys {
+				systolic = append(systolic, key)
+			}
+			if dia {
+				mixed = append(mixed, key)
+			}
+		}
+		check(t, "Observation?code-value-quantity="+url.QueryEscape("http://loinc.org|8302-2$gt180"), tall)
+		check(t, "Observation?component-code-value-quantity="+url.QueryEscape("http://loinc.org|8480-6$gt130"), systolic)
+		check(t, "Observation?combo-code-value-quantity="+url.QueryEscape("8480-6$gt130"), systolic)
+		// A systolic over 130 does not make the diastolic of the same Observation over 130.
+		if got := e.searchAll(t, "Observation?component-code-value-quantity="+url.QueryEscape("http://loinc.org|8462-4$gt130")); len(got) != len(mixed) {
+			t.Errorf("diastolic over 130: %d matches, want %d", len(got), len(mixed))
+		}
+	})
+
+	t.Run("_include:iterate, _revinclude:iterate and _include=*", func(t *testing.T) {
+		o := of("Observation")[0]
+		enc := str(o, "encounter", "reference")
+		want := []string{enc, str(all[enc], "serviceProvider", "reference")}
+		b := e.do("GET", "Observation?_id="+o["id"].(string)+"&_include=Observation:encounter&_include:iterate=Encounter:service-provider", nil).json(t)
+		if diff := cmp.Diff(sorted(want), sorted(bundleIDs(t, b, "include"))); diff != "" {
+			t.Errorf("_include:iterate (-want +got):\n%s", diff)
+		}
+		if r := e.do("GET", "Observation?_id="+o["id"].(string)+"&_include=Observation:encounter&_include=Encounter:service-provider", nil); r.status != 400 {
+			t.Errorf("_include of another type without :iterate: %d, want 400", r.status)
+		}
+		encs := map[string]bool{}
+		var rev []string
+		for _, en := range of("Encounter") {
+			if str(en, "subject", "reference") == "Patient/"+pid {
+				encs["Encounter/"+en["id"].(string)] = true
+				rev = append(rev, "Encounter/"+en["id"].(string))
+			}
+		}
+		for _, ob := range of("Observation") {
+			if encs[str(ob, "encounter", "reference")] {
+				rev = append(rev, "Observation/"+ob["id"].(string))
+			}
+		}
+		b = e.do("GET", "Patient?_id="+pid+"&_revinclude=Encounter:patient&_revinclude:iterate=Observation:encounter", nil).json(t)
+		got := bundleIDs(t, b, "include")
+		if len(rev) > 1000 {
+			t.Fatalf("the sample patient has too much to include (%d)", len(rev))
+		}
+		if diff := cmp.Diff(sorted(rev), sorted(got)); diff != "" {
+			t.Errorf("_revinclude:iterate (-want +got):\n%s", diff)
+		}
+		en := of("Encounter")[0]
+		var star []string
+		for _, f := range []string{"subject", "serviceProvider", "participant", "location"} {
+			for _, r := range refsOf(en, f) {
+				if all[r] != nil {
+					star = append(star, r)
+				}
+			}
+		}
+		b = e.do("GET", "Encounter?_id="+en["id"].(string)+"&_include=*", nil).json(t)
+		if diff := cmp.Diff(sorted(dedupe(star)), sorted(bundleIDs(t, b, "include"))); diff != "" {
+			t.Errorf("_include=* (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("ap prefix and string :text", func(t *testing.T) {
+		var want []string
+		for _, o := range of("Observation") {
+			q, _ := o["valueQuantity"].(map[string]any)
+			if q != nil && slices.Contains(codes(o, "code"), "http://loinc.org|8302-2") && q["value"].(float64) >= 153 && q["value"].(float64) <= 187 {
+				want = append(want, "Observation/"+o["id"].(string))
+			}
+		}
+		check(t, "Observation?code=http://loinc.org|8302-2&value-quantity="+url.QueryEscape("ap170|http://unitsofmeasure.org|cm"), want)
+		given := patients[0]["name"].([]any)[0].(map[string]any)["given"].([]any)[0].(string)
+		word := strings.ToLower(given[:3])
+		want = nil
+		for _, p := range patients {
+			hit := false
+			for _, n := range p["name"].([]any) {
+				nm := n.(map[string]any)
+				parts := []any{nm["family"]}
+				if g, ok := nm["given"].([]any); ok {
+					parts = append(parts, g...)
+				}
+				if pr, ok := nm["prefix"].([]any); ok {
+					parts = append(parts, pr...)
+				}
+				for _, part := range parts {
+					for _, w := range strings.Fields(strings.ToLower(fmt.Sprint(part))) {
+						if strings.HasPrefix(w, word) {
+							hit = true
+						}
+					}
+				}
+			}
+			if hit {
+				want = append(want, "Patient/"+p["id"].(string))
+			}
+		}
+		check(t, "Patient?name:text="+word, want)
+	})
+}
+
+func dedupe(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -112,7 +112,9 @@ func New(st Store, v Validator, opt Options) *Handler {
 		h.exports = exporter.NewSubmitter(exporter.SubmitConfig{Jobs: opt.Exports, Buckets: opt.Buckets, Notify: opt.Notify,
 			NewID: newJobID, Now: opt.Now})
 	}
-	h.caps = sync.OnceValue(func() []byte { return capabilityStatement(opt.Exports != nil, opt.Deletes != nil, opt.ConditionalDeleteMax) })
+	h.caps = sync.OnceValue(func() []byte {
+		return capabilityStatement(opt.Exports != nil, opt.Deletes != nil, opt.ConditionalDeleteMax)
+	})
 	return h
 }
 

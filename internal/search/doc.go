@@ -9,8 +9,8 @@
 // elements, "as"/"as()"/"ofType()", ".where(resolve() is Type)" and ".where(field='x')". Three
 // definitions use more and are not indexed (Skipped lists them): Bundle-composition and
 // Bundle-message (indexers "[0]" and resolve() into contained entries) and Patient-deceased
-// ("exists() and != false"). Composite and special parameters, and _text/_content (no
-// expression), are not indexed either.
+// ("exists() and != false"). Special parameters, _text/_content (no expression) and the
+// composites composites.go cannot pair are not indexed either.
 //
 // Values are indexed by kind: strings lower-cased and accent-folded (Normalize) with the exact
 // text kept for :exact; tokens as system, code and display/text; references as target type
@@ -21,13 +21,19 @@
 //
 // Parse turns the parameters of a search into the store's query (store.SearchQuery, in Query)
 // and what the data plane does with the results (_summary, _elements, _total, paging). It
-// understands the modifiers :exact, :contains (string), :not, :text (token), :missing (all),
-// :below (uri), :[type] (reference); the prefixes eq ne gt lt ge le sa eb; one level of
-// chaining; and _id, _lastUpdated, _count, _sort, _include, _revinclude, _summary, _elements,
+// understands the modifiers :exact, :contains, :text (string: word prefixes), :not, :text
+// (token), :missing (all), :below and :above (uri), :[type] and :identifier (reference); all
+// eight prefixes and ap (date and number: 10% either side); chains up to four links deep;
+// reverse chains (_has, nested); composite parameters (composites.go); and _id, _lastUpdated,
+// _count, _sort, _include and _revinclude (with :iterate, and _include=*), _summary, _elements,
 // _total, _format (JSON) and the server's own _page cursor. A parameter, modifier or prefix it
 // does not apply is left out of the query and listed in Query.Unsupported (lenient handling), or
 // refused (strict); a malformed value is always an *Error. Query.Applied is what was applied,
 // for the Bundle's self link.
+//
+// :identifier and composites need no store support of their own: extraction indexes a
+// reference's identifier as a token under "<code>:identifier", and each pair of a composite's
+// values under a parameter named after the composite and the first value.
 //
 // Compartments (compartments_gen.go, from the R4 CompartmentDefinitions) name the reference
 // parameters that put a resource in a Patient's, Encounter's, ... compartment.

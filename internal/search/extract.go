@@ -62,6 +62,10 @@ func extract(typ string, body []byte, trim bool) []Entry {
 		nodes = prm.compiled.eval(root, typ, nodes[:0])
 		start := len(out)
 		for _, n := range nodes {
+			if prm.composite != nil {
+				out = appendComposite(out, prm, n)
+				continue
+			}
 			out = appendEntries(out, prm, n)
 		}
 		// Drop duplicates (the same value reached twice, e.g. code of a repeated coding). A
@@ -109,7 +113,24 @@ func appendEntries(out []Entry, p *Param, n node) []Entry {
 			return append(out, refEntry(p.Code, s))
 		}
 		if v.Type() == fastjson.TypeObject {
-			if s := string(v.GetStringBytes("reference")); s != "" && s[0] != '#' {
+			// Reference.identifier, and the identifier of a conditional reference
+			// ("Practitioner?identifier=system|value"), are what :identifier searches.
+			if id := v.Get("identifier"); id != nil && id.Type() == fastjson.TypeObject {
+				if value := string(id.GetStringBytes("value")); value != "" {
+					out = append(out, Entry{Param: p.Code + ":identifier", Kind: kindToken, System: string(id.GetStringBytes("system")), Code: value})
+				}
+			}
+			s := string(v.GetStringBytes("reference"))
+			if typ, q, ok := strings.Cut(s, "?identifier="); ok && typ != "" && !strings.ContainsAny(typ, "/&") && !strings.Contains(q, "&") {
+				system, value, hasSystem := strings.Cut(q, "|")
+				if !hasSystem {
+					system, value = "", q
+				}
+				if value != "" {
+					out = append(out, Entry{Param: p.Code + ":identifier", Kind: kindToken, System: system, Code: value})
+				}
+			}
+			if s != "" && s[0] != '#' {
 				return append(out, refEntry(p.Code, s))
 			}
 		}

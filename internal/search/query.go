@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fhirlake/fhirlake/internal/store"
 )
@@ -170,13 +171,10 @@ func (q *Query) add(name, raw string) error {
 			return unsupported("the only format is JSON (application/fhir+json)")
 		}
 		return nil
-	case "_include", "_revinclude", "_include:iterate", "_revinclude:iterate":
-		return q.addInclude(name, raw)
+	case "_include", "_revinclude", "_include:iterate", "_revinclude:iterate", "_include:recurse", "_revinclude:recurse":
+		return q.addInclude(strings.Replace(name, ":recurse", ":iterate", 1), raw)
 	case "_contained", "_containedType", "_pretty", "_text", "_content", "_list", "_query", "_filter", "_type":
 		return unsupported("the parameter %s is not supported", name)
-	}
-	if strings.HasPrefix(name, "_has:") {
-		return unsupported("reverse chaining (_has) is not supported")
 	}
 	preds, err := parseParam(q.Type, name, raw, 0)
 	if err != nil {
@@ -196,7 +194,7 @@ func (q *Query) addSort(raw string) error {
 			continue
 		}
 		p, ok := Lookup(q.Type, code)
-		if !ok || p.compiled == nil || p.Kind == kindReference {
+		if !ok || p.compiled == nil || p.Kind == kindReference || p.composite != nil {
 			return errf("_sort", "cannot sort %s by %q", q.Type, code)
 		}
 		q.Sort = append(q.Sort, store.SearchSort{Param: code, Kind: p.Kind, Desc: desc})
@@ -205,32 +203,40 @@ func (q *Query) addSort(raw string) error {
 }
 
 func (q *Query) addInclude(name, raw string) error {
-	if strings.HasSuffix(name, ":iterate") {
-		return unsupported("%s is not supported", name)
-	}
+	base, iterate := strings.CutSuffix(name, ":iterate")
 	parts := strings.Split(raw, ":")
-	if raw == "*" || (len(parts) >= 2 && parts[1] == "*") {
+	if base == "_include" && (raw == "*" || len(parts) == 2 && parts[0] == q.Type && parts[1] == "*") {
+		// Every reference parameter of the searched type.
+		for _, p := range Params(q.Type) {
+			if p.Kind == kindReference && p.compiled != nil && p.composite == nil {
+				q.Include = append(q.Include, store.SearchInclude{Type: q.Type, Param: p.Code, Iterate: iterate})
+			}
+		}
+		return nil
+	}
+	if raw == "*" || len(parts) >= 2 && parts[1] == "*" {
 		return unsupported("%s=%s (every reference parameter) is not supported", name, raw)
 	}
 	if len(parts) < 2 || len(parts) > 3 {
 		return errf(name, "want Type:parameter[:targetType], got %q", raw)
 	}
-	inc := store.SearchInclude{Type: parts[0], Param: parts[1]}
+	inc := store.SearchInclude{Type: parts[0], Param: parts[1], Iterate: iterate}
 	if len(parts) == 3 {
 		inc.TargetType = parts[2]
 	}
 	p, ok := Lookup(inc.Type, inc.Param)
-	if !ok || p.Kind != kindReference {
+	if !ok || p.Kind != kindReference || p.composite != nil {
 		return errf(name, "%s:%s is not a reference parameter", inc.Type, inc.Param)
 	}
-	if name == "_include" {
-		if inc.Type != q.Type {
+	if base == "_include" {
+		// With :iterate the source type may be any type the includes reach.
+		if inc.Type != q.Type && !iterate {
 			return errf(name, "%q does not start with the searched type %s", raw, q.Type)
 		}
 		q.Include = append(q.Include, inc)
 		return nil
 	}
-	if len(p.Targets) > 0 && !contains(p.Targets, q.Type) {
+	if len(p.Targets) > 0 && !contains(p.Targets, q.Type) && !iterate {
 		return errf(name, "%s:%s cannot point at %s", inc.Type, inc.Param, q.Type)
 	}
 	q.RevInclude = append(q.RevInclude, inc)
@@ -247,8 +253,12 @@ func contains(list []string, s string) bool {
 }
 
 // parseParam parses one "name[:modifier][.chained]=value[,value]" pair of a search of typ; depth
-// counts the chain links above it. The predicates it returns are alternatives (one clause).
+// counts the chain and _has links above it. The predicates it returns are alternatives (one
+// clause).
 func parseParam(typ, name, raw string, depth int) ([]store.SearchPredicate, error) {
+	if strings.HasPrefix(name, "_has:") {
+		return parseHas(typ, name, raw, depth)
+	}
 	chainRest := ""
 	if i := strings.IndexByte(name, '.'); i >= 0 {
 		name, chainRest = name[:i], name[i+1:]
@@ -268,14 +278,20 @@ func parseParam(typ, name, raw string, depth int) ([]store.SearchPredicate, erro
 	if !ok || p.compiled == nil {
 		return nil, unsupported("%s has no search parameter %q this server supports", typ, code)
 	}
+	if p.composite != nil {
+		if chainRest != "" {
+			return nil, errf(name, "a composite parameter cannot be chained")
+		}
+		return parseComposite(p, modifier, raw)
+	}
 	if chainRest == "" {
 		return parseValues(p, modifier, raw)
 	}
 	if p.Kind != kindReference {
 		return nil, errf(name, "only reference parameters can be chained")
 	}
-	if depth+1 > 1 {
-		return nil, unsupported("chains of more than one link are not supported")
+	if depth+1 > maxChain {
+		return nil, unsupported("chains of more than %d links are not supported", maxChain)
 	}
 	targets := p.Targets
 	if modifier != "" {
@@ -291,7 +307,7 @@ func parseParam(typ, name, raw string, depth int) ([]store.SearchPredicate, erro
 	var out []store.SearchPredicate
 	var firstErr error
 	for _, t := range targets {
-		if _, ok := Lookup(t, innerCode); !ok && innerCode != "_id" && innerCode != "_lastUpdated" {
+		if _, ok := Lookup(t, innerCode); !ok && innerCode != "_id" && innerCode != "_lastUpdated" && !strings.HasPrefix(chainRest, "_has:") {
 			continue
 		}
 		inner, err := parseParam(t, chainRest, raw, depth+1)
@@ -315,6 +331,115 @@ func parseParam(typ, name, raw string, depth int) ([]store.SearchPredicate, erro
 		return nil, unsupported("no target type of %s has the search parameter %q", code, innerCode)
 	}
 	return out, nil
+}
+
+// parseHas parses a reverse chain, "_has:Type:parameter:inner=value": resources of the searched
+// type that a resource of Type references through parameter, that resource matching inner (which
+// may be a _has or a chain again).
+func parseHas(typ, name, raw string, depth int) ([]store.SearchPredicate, error) {
+	parts := strings.SplitN(strings.TrimPrefix(name, "_has:"), ":", 3)
+	if len(parts) != 3 || parts[2] == "" {
+		return nil, errf(name, "want _has:Type:parameter:search-parameter")
+	}
+	src, refParam, inner := parts[0], parts[1], parts[2]
+	if depth+1 > maxChain {
+		return nil, unsupported("chains of more than %d links are not supported", maxChain)
+	}
+	p, ok := Lookup(src, refParam)
+	if !ok || p.Kind != kindReference || p.compiled == nil || p.composite != nil {
+		return nil, errf(name, "%s:%s is not a reference parameter", src, refParam)
+	}
+	if len(p.Targets) > 0 && !contains(p.Targets, typ) {
+		return nil, errf(name, "%s:%s cannot point at %s", src, refParam, typ)
+	}
+	preds, err := parseParam(src, inner, raw, depth+1)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]store.SearchPredicate, len(preds))
+	for i, ip := range preds {
+		out[i] = store.SearchPredicate{Param: refParam, Kind: kindReference, Has: &store.SearchHas{Type: src, Param: refParam, Where: []store.SearchPredicate{ip}}}
+	}
+	return out, nil
+}
+
+// parseComposite parses the values of a composite parameter, "first$second[,first$second]": each
+// becomes a test of the second component's kind on the entries keyed by the first (composites.go).
+func parseComposite(p *Param, modifier, raw string) ([]store.SearchPredicate, error) {
+	if modifier != "" {
+		return nil, unsupported("modifiers of composite parameters are not supported")
+	}
+	c := p.composite
+	var out []store.SearchPredicate
+	for _, v := range splitKeepEscapes(raw, ',') {
+		first, second, ok := cutUnescaped(v, '$')
+		if !ok || first == "" || second == "" {
+			return nil, errf(p.Code, "want first$second, got %q", v)
+		}
+		var key string
+		switch c.first.kind {
+		case kindToken:
+			system, code, hasSystem := splitPipe(first)
+			switch {
+			case !hasSystem:
+				key = "*|" + unescape(system)
+			case code == "":
+				return nil, unsupported("a composite's token component without a code (%q) is not supported", first)
+			default:
+				key = unescape(system) + "|" + unescape(code)
+			}
+		case kindReference:
+			t, id := splitReference(unescape(first))
+			if t == "" && !strings.Contains(first, "://") {
+				return nil, errf(p.Code, "%q is not a typed reference (Type/id)", first)
+			}
+			key = unescape(first)
+			if t != "" {
+				key = t + "/" + id
+			}
+		}
+		second = unescape(second)
+		pr := store.SearchPredicate{Param: p.Code + compositeKey + key, Kind: c.second.kind}
+		if err := parseValue(&Param{Code: c.second.code, Kind: c.second.kind}, "", second, &pr); err != nil {
+			var ns *notSupported
+			if errors.As(err, &ns) {
+				return nil, err
+			}
+			return nil, errf(p.Code, "%s", err)
+		}
+		out = append(out, pr)
+	}
+	return out, nil
+}
+
+// splitKeepEscapes splits s at unescaped sep, keeping escapes for the parts' own parsing.
+func splitKeepEscapes(s string, sep byte) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case sep:
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, s[start:])
+}
+
+// cutUnescaped cuts s at its first unescaped sep.
+func cutUnescaped(s string, sep byte) (string, string, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' {
+			i++
+			continue
+		}
+		if s[i] == sep {
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
 }
 
 // splitValues splits a parameter value at unescaped commas and unescapes "\,", "\|", "\$", "\\".
@@ -401,6 +526,11 @@ func parseValue(p *Param, modifier, v string, pr *store.SearchPredicate) error {
 			pr.Op, pr.Value = store.OpExact, v
 		case "contains":
 			pr.Op, pr.Value = store.OpContains, Normalize(v)
+		case "text":
+			pr.Op, pr.Value = store.OpText, Normalize(v)
+			if pr.Value == "" {
+				return fmt.Errorf("empty text")
+			}
 		default:
 			return modifierUnsupported(p, modifier)
 		}
@@ -426,7 +556,17 @@ func parseValue(p *Param, modifier, v string, pr *store.SearchPredicate) error {
 	case kindReference:
 		switch {
 		case modifier == "":
-		case modifier == "identifier" || modifier == "above" || modifier == "below":
+		case modifier == "identifier":
+			// Reference.identifier, indexed as a token under "<code>:identifier".
+			pr.Param, pr.Kind = p.Code+":identifier", kindToken
+			system, code, hasSystem := splitPipe(v)
+			if !hasSystem {
+				pr.AnySystem, pr.Code = true, unescape(system)
+			} else {
+				pr.System, pr.Code = unescape(system), unescape(code)
+			}
+			return nil
+		case modifier == "above" || modifier == "below":
 			return modifierUnsupported(p, modifier)
 		case len(p.Targets) > 0 && !contains(p.Targets, modifier):
 			return fmt.Errorf("%s is not a target type", modifier)
@@ -464,6 +604,9 @@ func parseValue(p *Param, modifier, v string, pr *store.SearchPredicate) error {
 			return fmt.Errorf("%q is not a date", rest)
 		}
 		pr.Op, pr.Low, pr.High = op, r.Low, r.High
+		if op == store.OpAp {
+			pr.Low, pr.High = approxDate(r, time.Now())
+		}
 	case kindNumber, kindQuantity:
 		if modifier != "" {
 			return modifierUnsupported(p, modifier)
@@ -488,12 +631,19 @@ func parseValue(p *Param, modifier, v string, pr *store.SearchPredicate) error {
 			return err
 		}
 		pr.Op, pr.Num, pr.NumLow, pr.NumHigh = op, f, lo, hi
+		if op == store.OpAp {
+			// Approximately: 10% of the value either side, at least its precision.
+			d := math.Abs(f) / 10
+			pr.NumLow, pr.NumHigh = min(lo, f-d), max(hi, f+d)
+		}
 	case kindURI:
 		switch modifier {
 		case "":
 			pr.Op = store.OpEq
 		case "below":
 			pr.Op = store.OpBelow
+		case "above":
+			pr.Op = store.OpAbove
 		default:
 			return modifierUnsupported(p, modifier)
 		}
@@ -537,10 +687,22 @@ func prefix(v string) (store.SearchOp, string, error) {
 		case "eb":
 			return store.OpEb, v[2:], nil
 		case "ap":
-			return 0, "", unsupported("the prefix ap is not supported")
+			return store.OpAp, v[2:], nil
 		}
 	}
 	return store.OpEq, v, nil
+}
+
+// approxDate is the range "ap" (approximately) stands for around a date range r: r widened on
+// both sides by a tenth of the time between r and now, as the FHIR search page suggests, and by
+// at least a day.
+func approxDate(r Range, now time.Time) (int64, int64) {
+	gap := now.UnixMilli() - r.Low
+	if gap < 0 {
+		gap = -gap
+	}
+	d := max(gap/10, int64(24*time.Hour/time.Millisecond))
+	return r.Low - d, r.High + d
 }
 
 // parseNumber parses a number and the range its precision implies: "100" is [99.5, 100.5),

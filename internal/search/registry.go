@@ -39,6 +39,17 @@ type Param struct {
 	Expr     string   // its FHIRPath expression
 	Targets  []string // reference target types
 	compiled expr     // nil for _id and _lastUpdated, which the store answers from the resource row
+	// composite, for a composite parameter, holds its two components; Kind is then the second
+	// component's (composites.go).
+	composite *composite
+}
+
+// TypeName is the parameter's FHIR type: Kind's name, or "composite".
+func (p *Param) TypeName() string {
+	if p.composite != nil {
+		return "composite"
+	}
+	return p.Kind.String()
 }
 
 // registry is the compiled, immutable set of parameters per resource type.
@@ -142,11 +153,15 @@ func buildRegistry() *registry {
 			}
 		}
 	}
+	r.buildComposites(all)
 	for t, ps := range r.sorted {
 		sort.Slice(ps, func(i, j int) bool { return ps[i].Code < ps[j].Code })
 		top := &topMembers{names: map[string]bool{}}
 		for _, p := range ps {
-			if p.compiled != nil {
+			switch {
+			case p.composite != nil:
+				p.composite.collectTop(p.compiled, t, top)
+			case p.compiled != nil:
 				collectTop(p.compiled, t, top)
 			}
 		}

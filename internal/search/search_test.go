@@ -80,9 +80,14 @@ func TestSkipped(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"http://hl7.org/fhir/SearchParameter/Bundle-composition", // Bundle.entry[0].resource: indexers
-		"http://hl7.org/fhir/SearchParameter/Bundle-message",     // Bundle.entry[0].resource
-		"http://hl7.org/fhir/SearchParameter/Patient-deceased",   // exists() and != false
+		"http://hl7.org/fhir/SearchParameter/Bundle-composition",                                  // Bundle.entry[0].resource: indexers
+		"http://hl7.org/fhir/SearchParameter/Bundle-message",                                      // Bundle.entry[0].resource
+		"http://hl7.org/fhir/SearchParameter/DocumentReference-relationship",                      // components swapped in R4
+		"http://hl7.org/fhir/SearchParameter/MolecularSequence-chromosome-variant-coordinate",     // three components
+		"http://hl7.org/fhir/SearchParameter/MolecularSequence-chromosome-window-coordinate",      // three components
+		"http://hl7.org/fhir/SearchParameter/MolecularSequence-referenceseqid-variant-coordinate", // three components
+		"http://hl7.org/fhir/SearchParameter/MolecularSequence-referenceseqid-window-coordinate",  // three components
+		"http://hl7.org/fhir/SearchParameter/Patient-deceased",                                    // exists() and != false
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("skipped definitions (-want +got):\n%s", diff)
@@ -119,6 +124,41 @@ func TestExtract(t *testing.T) {
 	}
 	if Extract("Patient", []byte("not json")) != nil {
 		t.Errorf("entries from a body that is not JSON")
+	}
+}
+
+// TestExtractComposite checks that a composite pairs the values of one element: a blood pressure
+// Observation's two components are not mixed up.
+func TestExtractComposite(t *testing.T) {
+	t.Parallel()
+	obs := `{"resourceType":"Observation","id":"bp","status":"final",
+	 "code":{"coding":[{"system":"http://loinc.org","code":"85354-9"}]},
+	 "component":[{"code":{"coding":[{"system":"http://loinc.org","code":"8480-6"}]},"valueQuantity":{"value":120,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}},
+	  {"code":{"coding":[{"system":"http://loinc.org","code":"8462-4"}]},"valueQuantity":{"value":80,"system":"http://unitsofmeasure.org","code":"mm[Hg]"}}],
+	 "subject":{"reference":"Patient/p","identifier":{"system":"urn:mrn","value":"7"}}}`
+	got := map[string][]float64{}
+	var refIDs []Entry
+	for _, e := range Extract("Observation", []byte(obs)) {
+		if strings.HasPrefix(e.Param, "component-code-value-quantity$") || strings.HasPrefix(e.Param, "combo-code-value-quantity$") {
+			got[e.Param] = append(got[e.Param], e.NumLow)
+		}
+		if e.Param == "subject:identifier" || e.Param == "patient:identifier" {
+			refIDs = append(refIDs, e)
+		}
+	}
+	want := map[string][]float64{
+		"component-code-value-quantity$http://loinc.org|8480-6": {120}, "component-code-value-quantity$*|8480-6": {120},
+		"component-code-value-quantity$http://loinc.org|8462-4": {80}, "component-code-value-quantity$*|8462-4": {80},
+		"combo-code-value-quantity$http://loinc.org|8480-6": {120}, "combo-code-value-quantity$*|8480-6": {120},
+		"combo-code-value-quantity$http://loinc.org|8462-4": {80}, "combo-code-value-quantity$*|8462-4": {80},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("composite entries (-want +got):\n%s", diff)
+	}
+	wantRef := []Entry{{Param: "patient:identifier", Kind: KindToken, System: "urn:mrn", Code: "7"}, {Param: "subject:identifier", Kind: KindToken, System: "urn:mrn", Code: "7"}}
+	sort.Slice(refIDs, func(i, j int) bool { return refIDs[i].Param < refIDs[j].Param })
+	if diff := cmp.Diff(wantRef, refIDs); diff != "" {
+		t.Errorf(":identifier entries (-want +got):\n%s", diff)
 	}
 }
 
@@ -204,6 +244,31 @@ func TestParse(t *testing.T) {
 		{"unsupported modifier strict", "Patient", "gender:in=http://vs", true, nil, true},
 		{"bad date", "Patient", "birthdate=2020-13", false, nil, true},
 		{"bad value of a known parameter is always an error", "Patient", "birthdate=soon", false, nil, true},
+		{"_has", "Patient", "_has:Observation:subject:code=a", false,
+			[][]P{{{Param: "subject", Kind: KindReference, Has: &store.SearchHas{Type: "Observation", Param: "subject",
+				Where: []P{{Param: "code", Kind: KindToken, AnySystem: true, Code: "a"}}}}}}, false},
+		{"_has nested", "Organization", "_has:Patient:organization:_has:Observation:subject:code=a", false,
+			[][]P{{{Param: "organization", Kind: KindReference, Has: &store.SearchHas{Type: "Patient", Param: "organization",
+				Where: []P{{Param: "subject", Kind: KindReference, Has: &store.SearchHas{Type: "Observation", Param: "subject",
+					Where: []P{{Param: "code", Kind: KindToken, AnySystem: true, Code: "a"}}}}}}}}}, false},
+		{"_has on a parameter that cannot point at the type", "Organization", "_has:Observation:subject:code=a", false, nil, true},
+		{"chain of three links", "Observation", "encounter:Encounter.subject:Patient.organization.name=acme", false,
+			[][]P{{{Param: "encounter", Kind: KindReference, Chain: &store.SearchChain{Type: "Encounter", Where: []P{{Param: "subject", Kind: KindReference,
+				Chain: &store.SearchChain{Type: "Patient", Where: []P{{Param: "organization", Kind: KindReference, Chain: &store.SearchChain{Type: "Organization",
+					Where: []P{{Param: "name", Kind: KindString, Op: store.OpPrefix, Value: "acme"}}}}}}}}}}}}, false},
+		{":identifier", "Observation", "subject:identifier=urn:mrn|7", false,
+			[][]P{{{Param: "subject:identifier", Kind: KindToken, System: "urn:mrn", Code: "7"}}}, false},
+		{"composite", "Observation", "code-value-quantity=http://loinc.org|8480-6$gt140", false,
+			[][]P{{{Param: "code-value-quantity$http://loinc.org|8480-6", Kind: KindQuantity, Op: store.OpGt, Num: 140, NumLow: 139.5, NumHigh: 140.5, AnySystem: true}}}, false},
+		{"composite, any system", "Observation", "component-code-value-quantity=8480-6$lt60", false,
+			[][]P{{{Param: "component-code-value-quantity$*|8480-6", Kind: KindQuantity, Op: store.OpLt, Num: 60, NumLow: 59.5, NumHigh: 60.5, AnySystem: true}}}, false},
+		{"composite without $", "Observation", "code-value-quantity=8480-6", false, nil, true},
+		{"ap on a number", "Observation", "value-quantity=ap100", false,
+			[][]P{{{Param: "value-quantity", Kind: KindQuantity, Op: store.OpAp, Num: 100, NumLow: 90, NumHigh: 110, AnySystem: true}}}, false},
+		{"string :text", "Patient", "name:text=Jo%20M", false,
+			[][]P{{{Param: "name", Kind: KindString, Op: store.OpText, Value: "jo m"}}}, false},
+		{"uri :above", "Patient", "_profile:above=http://x/p/1/v2", false,
+			[][]P{{{Param: "_profile", Kind: KindURI, Op: store.OpAbove, Value: "http://x/p/1/v2"}}}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -245,6 +310,20 @@ func TestParseControls(t *testing.T) {
 		Page: "abc", Applied: applied}
 	if diff := cmp.Diff(want, q); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	v, _ = url.ParseQuery("_include=*&_include:iterate=Patient:organization&_revinclude:iterate=Observation:subject")
+	q, err = Parse("Encounter", v, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs int
+	for _, p := range Params("Encounter") {
+		if p.Kind == KindReference {
+			refs++
+		}
+	}
+	if len(q.Include) != refs+1 || !q.Include[len(q.Include)-1].Iterate || len(q.RevInclude) != 1 || !q.RevInclude[0].Iterate {
+		t.Errorf("_include=* and :iterate: %d includes (want %d, the last iterating), revincludes %+v", len(q.Include), refs+1, q.RevInclude)
 	}
 	for _, bad := range []string{"_include=Patient:organization", "_revinclude=Observation:code", "_sort=subject", "_count=-1", "_summary=yes", "_total=maybe"} {
 		v, _ := url.ParseQuery(bad)

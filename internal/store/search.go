@@ -17,9 +17,11 @@ const (
 	OpPrefix                   // string: case- and accent-insensitive starts-with (the default)
 	OpExact                    // string: exact, case-sensitive
 	OpContains                 // string: case- and accent-insensitive substring
-	OpText                     // token: starts-with on the normalised display/text
+	OpText                     // token: starts-with on the normalised display/text; string: every word of Value starts a word of the normalised value
 	OpBelow                    // uri: starts-with
 	OpMissing                  // any kind: Missing says whether the parameter must be absent
+	OpAp                       // date, number, quantity: the indexed range overlaps [Low, High] / [NumLow, NumHigh]
+	OpAbove                    // uri: the indexed value is a prefix of Value
 )
 
 // SearchPredicate is one test on one parameter of a resource.
@@ -49,13 +51,26 @@ type SearchPredicate struct {
 	Num             float64
 	// Chain, when set, replaces the reference value: the predicate matches resources whose
 	// reference parameter Param points at a resource of Chain.Type that matches all of
-	// Chain.Where.
+	// Chain.Where (which may chain further).
 	Chain *SearchChain
+	// Has, when set, replaces the reference value (reverse chaining, _has): the predicate
+	// matches resources that a resource of Has.Type references through its parameter Has.Param,
+	// where that resource matches all of Has.Where (which may hold Has and Chain predicates
+	// again). Param and Kind are Has.Param and IndexReference.
+	Has *SearchHas
 }
 
-// SearchChain is the target side of a chained reference parameter (one level).
+// SearchChain is the target side of a chained reference parameter.
 type SearchChain struct {
 	Type  string
+	Where []SearchPredicate
+}
+
+// SearchHas is the source side of a reverse chain: resources of Type whose reference parameter
+// Param points at the searched resource, and that match all of Where.
+type SearchHas struct {
+	Type  string
+	Param string
 	Where []SearchPredicate
 }
 
@@ -69,11 +84,14 @@ type SearchSort struct {
 
 // SearchInclude names a reference parameter to follow: _include follows Param of Type from the
 // matches to targets (of TargetType when not ""); _revinclude finds resources of Type whose Param
-// points at a match.
+// points at a match. With Iterate (the :iterate modifier) it is also followed from the resources
+// the includes added, again and again until nothing new comes (within the page's cap on
+// included resources).
 type SearchInclude struct {
 	Type       string
 	Param      string
 	TargetType string
+	Iterate    bool
 }
 
 // SearchQuery is one page of a search over the resources of Type in a data store. Where is a

@@ -25,17 +25,21 @@ func (s *Store) ResourceErase(ctx context.Context, p store.EraseParams) (int64, 
 		if status != store.DatastoreActive && status != store.DatastoreCreating {
 			return &store.NotActiveError{ID: p.DatastoreID, Status: status}
 		}
-		idx, err := prepareIndexStmts(ctx, tx, &s.params)
+		idx, err := prepareIndexStmts(ctx, s, tx)
 		if err != nil {
 			return fmt.Errorf("prepare: %w", err)
 		}
 		defer idx.close()
+		idx.postings.ds = ds
 		for _, k := range p.Keys {
 			n, err := eraseOne(ctx, tx, idx, ds, k)
 			if err != nil {
 				return err
 			}
 			erased += n
+		}
+		if err := idx.flush(ctx); err != nil {
+			return fmt.Errorf("erase: index: %w", err)
 		}
 		if p.JobID != "" {
 			_, err := tx.ExecContext(ctx, `UPDATE jobs SET progress = COALESCE(?, progress), checkpoint = COALESCE(?, checkpoint),
@@ -53,7 +57,8 @@ func (s *Store) ResourceErase(ctx context.Context, p store.EraseParams) (int64, 
 // eraseOne erases what one key names and returns the number of versions removed.
 func eraseOne(ctx context.Context, tx *sql.Tx, idx *indexStmts, ds int64, k store.ResourceKey) (int64, error) {
 	var pk, version int64
-	err := tx.QueryRowContext(ctx, "SELECT pk, version FROM resources WHERE ds = ? AND type = ? AND id = ?", ds, k.Type, k.ID).Scan(&pk, &version)
+	var ix []byte
+	err := tx.QueryRowContext(ctx, "SELECT pk, version, ix FROM resources WHERE ds = ? AND type = ? AND id = ?", ds, k.Type, k.ID).Scan(&pk, &version, &ix)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
@@ -71,7 +76,12 @@ func eraseOne(ctx context.Context, tx *sql.Tx, idx *indexStmts, ds int64, k stor
 		n, _ := res.RowsAffected()
 		return n, nil
 	}
+	// The row-kind entries go now; the token and reference entries (ix) leave their posting
+	// rows when the postings are flushed.
 	if err := idx.clear(ctx, pk); err != nil {
+		return 0, fmt.Errorf("erase %s/%s: index: %w", k.Type, k.ID, err)
+	}
+	if err := idx.postings.change(pk, ix, nil); err != nil {
 		return 0, fmt.Errorf("erase %s/%s: index: %w", k.Type, k.ID, err)
 	}
 	res, err := tx.ExecContext(ctx, "DELETE FROM resource_history WHERE ds = ? AND type = ? AND id = ?", ds, k.Type, k.ID)

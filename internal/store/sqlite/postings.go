@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -290,6 +291,24 @@ func ixRefs(ix []byte, param int64) ([][2]string, error) {
 		return true
 	})
 	return out, err
+}
+
+// ixRefIDs renders, as a JSON array, the ids of the resources of type typ that the reference
+// entries of param in ix point at (the SQL function ix_ref_ids, for reverse chains).
+func ixRefIDs(ix []byte, param int64, typ string) (string, error) {
+	var b []byte
+	b = append(b, '[')
+	err := walkIx(ix, func(e *ixView) bool {
+		if e.ref && e.param == param && string(e.b) == typ {
+			if len(b) > 1 {
+				b = append(b, ',')
+			}
+			q, _ := json.Marshal(string(e.a))
+			b = append(b, q...)
+		}
+		return true
+	})
+	return string(append(b, ']')), err
 }
 
 // postKey addresses one posting row of the data store being written.

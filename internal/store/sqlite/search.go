@@ -416,25 +416,33 @@ func dateWindow(b *sqlBuilder, ds int64, typ, a string, clauses [][]store.Search
 }
 
 // drivingRank estimates how few rows a clause selects through its index (higher is fewer); 0
-// means it cannot drive (negations, :missing, _id and _lastUpdated, mixed parameters).
+// means it cannot drive (negations, :missing, _id and _lastUpdated, mixed kinds, reverse chains
+// mixed with other tests). Predicates of several parameters of one kind (a compartment's member
+// parameters) drive together.
 func drivingRank(any []store.SearchPredicate) int {
 	rank := 0
 	for i, p := range any {
-		if p.Not || p.Op == store.OpMissing || p.Param == "_id" || p.Param == "_lastUpdated" || p.Param != any[0].Param || p.Kind != any[0].Kind {
+		if p.Not || p.Op == store.OpMissing || p.Param == "_id" || p.Param == "_lastUpdated" || p.Kind != any[0].Kind ||
+			(p.Has != nil) != (any[0].Has != nil) {
 			return 0
 		}
 		r := 1
-		switch p.Kind {
-		case store.IndexReference, store.IndexURI:
+		switch {
+		case p.Has != nil:
+			r = 4
+		case p.Kind == store.IndexReference, p.Kind == store.IndexURI:
 			r = 6
-			if p.Op == store.OpBelow {
+			if p.Op == store.OpBelow || p.Op == store.OpAbove {
 				r = 3
 			}
-		case store.IndexToken:
-			if p.Code != "" {
+		case p.Kind == store.IndexToken:
+			switch {
+			case p.Op == store.OpText:
+				r = 0
+			case p.Code != "":
 				r = 5
 			}
-		case store.IndexString:
+		case p.Kind == store.IndexString:
 			switch p.Op {
 			case store.OpExact:
 				r = 4
@@ -443,7 +451,7 @@ func drivingRank(any []store.SearchPredicate) int {
 			default:
 				r = 0
 			}
-		case store.IndexDate:
+		case p.Kind == store.IndexDate:
 			if p.Op == store.OpEq {
 				r = 2
 			}
@@ -461,6 +469,26 @@ const postedKeys = "SELECT j.value FROM %s x, json_each(pl_keys(x.chunk, x.bits)
 
 // drivingSet writes "pk IN (keys of the index entries matching any predicate of the clause)".
 func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredicate, win *chunkWindow) error {
+	if any[0].Has != nil {
+		// Reverse chains: the resources of typ that the matching sources reference.
+		b.w(a+".pk IN (SELECT t.pk FROM resources t WHERE t.ds = ? AND t.type = ? AND t.id IN (", ds, typ)
+		for i, p := range any {
+			if i > 0 {
+				b.w(" UNION ")
+			}
+			if err := hasSources(b, ds, typ, p.Has); err != nil {
+				return err
+			}
+		}
+		b.w("))")
+		return nil
+	}
+	// One parameter (the usual case) is tested once; several (a compartment's member
+	// parameters) each with their values.
+	multi := false
+	for _, p := range any {
+		multi = multi || p.Param != any[0].Param
+	}
 	// conds is the disjunction of the clause's value tests on alias x.
 	var conds sqlBuilder
 	for i, p := range any {
@@ -468,29 +496,44 @@ func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredic
 			conds.w(" OR ")
 		}
 		conds.w("(")
+		if multi {
+			conds.w("x.param = "+paramExpr+" AND ", typ, p.Param)
+		}
 		if err := valueCond(&conds, ds, p); err != nil {
 			return err
 		}
 		conds.w(")")
 	}
+	param := "x.param = " + paramExpr + " AND "
+	paramArgs := []interface{}{typ, any[0].Param}
+	if multi {
+		param, paramArgs = "", nil
+	}
 	if table, ok := postTable(any[0].Kind); ok {
-		b.w(a+".pk IN ("+fmt.Sprintf(postedKeys, table)+"x.ds = ? AND x.param = "+paramExpr+" AND ", ds, typ, any[0].Param)
+		b.w(a+".pk IN ("+fmt.Sprintf(postedKeys, table)+"x.ds = ? AND "+param, append([]interface{}{ds}, paramArgs...)...)
 		if win != nil {
 			win.used = true
-			win.rangeSQL = "SELECT min(x.chunk), max(x.chunk) FROM " + table + " x WHERE x.ds = ? AND x.param = " + paramExpr +
-				" AND x.chunk >= ? AND (" + conds.b.String() + ")"
-			win.rangeArgs = append([]interface{}{ds, typ, any[0].Param, win.lo}, conds.args...)
+			win.rangeSQL = "SELECT min(x.chunk), max(x.chunk) FROM " + table + " x WHERE x.ds = ? AND " + param +
+				"x.chunk >= ? AND (" + conds.b.String() + ")"
+			win.rangeArgs = append(append(append([]interface{}{ds}, paramArgs...), win.lo), conds.args...)
 			if win.bounded {
 				b.w("x.chunk BETWEEN ? AND ? AND ", win.lo, win.hi)
 			}
 		}
 	} else if table, ok := tableOf(any[0].Kind); ok {
-		b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND ", ds, typ, any[0].Param)
+		b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND "+param, append([]interface{}{ds}, paramArgs...)...)
 	} else {
 		return fmt.Errorf("search parameter %s: unknown kind: %w", any[0].Param, store.ErrBadQuery)
 	}
 	b.w("("+conds.b.String()+"))", conds.args...)
 	return nil
+}
+
+// hasSources writes the ids of the resources of typ that resources of h.Type matching h.Where
+// reference through h.Param: the reference entries kept on the sources' rows (ix).
+func hasSources(b *sqlBuilder, ds int64, typ string, h *store.SearchHas) error {
+	b.w("SELECT j.value FROM resources h, json_each(ix_ref_ids(h.ix, coalesce("+paramExpr+", 0), ?)) j WHERE ", h.Type, h.Param, typ)
+	return where(b, ds, h.Type, "h", [][]store.SearchPredicate{h.Where}, nil)
 }
 
 // predicate writes one predicate over alias a as a correlated test.
@@ -549,6 +592,14 @@ func postedPredicate(b *sqlBuilder, ds int64, typ, a string, p store.SearchPredi
 	if p.Not || (p.Op == store.OpMissing && p.Missing) {
 		not = "NOT "
 	}
+	if p.Has != nil {
+		b.w(not + a + ".id IN (")
+		if err := hasSources(b, ds, typ, p.Has); err != nil {
+			return err
+		}
+		b.w(")")
+		return nil
+	}
 	switch {
 	case p.Op == store.OpMissing:
 		b.w(not+"ix_any("+ix+")", typ, p.Param)
@@ -591,6 +642,15 @@ func valueCond(b *sqlBuilder, ds int64, p store.SearchPredicate) error {
 			b.w("x.exact = ?", p.Value)
 		case store.OpContains:
 			b.w("x.value LIKE ? ESCAPE '\\'", "%"+likeEscape(p.Value)+"%")
+		case store.OpText:
+			// Every word starts a word of the value.
+			for i, word := range strings.Fields(p.Value) {
+				if i > 0 {
+					b.w(" AND ")
+				}
+				w := likeEscape(word)
+				b.w("(x.value LIKE ? ESCAPE '\\' OR x.value LIKE ? ESCAPE '\\')", w+"%", "% "+w+"%")
+			}
 		default:
 			b.w("x.value >= ? AND x.value < ?", p.Value, p.Value+"\U0010FFFF")
 		}
@@ -641,9 +701,20 @@ func valueCond(b *sqlBuilder, ds int64, p store.SearchPredicate) error {
 			}
 		}
 	case store.IndexURI:
-		if p.Op == store.OpBelow {
+		switch p.Op {
+		case store.OpBelow:
 			b.w("x.value >= ? AND x.value < ?", p.Value, p.Value+"\U0010FFFF")
-		} else {
+		case store.OpAbove:
+			// The indexed value is one of the search value's prefixes.
+			b.w("x.value IN (")
+			for n := 1; n <= len(p.Value); n++ {
+				if n > 1 {
+					b.w(",")
+				}
+				b.w("?", p.Value[:n])
+			}
+			b.w(")")
+		default:
 			b.w("x.value = ?", p.Value)
 		}
 	default:
@@ -675,6 +746,8 @@ func dateCond(b *sqlBuilder, p store.SearchPredicate, lo, hi string) error {
 		b.w(lo+" > ?", p.High)
 	case store.OpEb:
 		b.w(hi+" < ?", p.Low)
+	case store.OpAp:
+		b.w(lo+" <= ? AND "+hi+" >= ?", p.High, p.Low)
 	default:
 		return fmt.Errorf("date comparison %d: %w", p.Op, store.ErrBadQuery)
 	}
@@ -701,6 +774,8 @@ func numberCond(b *sqlBuilder, p store.SearchPredicate) error {
 		b.w("x.lo > ?", p.Num)
 	case store.OpEb:
 		b.w("x.hi < ?", p.Num)
+	case store.OpAp:
+		b.w("x.lo <= ? AND x.hi >= ?", p.NumHigh, p.NumLow)
 	default:
 		return fmt.Errorf("number comparison %d: %w", p.Op, store.ErrBadQuery)
 	}
@@ -712,104 +787,152 @@ func likeEscape(s string) string {
 	return r.Replace(s)
 }
 
+// included is a resource a page brings in, with its key and its encoded reference entries.
+type included struct {
+	pk int64
+	ix []byte
+	r  store.Resource
+}
+
 // includes loads the resources that _include and _revinclude add to a page, without duplicates
-// and without the matches themselves.
+// and without the matches themselves: a first round from the matches, then rounds of the
+// :iterate includes from what the previous round added, until a round adds nothing or the cap.
+// _include follows the reference entries kept on the rows (ix); _revinclude reads the posting
+// rows of the ids.
 func (s *Store) includes(ctx context.Context, ds int64, q store.SearchQuery, pks []int64, matches []store.Resource) ([]store.Resource, error) {
 	seen := map[string]bool{}
 	for _, m := range matches {
 		seen[m.Type+"/"+m.ID] = true
 	}
-	var out []store.Resource
-	load := func(query string, args []any) error {
-		rows, err := s.r.QueryContext(ctx, query, args...)
-		if err != nil {
-			return fmt.Errorf("include: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			r, err := scanResource(rows)
-			if err != nil {
-				return err
-			}
-			if k := r.Type + "/" + r.ID; !seen[k] && len(out) < maxIncluded {
-				seen[k] = true
-				out = append(out, r)
-			}
-		}
-		return rows.Err()
+	// The matches' entries, for the first round of _include.
+	frontier := make([]included, len(matches))
+	for i, m := range matches {
+		frontier[i] = included{pk: pks[i], r: m}
 	}
-	pkList := make([]any, len(pks))
-	for i, pk := range pks {
-		pkList[i] = pk
-	}
-	marks := strings.TrimSuffix(strings.Repeat("?,", len(pks)), ",")
-	var ixs [][]byte
 	if len(q.Include) > 0 {
-		rows, err := s.r.QueryContext(ctx, "SELECT ix FROM resources WHERE pk IN ("+marks+") ORDER BY pk", pkList...)
+		args := make([]any, len(pks))
+		for i, pk := range pks {
+			args[i] = pk
+		}
+		rows, err := s.r.QueryContext(ctx, "SELECT pk, ix FROM resources WHERE pk IN ("+marks(len(pks))+")", args...)
 		if err != nil {
 			return nil, fmt.Errorf("include: %w", err)
 		}
-		if ixs, err = collect(rows, func(sc interface{ Scan(...any) error }) ([]byte, error) {
+		ixOf := map[int64][]byte{}
+		for rows.Next() {
+			var pk int64
 			var ix []byte
-			return ix, sc.Scan(&ix)
-		}); err != nil {
-			return nil, fmt.Errorf("include: %w", err)
+			if err := rows.Scan(&pk, &ix); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("include: %w", err)
+			}
+			ixOf[pk] = ix
+		}
+		rows.Close()
+		for i := range frontier {
+			frontier[i].ix = ixOf[frontier[i].pk]
 		}
 	}
-	for _, inc := range q.Include {
-		var param int64
-		err := s.r.QueryRowContext(ctx, "SELECT seq FROM search_params WHERE type = ? AND code = ?", inc.Type, inc.Param).Scan(&param)
-		if errors.Is(err, sql.ErrNoRows) {
-			continue
+	var out []store.Resource
+	for round := 0; len(frontier) > 0 && len(out) < maxIncluded; round++ {
+		var added []included
+		load := func(query string, args []any) error {
+			rows, err := s.r.QueryContext(ctx, query, args...)
+			if err != nil {
+				return fmt.Errorf("include: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var in included
+				var updated int64
+				if err := rows.Scan(&in.pk, &in.ix, &in.r.Type, &in.r.ID, &in.r.Version, &updated, &in.r.Deleted, &in.r.Body); err != nil {
+					return err
+				}
+				in.r.LastUpdated = fromMS(updated)
+				if k := in.r.Type + "/" + in.r.ID; !seen[k] && len(out) < maxIncluded {
+					seen[k] = true
+					out = append(out, in.r)
+					added = append(added, in)
+				}
+			}
+			return rows.Err()
 		}
-		if err != nil {
-			return nil, fmt.Errorf("include: %w", err)
-		}
-		// The targets, grouped by type in the order they are first referenced.
-		var types []string
-		ids := map[string][]any{}
-		for _, ix := range ixs {
-			refs, err := ixRefs(ix, param)
+		for _, inc := range q.Include {
+			if round > 0 && !inc.Iterate {
+				continue
+			}
+			var param int64
+			err := s.r.QueryRowContext(ctx, "SELECT seq FROM search_params WHERE type = ? AND code = ?", inc.Type, inc.Param).Scan(&param)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
 			if err != nil {
 				return nil, fmt.Errorf("include: %w", err)
 			}
-			for _, r := range refs {
-				if r[0] == "" || (inc.TargetType != "" && r[0] != inc.TargetType) {
+			// The targets, grouped by type in the order they are first referenced.
+			var types []string
+			ids := map[string][]any{}
+			for _, f := range frontier {
+				if f.r.Type != inc.Type {
 					continue
 				}
-				if ids[r[0]] == nil {
-					types = append(types, r[0])
+				refs, err := ixRefs(f.ix, param)
+				if err != nil {
+					return nil, fmt.Errorf("include: %w", err)
 				}
-				ids[r[0]] = append(ids[r[0]], r[1])
+				for _, r := range refs {
+					if r[0] == "" || (inc.TargetType != "" && r[0] != inc.TargetType) {
+						continue
+					}
+					if ids[r[0]] == nil {
+						types = append(types, r[0])
+					}
+					ids[r[0]] = append(ids[r[0]], r[1])
+				}
+			}
+			for _, typ := range types {
+				query := `SELECT pk, ix, type, id, version, updated, deleted, body FROM resources
+					WHERE ds = ? AND type = ? AND deleted = 0 AND id IN (` + marks(len(ids[typ])) + `)`
+				if err := load(query, append([]any{ds, typ}, ids[typ]...)); err != nil {
+					return nil, err
+				}
 			}
 		}
-		for _, typ := range types {
-			idMarks := strings.TrimSuffix(strings.Repeat("?,", len(ids[typ])), ",")
-			query := `SELECT type, id, version, updated, deleted, body FROM resources
-				WHERE ds = ? AND type = ? AND deleted = 0 AND id IN (` + idMarks + `)`
-			if err := load(query, append([]any{ds, typ}, ids[typ]...)); err != nil {
-				return nil, err
+		byType := map[string][]any{}
+		var types []string
+		for _, f := range frontier {
+			if byType[f.r.Type] == nil {
+				types = append(types, f.r.Type)
+			}
+			byType[f.r.Type] = append(byType[f.r.Type], f.r.ID)
+		}
+		for _, inc := range q.RevInclude {
+			if round > 0 && !inc.Iterate {
+				continue
+			}
+			for _, typ := range types {
+				if round == 0 && typ != q.Type {
+					continue
+				}
+				ids := byType[typ]
+				query := `SELECT t.pk, t.ix, t.type, t.id, t.version, t.updated, t.deleted, t.body FROM post_ref x, json_each(pl_keys(x.chunk, x.bits)) j
+					JOIN resources t ON t.pk = j.value AND t.deleted = 0
+					WHERE x.ds = ? AND x.param = ` + paramExpr + ` AND x.ref_type = ? AND x.ref_id IN (` + marks(len(ids)) + `)
+					ORDER BY j.value LIMIT ?`
+				args := append([]any{ds, inc.Type, inc.Param, typ}, ids...)
+				args = append(args, maxIncluded+1)
+				if err := load(query, args); err != nil {
+					return nil, err
+				}
 			}
 		}
-	}
-	ids := make([]any, 0, len(matches))
-	for _, m := range matches {
-		ids = append(ids, m.ID)
-	}
-	idMarks := strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",")
-	for _, inc := range q.RevInclude {
-		query := `SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM post_ref x, json_each(pl_keys(x.chunk, x.bits)) j
-			JOIN resources t ON t.pk = j.value AND t.deleted = 0
-			WHERE x.ds = ? AND x.param = ` + paramExpr + ` AND x.ref_type = ? AND x.ref_id IN (` + idMarks + `)
-			ORDER BY j.value LIMIT ?`
-		args := append([]any{ds, inc.Type, inc.Param, q.Type}, ids...)
-		args = append(args, maxIncluded+1)
-		if err := load(query, args); err != nil {
-			return nil, err
-		}
+		frontier = added
 	}
 	return out, nil
 }
+
+// marks returns n comma-separated placeholders.
+func marks(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
 
 // checkCondition runs a write condition's search inside the write transaction tx and fails with
 // store.ErrConditionChanged unless it matches exactly the resources the condition names.

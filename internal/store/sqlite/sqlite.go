@@ -126,12 +126,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // encoded index entries of resources need (postings.go) registered on every connection.
 var driverWithFuncs = &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
 	for name, fn := range map[string]any{
-		"pl_union": unionChunks,
-		"pl_keys":  chunkKeys,
-		"ix_token": ixToken,
-		"ix_ref":   ixRef,
-		"ix_any":   ixAny,
-		"ix_code":  ixCode,
+		"pl_union":   unionChunks,
+		"pl_keys":    chunkKeys,
+		"ix_token":   ixToken,
+		"ix_ref":     ixRef,
+		"ix_any":     ixAny,
+		"ix_code":    ixCode,
+		"ix_ref_ids": ixRefIDs,
 	} {
 		if err := c.RegisterFunc(name, fn, true); err != nil {
 			return fmt.Errorf("register %s: %w", name, err)

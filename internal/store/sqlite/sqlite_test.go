@@ -91,3 +91,47 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("after space is back: %v, %v; want 2000 patients", counts, err)
 	}
 }
+
+// TestEraseKeepsPostingsConsistent erases resources that share posting rows with others and
+// checks, through IndexEntries, that no posting key of an erased resource is left and that the
+// others' entries are intact.
+func TestEraseKeepsPostingsConsistent(t *testing.T) {
+	ctx := context.Background()
+	s := open(t).(*sqlite.Store)
+	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
+	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "er", Status: store.DatastoreActive, TypeVersion: "R4",
+		CreatedAt: time.Now(), ReadyAt: time.Now()}, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	var writes []store.ResourceWrite
+	for i := range 20 {
+		id := fmt.Sprintf("o%d", i)
+		writes = append(writes, store.ResourceWrite{Type: "Observation", ID: id, Body: []byte(`{"resourceType":"Observation","id":"` + id + `"}`),
+			Index: []store.IndexEntry{{Param: "code", Kind: store.IndexToken, System: "s", Code: "c"},
+				{Param: "subject", Kind: store.IndexReference, RefType: "Patient", RefID: "p"},
+				{Param: "value-quantity", Kind: store.IndexQuantity, NumLow: float64(i), NumHigh: float64(i)}}})
+	}
+	if _, err := s.ResourceWrite(ctx, "er", writes, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	var keys []store.ResourceKey
+	for i := 0; i < 20; i += 2 {
+		keys = append(keys, store.ResourceKey{Type: "Observation", ID: fmt.Sprintf("o%d", i)})
+	}
+	if n, err := s.ResourceErase(ctx, store.EraseParams{DatastoreID: "er", Keys: keys}); err != nil || n != 10 {
+		t.Fatalf("erase: %d, %v", n, err)
+	}
+	left := 0
+	if err := s.IndexEntries(ctx, "er", func(typ, id string, entries []string) error {
+		left++
+		if len(entries) != 3 {
+			t.Errorf("%s/%s has %d entries, want 3", typ, id, len(entries))
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("index after the erase: %v", err)
+	}
+	if left != 10 {
+		t.Errorf("%d resources left in the index, want 10", left)
+	}
+}

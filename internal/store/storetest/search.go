@@ -25,6 +25,10 @@ func RunSearch(t *testing.T, newStore Factory) {
 		t.Parallel()
 		testDateWindow(t, newStore(t))
 	})
+	t.Run("Graph", func(t *testing.T) {
+		t.Parallel()
+		testSearchGraph(t, newStore(t))
+	})
 	t.Run("WriteCondition", func(t *testing.T) {
 		t.Parallel()
 		testWriteCondition(t, newStore(t))

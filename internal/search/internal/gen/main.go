@@ -31,6 +31,10 @@ type bundle struct {
 			Type       string   `json:"type"`
 			Expression string   `json:"expression"`
 			Target     []string `json:"target"`
+			Component  []struct {
+				Definition string `json:"definition"`
+				Expression string `json:"expression"`
+			} `json:"component"`
 		} `json:"resource"`
 	} `json:"entry"`
 }
@@ -143,12 +147,43 @@ func run(shared, out string) error {
 			r.Code, k, strs(r.Base), r.Expression, strs(targets), r.URL)
 		n++
 	}
+	buf.WriteString("}\n\n")
+	// Composite parameters, with their components resolved to the component parameters' codes
+	// and types.
+	byURL := map[string]int{}
+	for i, e := range b.Entry {
+		byURL[e.Resource.URL] = i
+	}
+	buf.WriteString("// compositeDefinitions are the FHIR R4 composite search parameters, each component with the\n")
+	buf.WriteString("// code and type of its parameter and its expression relative to the composite's.\n")
+	buf.WriteString("var compositeDefinitions = [...]compositeDefinition{\n")
+	nc := 0
+	for _, e := range b.Entry {
+		r := e.Resource
+		if r.Type != "composite" || r.Expression == "" {
+			continue
+		}
+		fmt.Fprintf(&buf, "\t{code: %q, bases: %s, expr: %q, url: %q, parts: []compositePart{", r.Code, strs(r.Base), r.Expression, r.URL)
+		for i, c := range r.Component {
+			if i > 0 {
+				buf.WriteString(", ")
+			}
+			def := b.Entry[byURL[c.Definition]].Resource
+			k, ok := kinds[def.Type]
+			if !ok || def.URL != c.Definition {
+				k = "0"
+			}
+			fmt.Fprintf(&buf, "{code: %q, kind: %s, expr: %q}", def.Code, k, c.Expression)
+		}
+		buf.WriteString("}},\n")
+		nc++
+	}
 	buf.WriteString("}\n")
 	src, err := format.Source(buf.Bytes())
 	if err != nil {
 		return err
 	}
-	log.Printf("%d search parameters", n)
+	log.Printf("%d search parameters, %d composite", n, nc)
 	return os.WriteFile(out, src, 0o644)
 }
 

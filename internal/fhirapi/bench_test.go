@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -68,8 +69,43 @@ func sampleIDs(b *testing.B, path string, n int) (ids, subjects []string) {
 	return ids, subjects
 }
 
+type benchPatient struct{ id, family string }
+
+// samplePatients reads the ids and family names of every 7th patient of a gzip NDJSON file, up
+// to n.
+func samplePatients(b *testing.B, path string, n int) []benchPatient {
+	b.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(nil, 64<<20)
+	var out []benchPatient
+	for k := 0; sc.Scan() && len(out) < n; k++ {
+		if k%7 != 0 {
+			continue
+		}
+		var m struct {
+			ID   string
+			Name []struct{ Family string }
+		}
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, benchPatient{m.ID, m.Name[0].Family})
+	}
+	return out
+}
+
 // BenchmarkSyntheaFull imports synthea-full (180k resources) through an import job, then
-// measures read, token search, date-range search and create over HTTP with SigV4. Run with
+// measures read, token search, date-range search, a reverse chain (_has), a chain of three
+// links, Patient $everything and create over HTTP with SigV4. Run with
 // go test -run XXX -bench SyntheaFull -benchtime 1x ./internal/fhirapi/
 func BenchmarkSyntheaFull(b *testing.B) {
 	dir := filepath.Join(testenv.SharedDir(b), "data", "synthea-full")
@@ -82,6 +118,7 @@ func BenchmarkSyntheaFull(b *testing.B) {
 	imported := time.Since(start)
 
 	obsIDs, subjects := sampleIDs(b, filepath.Join(dir, "Observation.ndjson.gz"), 1000)
+	pats := samplePatients(b, filepath.Join(dir, "Patient.ndjson.gz"), 50)
 	const n = 1000
 	b.ResetTimer()
 	for range b.N {
@@ -118,6 +155,47 @@ func BenchmarkSyntheaFull(b *testing.B) {
 				b.Fatalf("search: %d %s", r.status, r.body)
 			}
 		})
+		// Reverse chain: the patients with an observation of a code.
+		labs := []string{"4548-4", "2093-3", "718-7", "33914-3", "6690-2", "2571-8"}
+		latencies(b, "search-has", 100, func(i int) {
+			q := "Patient?_has:Observation:subject:code=http://loinc.org|" + labs[i%len(labs)]
+			if r := e.do("GET", q, nil); r.status != 200 || len(r.body) < 1000 {
+				b.Fatalf("search: %d %s", r.status, r.body)
+			}
+		})
+		// A chain of three links: diagnostic reports whose results were observed in encounters
+		// of patients of a family name.
+		latencies(b, "search-chain3", 100, func(i int) {
+			q := "DiagnosticReport?result:Observation.encounter:Encounter.subject:Patient.family=" + url.QueryEscape(pats[i%len(pats)].family)
+			if r := e.do("GET", q, nil); r.status != 200 {
+				b.Fatalf("search: %d %s", r.status, r.body)
+			}
+		})
+		// $everything of a patient: the first page, and every page.
+		latencies(b, "everything-page", 100, func(i int) {
+			if r := e.do("GET", "Patient/"+pats[i%len(pats)].id+"/$everything", nil); r.status != 200 {
+				b.Fatalf("$everything: %d %s", r.status, r.body)
+			}
+		})
+		var everything int
+		latencies(b, "everything-all-pages", 100, func(i int) {
+			next := "Patient/" + pats[i%len(pats)].id + "/$everything"
+			for next != "" {
+				r := e.do("GET", next, nil)
+				if r.status != 200 {
+					b.Fatalf("$everything: %d %s", r.status, r.body)
+				}
+				// The client's share is kept small: the entries are counted and the next link found
+				// without decoding the page.
+				everything += bytes.Count(r.body, []byte(`"search":{"mode":"match"}`))
+				next = ""
+				if i := bytes.Index(r.body, []byte(`{"relation":"next","url":"`)); i >= 0 {
+					rest := r.body[i+len(`{"relation":"next","url":"`):]
+					next = strings.ReplaceAll(string(rest[:bytes.IndexByte(rest, '"')]), `\u0026`, "&")
+				}
+			}
+		})
+		b.ReportMetric(float64(everything)/100, "everything-resources/patient")
 		created := time.Now()
 		const creates = 500
 		for i := 0; i < creates; i++ {

@@ -15,6 +15,11 @@ import (
 // ("Type/id") for a reference. A query then tests one such parameter with the second value's
 // comparison, and every prefix and modifier of the second kind applies.
 //
+// A composite whose expression is the union of other composites' expressions, with the same
+// components (R4's combo-code-value-quantity is code-value-quantity on the Observation and
+// component-code-value-quantity on its components), is not indexed again: a search of it tests
+// the entries of those composites (Param.union).
+//
 // Composites whose first component is not a token or a reference, with other than two
 // components, or whose components do not compile, are not indexed (Skipped lists them).
 
@@ -38,6 +43,8 @@ type compositePart struct {
 // composite is a compiled composite parameter.
 type composite struct {
 	first, second compiledPart
+	// union, when set, names the composites whose entries answer this one: it has none of its own.
+	union []string
 }
 
 type compiledPart struct {
@@ -73,6 +80,7 @@ func (r *registry) buildComposites(all []string) {
 			r.skipped[d.url] = err.Error()
 			continue
 		}
+		c.union = unionOf(d)
 		for _, b := range d.bases {
 			types := []string{b}
 			if b == "Resource" || b == "DomainResource" {
@@ -93,6 +101,41 @@ func (r *registry) buildComposites(all []string) {
 			}
 		}
 	}
+}
+
+// unionOf returns the composites whose expressions, taken together, are d's, with the same
+// component expressions and types; nil when there are none.
+func unionOf(d *compositeDefinition) []string {
+	terms := strings.Split(d.expr, "|")
+	if len(terms) < 2 {
+		return nil
+	}
+	var out []string
+	for _, term := range terms {
+		term = strings.TrimSpace(term)
+		found := ""
+		for j := range compositeDefinitions {
+			o := &compositeDefinitions[j]
+			if o.expr != term || len(o.parts) != len(d.parts) {
+				continue
+			}
+			same := true
+			for k := range d.parts {
+				if o.parts[k].expr != d.parts[k].expr || o.parts[k].kind != d.parts[k].kind {
+					same = false
+				}
+			}
+			if same {
+				found = o.code
+				break
+			}
+		}
+		if found == "" {
+			return nil
+		}
+		out = append(out, found)
+	}
+	return out
 }
 
 func compileComposite(d *compositeDefinition) (*composite, expr, error) {
@@ -151,6 +194,9 @@ func (c *composite) collectTop(base expr, typ string, t *topMembers) {
 // reached: each value of the second component under each key of the first.
 func appendComposite(out []Entry, p *Param, n node) []Entry {
 	c := p.composite
+	if c.union != nil {
+		return out // its parts' entries answer it
+	}
 	var keys []string
 	for _, v := range c.first.expr.eval(n, "Resource", nil) {
 		switch c.first.kind {

@@ -407,7 +407,15 @@ func parseComposite(p *Param, modifier, raw string) ([]store.SearchPredicate, er
 			}
 			return nil, errf(p.Code, "%s", err)
 		}
-		out = append(out, pr)
+		if c.union == nil {
+			out = append(out, pr)
+			continue
+		}
+		for _, part := range c.union {
+			pp := pr
+			pp.Param = part + compositeKey + key
+			out = append(out, pp)
+		}
 	}
 	return out, nil
 }

@@ -24,7 +24,8 @@ import (
 const fuzzLimit = 256 << 10
 
 // fuzzOps are the interactions FuzzFHIRRequest drives: op names one, else its first byte picks.
-var fuzzOps = []string{"create", "update", "patch", "search", "search-post", "bundle", "read"}
+var fuzzOps = []string{"create", "update", "patch", "search", "search-post", "bundle", "read",
+	"conditional-create", "conditional-update", "conditional-patch", "conditional-delete", "operation", "get"}
 
 // FuzzFHIRRequest sends arbitrary creates, updates, patches, searches and Bundles to the FHIR API
 // of an authenticated caller, over a SQLite store: whatever the bytes, the service must not panic,
@@ -61,6 +62,23 @@ func FuzzFHIRRequest(f *testing.F) {
 		{"bundle", "", "", "", `{"resourceType":"Bundle","type":"batch","entry":[{"request":{"method":"GET","url":"Patient?name=doe"}},{"request":{"method":"DELETE","url":"Patient/p9"}},{"request":{"method":"PATCH","url":"Patient/p1"}}]}`},
 		{"read", "Patient", "p1/_history/1", "", ""},
 		{"read", "Patient", "p1/$everything", "", ""},
+		{"conditional-create", "Patient", "", "identifier=urn:x|1", patient},
+		{"conditional-create", "Patient", "", "_has:Observation:subject:code=8302-2", patient},
+		{"conditional-update", "Patient", "", "name=doe", patient},
+		{"conditional-update", "Patient", "", "_count=1", patient},
+		{"conditional-patch", "Patient", "", "gender=female", `[{"op":"replace","path":"/gender","value":"male"}]`},
+		{"conditional-delete", "Observation", "", "subject=Patient/p1", ""},
+		{"operation", "Patient", "$validate", "mode=create", patient},
+		{"operation", "Patient", "p1/$validate", "", `{"resourceType":"Parameters","parameter":[{"name":"resource","resource":` + patient + `},{"name":"mode","valueCode":"update"}]}`},
+		{"operation", "Patient", "p1/$everything", "_since=2020-01-01T00:00:00Z&_type=Observation&_count=1", ""},
+		{"operation", "Composition", "c1/$document", "persist=true", ""},
+		{"operation", "Patient", "p1/_history/1/$erase", "", ""},
+		{"get", "", "", "_type=Patient,Observation&_id=p1&_sort=_id", ""},
+		{"get", "", "Patient/p1/*", "_count=1&_page=eyJwIjo5OTl9", ""},
+		{"get", "", "_history", "_count=2&_since=2020", ""},
+		{"search", "Observation", "", "code-value-quantity=http://loinc.org|8302-2$gt1,8302-2$ap180&combo-code-value-quantity=x$lt1", ""},
+		{"search", "Patient", "", "_has:Observation:subject:_has:AuditEvent:entity:agent=x&name:text=do&_include:iterate=*&_elements=name", ""},
+		{"search", "DiagnosticReport", "", "result.encounter.subject.organization.name=x&result:Observation.subject:identifier=a|b&_summary=true", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.op, s.typ, s.id, s.query, []byte(s.body))
@@ -79,7 +97,7 @@ func FuzzFHIRRequest(f *testing.F) {
 		CreatedAt: now, ReadyAt: now, TypeVersion: "R4"}, nil, 0); err != nil {
 		f.Fatal(err)
 	}
-	h := fhirapi.New(st, fhir.NewValidator(), fhirapi.Options{PublicURL: "http://127.0.0.1:4599", Exports: st, MaxBody: fuzzLimit})
+	h := fhirapi.New(st, fhir.NewValidator(), fhirapi.Options{PublicURL: "http://127.0.0.1:4599", Exports: st, Deletes: st, MaxBody: fuzzLimit})
 	id := sigv4.Identity{AccessKeyID: "test", AccountID: tenant.AccountID, Region: tenant.Region}
 	base := "/datastore/" + ds + "/r4/"
 	for _, body := range []string{patient, obs} {
@@ -117,6 +135,18 @@ func FuzzFHIRRequest(f *testing.F) {
 			method, target, ctype = "POST", base, "application/fhir+json"
 		case "read":
 			method, target = "GET", base+url.PathEscape(typ)+"/"+rid
+		case "conditional-create":
+			method, target, ctype = "POST", base+url.PathEscape(typ), "application/fhir+json"
+		case "conditional-update":
+			method, target, ctype = "PUT", base+url.PathEscape(typ)+"?"+query, "application/fhir+json"
+		case "conditional-patch":
+			method, target, ctype = "PATCH", base+url.PathEscape(typ)+"?"+query, "application/json-patch+json"
+		case "conditional-delete":
+			method, target = "DELETE", base+url.PathEscape(typ)+"?"+query
+		case "operation":
+			method, target, ctype = "POST", base+url.PathEscape(typ)+"/"+rid+"?"+query, "application/fhir+json"
+		case "get":
+			method, target = "GET", base+rid+"?"+query
 		}
 		u, err := url.ParseRequestURI(target)
 		if err != nil {
@@ -126,6 +156,9 @@ func FuzzFHIRRequest(f *testing.F) {
 		req.URL, req.RequestURI = u, u.RequestURI()
 		if ctype != "" {
 			req.Header.Set("Content-Type", ctype)
+		}
+		if fuzzOps[k] == "conditional-create" {
+			req.Header.Set("If-None-Exist", query)
 		}
 		req = req.WithContext(sigv4.WithIdentity(req.Context(), id))
 		rec := httptest.NewRecorder()

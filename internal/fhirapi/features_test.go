@@ -297,6 +297,30 @@ func TestSearchFeatures(t *testing.T) {
 		}
 	})
 
+	t.Run("_summary and _elements on a read", func(t *testing.T) {
+		summary, _ := definitionElements(t, "Patient")
+		p := patients[2]
+		r := e.do("GET", "Patient/"+p["id"].(string)+"?_summary=true", nil)
+		res := r.json(t)
+		var want []string
+		for k := range p {
+			if k == "resourceType" || summary[elementOf(k, summary)] {
+				want = append(want, k)
+			}
+		}
+		sort.Strings(want)
+		if diff := cmp.Diff(want, keysOf(res)); diff != "" || !hasSubsettedTag(res) {
+			t.Errorf("read with _summary=true (-want +got):\n%s (tagged %v)", diff, hasSubsettedTag(res))
+		}
+		res = e.do("GET", "Patient/"+p["id"].(string)+"/_history/1?_elements=gender", nil).json(t)
+		if res["gender"] != p["gender"] || res["name"] != nil || !hasSubsettedTag(res) {
+			t.Errorf("vread with _elements=gender: %v", keysOf(res))
+		}
+		if r := e.do("GET", "Patient/"+p["id"].(string)+"?_summary=count", nil); r.status != 400 {
+			t.Errorf("read with _summary=count: %d, want 400", r.status)
+		}
+	})
+
 	t.Run("_summary=true prunes backbone elements", func(t *testing.T) {
 		// Observation.component is a summary element whose children code and value[x] are summary
 		// and whose referenceRange, interpretation... are not.

@@ -307,7 +307,7 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 		rid := segs[1]
 		switch m {
 		case http.MethodGet:
-			return h.read(c, typ, rid)
+			return h.readSubset(c, typ)(h.read(c, typ, rid))
 		case http.MethodPut:
 			body, err := h.readBody(r)
 			if err != nil {
@@ -338,7 +338,7 @@ func (h *Handler) serve(r *http.Request) (*response, error) {
 		if len(segs) == 3 {
 			return h.history(c, typ, segs[1])
 		}
-		return h.vread(c, typ, segs[1], segs[3])
+		return h.readSubset(c, typ)(h.vread(c, typ, segs[1], segs[3]))
 	}
 	return nil, fail("not-found", "unknown path")
 }

@@ -73,6 +73,59 @@ func newSubset(summary string, elements []string) subset {
 
 func (s subset) none() bool { return s.summary == "" && s.elements == nil }
 
+// readSubset returns what narrows a read or vread answer by the request's _summary and
+// _elements (FHIR allows them on reads). _format (JSON) is accepted; other parameters are
+// ignored, or refused under Prefer: handling=strict. A read without a query string is answered
+// as stored.
+func (h *Handler) readSubset(c *call, typ string) func(*response, error) (*response, error) {
+	return func(resp *response, err error) (*response, error) {
+		if err != nil || c.r.URL.RawQuery == "" {
+			return resp, err
+		}
+		q := c.r.URL.Query()
+		var sub subset
+		for k, vs := range q {
+			switch k {
+			case "_summary":
+				if len(vs) != 1 || vs[0] != "true" && vs[0] != "text" && vs[0] != "data" && vs[0] != "false" {
+					return nil, invalid("_summary on a read must be true, text, data or false")
+				}
+				sub.summary = vs[0]
+			case "_elements":
+				var names []string
+				for _, e := range strings.Split(strings.Join(vs, ","), ",") {
+					e = strings.TrimPrefix(strings.TrimSpace(e), typ+".")
+					if e == "" || strings.Contains(e, ".") {
+						return nil, fail("not-supported", "only top-level element names are supported in _elements, not %q", e)
+					}
+					names = append(names, e)
+				}
+				sub.elements = newSubset("", names).elements
+			case "_format":
+				if f := vs[0]; f != "json" && f != "application/json" && f != "application/fhir+json" {
+					return nil, fail("not-supported", "the only format is JSON (application/fhir+json)")
+				}
+			default:
+				if strictHandling(c.r) {
+					return nil, fail("not-supported", "the parameter %s does not apply to a read", k)
+				}
+			}
+		}
+		if sub.summary == "false" {
+			sub.summary = ""
+		}
+		if sub.none() || resp.body == nil {
+			return resp, nil
+		}
+		body, err := sub.apply(resp.bytes(), typ)
+		if err != nil {
+			return nil, err
+		}
+		resp.body, resp.more = body, nil
+		return resp, nil
+	}
+}
+
 // subsettedTag marks a resource that was returned with elements left out (FHIR R4 search, "Summary").
 const subsettedTag = `{"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED","display":"Resource encoded in summary mode"}`
 

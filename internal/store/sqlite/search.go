@@ -483,11 +483,10 @@ func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredic
 		b.w("))")
 		return nil
 	}
-	// One parameter (the usual case) is tested once; several (a compartment's member
-	// parameters) each with their values.
-	multi := false
 	for _, p := range any {
-		multi = multi || p.Param != any[0].Param
+		if p.Param != any[0].Param {
+			return drivingUnion(b, ds, typ, a, any)
+		}
 	}
 	// conds is the disjunction of the clause's value tests on alias x.
 	var conds sqlBuilder
@@ -496,36 +495,53 @@ func drivingSet(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredic
 			conds.w(" OR ")
 		}
 		conds.w("(")
-		if multi {
-			conds.w("x.param = "+paramExpr+" AND ", typ, p.Param)
-		}
 		if err := valueCond(&conds, ds, p); err != nil {
 			return err
 		}
 		conds.w(")")
 	}
-	param := "x.param = " + paramExpr + " AND "
-	paramArgs := []interface{}{typ, any[0].Param}
-	if multi {
-		param, paramArgs = "", nil
-	}
 	if table, ok := postTable(any[0].Kind); ok {
-		b.w(a+".pk IN ("+fmt.Sprintf(postedKeys, table)+"x.ds = ? AND "+param, append([]interface{}{ds}, paramArgs...)...)
+		b.w(a+".pk IN ("+fmt.Sprintf(postedKeys, table)+"x.ds = ? AND x.param = "+paramExpr+" AND ", ds, typ, any[0].Param)
 		if win != nil {
 			win.used = true
-			win.rangeSQL = "SELECT min(x.chunk), max(x.chunk) FROM " + table + " x WHERE x.ds = ? AND " + param +
-				"x.chunk >= ? AND (" + conds.b.String() + ")"
-			win.rangeArgs = append(append(append([]interface{}{ds}, paramArgs...), win.lo), conds.args...)
+			win.rangeSQL = "SELECT min(x.chunk), max(x.chunk) FROM " + table + " x WHERE x.ds = ? AND x.param = " + paramExpr +
+				" AND x.chunk >= ? AND (" + conds.b.String() + ")"
+			win.rangeArgs = append([]interface{}{ds, typ, any[0].Param, win.lo}, conds.args...)
 			if win.bounded {
 				b.w("x.chunk BETWEEN ? AND ? AND ", win.lo, win.hi)
 			}
 		}
 	} else if table, ok := tableOf(any[0].Kind); ok {
-		b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND "+param, append([]interface{}{ds}, paramArgs...)...)
+		b.w(a+".pk IN (SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND ", ds, typ, any[0].Param)
 	} else {
 		return fmt.Errorf("search parameter %s: unknown kind: %w", any[0].Param, store.ErrBadQuery)
 	}
 	b.w("("+conds.b.String()+"))", conds.args...)
+	return nil
+}
+
+// drivingUnion writes the driving set of a clause over several parameters of one kind (a
+// compartment's member parameters) as a union of one index lookup per predicate, each on its
+// (ds, param, value) key.
+func drivingUnion(b *sqlBuilder, ds int64, typ, a string, any []store.SearchPredicate) error {
+	b.w(a + ".pk IN (")
+	for i, p := range any {
+		if i > 0 {
+			b.w(" UNION ALL ")
+		}
+		if table, ok := postTable(p.Kind); ok {
+			b.w(fmt.Sprintf(postedKeys, table)+"x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, p.Param)
+		} else if table, ok := tableOf(p.Kind); ok {
+			b.w("SELECT x.rpk FROM "+table+" x WHERE x.ds = ? AND x.param = "+paramExpr+" AND (", ds, typ, p.Param)
+		} else {
+			return fmt.Errorf("search parameter %s: unknown kind: %w", p.Param, store.ErrBadQuery)
+		}
+		if err := valueCond(b, ds, p); err != nil {
+			return err
+		}
+		b.w(")")
+	}
+	b.w(")")
 	return nil
 }
 

@@ -15,6 +15,12 @@ import (
 // ("Type/id") for a reference. A query then tests one such parameter with the second value's
 // comparison, and every prefix and modifier of the second kind applies.
 //
+// A composite over the resource itself whose second component has at most one value (R4's
+// code-value-quantity and the other code-value-* of Observation) needs no entries either: the
+// pair is one resource's, so the composite is the conjunction of its components' own parameters
+// (code-value-quantity=sys|c$gt5 is code=sys|c and value-quantity=gt5), which are indexed anyway
+// (Param.conjunction).
+//
 // A composite whose expression is the union of other composites' expressions, with the same
 // components (R4's combo-code-value-quantity is code-value-quantity on the Observation and
 // component-code-value-quantity on its components), is not indexed again: a search of it tests
@@ -29,7 +35,10 @@ type compositeDefinition struct {
 	bases []string
 	expr  string
 	url   string
-	parts []compositePart
+	// single: the expression is the resource itself and the second component has one value at
+	// most (the generator reads that from the resource definitions).
+	single bool
+	parts  []compositePart
 }
 
 // compositePart is one component: its parameter's code and type and its expression, relative to
@@ -95,7 +104,14 @@ func (r *registry) buildComposites(all []string) {
 				if _, dup := m[d.code]; dup {
 					continue
 				}
-				p := &Param{Code: d.code, Kind: c.second.kind, URL: d.url, Expr: d.expr, compiled: base, composite: c}
+				p := &Param{Code: d.code, Kind: c.second.kind, URL: d.url, Expr: d.expr, compiled: base, composite: c, owner: t}
+				if d.single {
+					first, ok1 := m[d.parts[0].code]
+					second, ok2 := m[d.parts[1].code]
+					if ok1 && ok2 && first.compiled != nil && second.compiled != nil && first.Kind == d.parts[0].kind && second.Kind == d.parts[1].kind {
+						p.conjunction = &[2]*Param{first, second}
+					}
+				}
 				m[d.code] = p
 				r.sorted[t] = append(r.sorted[t], p)
 			}
@@ -194,8 +210,8 @@ func (c *composite) collectTop(base expr, typ string, t *topMembers) {
 // reached: each value of the second component under each key of the first.
 func appendComposite(out []Entry, p *Param, n node) []Entry {
 	c := p.composite
-	if c.union != nil {
-		return out // its parts' entries answer it
+	if c.union != nil || p.conjunction != nil {
+		return out // other parameters' entries answer it
 	}
 	var keys []string
 	for _, v := range c.first.expr.eval(n, "Resource", nil) {

@@ -176,6 +176,15 @@ func (q *Query) add(name, raw string) error {
 	case "_contained", "_containedType", "_pretty", "_text", "_content", "_list", "_query", "_filter", "_type":
 		return unsupported("the parameter %s is not supported", name)
 	}
+	code, modifier, _ := strings.Cut(name, ":")
+	if p, ok := Lookup(q.Type, code); ok && p.composite != nil && !strings.Contains(name, ".") {
+		clauses, err := parseComposite(p, modifier, raw)
+		if err != nil {
+			return err
+		}
+		q.Where = append(q.Where, clauses...)
+		return nil
+	}
 	preds, err := parseParam(q.Type, name, raw, 0)
 	if err != nil {
 		return err
@@ -282,7 +291,14 @@ func parseParam(typ, name, raw string, depth int) ([]store.SearchPredicate, erro
 		if chainRest != "" {
 			return nil, errf(name, "a composite parameter cannot be chained")
 		}
-		return parseComposite(p, modifier, raw)
+		clauses, err := parseComposite(p, modifier, raw)
+		if err != nil {
+			return nil, err
+		}
+		if len(clauses) != 1 {
+			return nil, unsupported("the composite %s is a conjunction of parameters, which a chain or _has cannot hold", p.Code)
+		}
+		return clauses[0], nil
 	}
 	if chainRest == "" {
 		return parseValues(p, modifier, raw)
@@ -363,61 +379,131 @@ func parseHas(typ, name, raw string, depth int) ([]store.SearchPredicate, error)
 	return out, nil
 }
 
-// parseComposite parses the values of a composite parameter, "first$second[,first$second]": each
-// becomes a test of the second component's kind on the entries keyed by the first (composites.go).
-func parseComposite(p *Param, modifier, raw string) ([]store.SearchPredicate, error) {
+// maxCompositeClauses bounds the clauses one composite parameter becomes (see parseComposite).
+const maxCompositeClauses = 16
+
+// parseComposite parses the values of a composite parameter, "first$second[,first$second]".
+// Each value is a conjunction of tests: for a keyed composite one test of the second
+// component's kind on the entries keyed by the first (composites.go); for a conjunction
+// composite the tests of its two components' own parameters; for a union, its parts'
+// alternatives. The values are alternatives, so the result is the conjunctive normal form of a
+// disjunction of conjunctions: clauses whose count is the product of the conjunctions' sizes,
+// at most maxCompositeClauses.
+func parseComposite(p *Param, modifier, raw string) ([][]store.SearchPredicate, error) {
 	if modifier != "" {
 		return nil, unsupported("modifiers of composite parameters are not supported")
 	}
-	c := p.composite
-	var out []store.SearchPredicate
+	var alts [][]store.SearchPredicate
 	for _, v := range splitKeepEscapes(raw, ',') {
 		first, second, ok := cutUnescaped(v, '$')
 		if !ok || first == "" || second == "" {
 			return nil, errf(p.Code, "want first$second, got %q", v)
 		}
-		var key string
-		switch c.first.kind {
-		case kindToken:
-			system, code, hasSystem := splitPipe(first)
-			switch {
-			case !hasSystem:
-				key = "*|" + unescape(system)
-			case code == "":
-				return nil, unsupported("a composite's token component without a code (%q) is not supported", first)
-			default:
-				key = unescape(system) + "|" + unescape(code)
-			}
-		case kindReference:
-			t, id := splitReference(unescape(first))
-			if t == "" && !strings.Contains(first, "://") {
-				return nil, errf(p.Code, "%q is not a typed reference (Type/id)", first)
-			}
-			key = unescape(first)
-			if t != "" {
-				key = t + "/" + id
+		parts := []*Param{p}
+		if p.composite.union != nil {
+			parts = nil
+			for _, code := range p.composite.union {
+				part, ok := lookupIn(p, code)
+				if !ok {
+					return nil, errf(p.Code, "its part %s is not a composite of the same type", code)
+				}
+				parts = append(parts, part)
 			}
 		}
-		second = unescape(second)
-		pr := store.SearchPredicate{Param: p.Code + compositeKey + key, Kind: c.second.kind}
-		if err := parseValue(&Param{Code: c.second.code, Kind: c.second.kind}, "", second, &pr); err != nil {
-			var ns *notSupported
-			if errors.As(err, &ns) {
+		for _, part := range parts {
+			conj, err := compositeValue(part, first, second)
+			if err != nil {
 				return nil, err
 			}
-			return nil, errf(p.Code, "%s", err)
-		}
-		if c.union == nil {
-			out = append(out, pr)
-			continue
-		}
-		for _, part := range c.union {
-			pp := pr
-			pp.Param = part + compositeKey + key
-			out = append(out, pp)
+			alts = append(alts, conj)
 		}
 	}
-	return out, nil
+	n := 1
+	for _, a := range alts {
+		n *= len(a)
+		if n > maxCompositeClauses {
+			return nil, unsupported("%s with these many values is too costly to search", p.Code)
+		}
+	}
+	// Pick one test of every alternative for each clause.
+	clauses := [][]store.SearchPredicate{nil}
+	for _, a := range alts {
+		var next [][]store.SearchPredicate
+		for _, c := range clauses {
+			for _, t := range a {
+				next = append(next, append(append([]store.SearchPredicate(nil), c...), t))
+			}
+		}
+		clauses = next
+	}
+	return clauses, nil
+}
+
+// lookupIn finds another composite parameter of the type composite p belongs to.
+func lookupIn(p *Param, code string) (*Param, bool) {
+	q, ok := Lookup(p.owner, code)
+	return q, ok && q.composite != nil && q.composite.union == nil
+}
+
+// compositeValue parses one first$second value of composite p (not a union) into the tests
+// that together match it.
+func compositeValue(p *Param, first, second string) ([]store.SearchPredicate, error) {
+	c := p.composite
+	parseOne := func(param *Param, code, v string) (store.SearchPredicate, error) {
+		pr := store.SearchPredicate{Param: code, Kind: param.Kind}
+		if err := parseValue(param, "", v, &pr); err != nil {
+			var ns *notSupported
+			if errors.As(err, &ns) {
+				return pr, err
+			}
+			return pr, errf(p.Code, "%s", err)
+		}
+		return pr, nil
+	}
+	if cp := p.conjunction; cp != nil {
+		a, err := parseOne(cp[0], cp[0].Code, unescapeComposite(first))
+		if err != nil {
+			return nil, err
+		}
+		b, err := parseOne(cp[1], cp[1].Code, unescape(second))
+		if err != nil {
+			return nil, err
+		}
+		return []store.SearchPredicate{a, b}, nil
+	}
+	var key string
+	switch c.first.kind {
+	case kindToken:
+		system, code, hasSystem := splitPipe(first)
+		switch {
+		case !hasSystem:
+			key = "*|" + unescape(system)
+		case code == "":
+			return nil, unsupported("a composite's token component without a code (%q) is not supported", first)
+		default:
+			key = unescape(system) + "|" + unescape(code)
+		}
+	case kindReference:
+		t, id := splitReference(unescape(first))
+		if t == "" && !strings.Contains(first, "://") {
+			return nil, errf(p.Code, "%q is not a typed reference (Type/id)", first)
+		}
+		key = unescape(first)
+		if t != "" {
+			key = t + "/" + id
+		}
+	}
+	pr, err := parseOne(&Param{Code: c.second.code, Kind: c.second.kind}, p.Code+compositeKey+key, unescape(second))
+	if err != nil {
+		return nil, err
+	}
+	return []store.SearchPredicate{pr}, nil
+}
+
+// unescapeComposite removes the escapes of a composite's first value except those a token
+// value keeps for its own parsing ("\|").
+func unescapeComposite(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, `\$`, "$"), `\,`, ",")
 }
 
 // splitKeepEscapes splits s at unescaped sep, keeping escapes for the parts' own parsing.

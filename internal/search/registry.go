@@ -42,6 +42,10 @@ type Param struct {
 	// composite, for a composite parameter, holds its two components; Kind is then the second
 	// component's (composites.go).
 	composite *composite
+	// conjunction, for a composite over the resource itself whose second component has one value
+	// at most, holds the parameters of its two components: it is their conjunction.
+	conjunction *[2]*Param
+	owner       string // the resource type of a composite parameter
 }
 
 // TypeName is the parameter's FHIR type: Kind's name, or "composite".

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 )
 
 type bundle struct {
@@ -154,8 +155,14 @@ func run(shared, out string) error {
 	for i, e := range b.Entry {
 		byURL[e.Resource.URL] = i
 	}
+	maxes, err := elementMaxes(shared)
+	if err != nil {
+		return err
+	}
 	buf.WriteString("// compositeDefinitions are the FHIR R4 composite search parameters, each component with the\n")
-	buf.WriteString("// code and type of its parameter and its expression relative to the composite's.\n")
+	buf.WriteString("// code and type of its parameter and its expression relative to the composite's. single says\n")
+	buf.WriteString("// that the composite's expression is the resource itself and its second component an element\n")
+	buf.WriteString("// of at most one value (from the resource definitions).\n")
 	buf.WriteString("var compositeDefinitions = [...]compositeDefinition{\n")
 	nc := 0
 	for _, e := range b.Entry {
@@ -163,7 +170,8 @@ func run(shared, out string) error {
 		if r.Type != "composite" || r.Expression == "" {
 			continue
 		}
-		fmt.Fprintf(&buf, "\t{code: %q, bases: %s, expr: %q, url: %q, parts: []compositePart{", r.Code, strs(r.Base), r.Expression, r.URL)
+		single := len(r.Component) == 2 && singleValued(maxes, r.Expression, r.Component[1].Expression)
+		fmt.Fprintf(&buf, "\t{code: %q, bases: %s, expr: %q, url: %q, single: %v, parts: []compositePart{", r.Code, strs(r.Base), r.Expression, r.URL, single)
 		for i, c := range r.Component {
 			if i > 0 {
 				buf.WriteString(", ")
@@ -185,6 +193,70 @@ func run(shared, out string) error {
 	}
 	log.Printf("%d search parameters, %d composite", n, nc)
 	return os.WriteFile(out, src, 0o644)
+}
+
+// elementMaxes reads the maximum cardinality of every element path of the resource definitions
+// (profiles-resources.json.gz), e.g. "Observation.value[x]" -> "1".
+func elementMaxes(shared string) (map[string]string, error) {
+	f, err := os.Open(filepath.Join(shared, "fhir-r4", "profiles-resources.json.gz"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	var b struct {
+		Entry []struct {
+			Resource struct {
+				ResourceType string `json:"resourceType"`
+				Snapshot     struct {
+					Element []struct {
+						Path string `json:"path"`
+						Max  string `json:"max"`
+					} `json:"element"`
+				} `json:"snapshot"`
+			} `json:"resource"`
+		} `json:"entry"`
+	}
+	if err := json.NewDecoder(zr).Decode(&b); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, e := range b.Entry {
+		if e.Resource.ResourceType != "StructureDefinition" {
+			continue
+		}
+		for _, el := range e.Resource.Snapshot.Element {
+			out[el.Path] = el.Max
+		}
+	}
+	return out, nil
+}
+
+// singleValued reports whether a composite's expression is a resource type itself and its
+// second component, relative to it, reaches one element (each union term "name" or
+// "name.as(Type)") of maximum cardinality 1.
+func singleValued(maxes map[string]string, base, second string) bool {
+	if strings.ContainsAny(base, ".|( ") {
+		return false
+	}
+	for _, term := range strings.Split(second, "|") {
+		term = strings.TrimSpace(term)
+		name, _, _ := strings.Cut(term, ".as(")
+		if strings.ContainsAny(name, ".()%") {
+			return false
+		}
+		m, ok := maxes[base+"."+name]
+		if !ok {
+			m, ok = maxes[base+"."+name+"[x]"]
+		}
+		if !ok || m != "1" {
+			return false
+		}
+	}
+	return true
 }
 
 // strs renders a string slice literal, nil when empty.

@@ -33,7 +33,8 @@
 //
 // :identifier and composites need no store support of their own: extraction indexes a
 // reference's identifier as a token under "<code>:identifier", and each pair of a composite's
-// values under a parameter named after the composite and the first value.
+// values under a parameter named after the composite and the first value, unless the composite
+// is a conjunction or a union of others (composites.go).
 //
 // Compartments (compartments_gen.go, from the R4 CompartmentDefinitions) name the reference
 // parameters that put a resource in a Patient's, Encounter's, ... compartment.

@@ -193,7 +193,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		return err
 	}
-	attrs := []any{"addr", ln.Addr().String(), "data_dir", cfg.DataDir, "public_url", cfg.PublicURL,
+	backend := "sqlite"
+	if cfg.Postgres() {
+		backend = "postgres" // the URL may hold a password: never logged
+	}
+	attrs := []any{"addr", ln.Addr().String(), "data_dir", cfg.DataDir, "store", backend, "node", srv.Node(), "public_url", cfg.PublicURL,
 		"console", cfg.PublicURL + "/console/", "startup", time.Since(start)}
 	if mln != nil {
 		attrs = append(attrs, "metrics_addr", mln.Addr().String())
@@ -233,8 +237,10 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	var creds string
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on (non-loopback needs non-default credentials)")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "folder for the database and the embedded S3 folder")
-	fs.StringVar(&cfg.Store, "store", cfg.Store, `storage backend: "sqlite" (default: <data-dir>/fhirlake.db) or a path ending in .db`)
+	fs.StringVar(&cfg.Store, "store", cfg.Store, `storage backend: "sqlite" (default: <data-dir>/fhirlake.db), a path ending in .db, or a postgres:// URL that several nodes may share`)
+	fs.IntVar(&cfg.StorePoolSize, "store-pool-size", cfg.StorePoolSize, "connections to a PostgreSQL store")
 	fs.StringVar(&cfg.S3Dir, "s3-dir", cfg.S3Dir, "folder that plays S3, also served by the S3 API on the listen port: s3://bucket/key is <s3-dir>/bucket/key; folders made by hand belong to the primary account (default <data-dir>/s3)")
+	fs.BoolVar(&cfg.S3DirShared, "s3-dir-shared", cfg.S3DirShared, "every node sees the same --s3-dir (needed to use the folder with a PostgreSQL store)")
 	fs.StringVar(&cfg.S3Endpoint, "s3-endpoint", cfg.S3Endpoint, "real S3-compatible endpoint URL (path-style; credentials from the AWS chain) instead of the folder; every tenant's jobs then use its credentials, and the S3 API on the listen port is off")
 	fs.StringVar(&cfg.S3Region, "s3-region", cfg.S3Region, "signing region for --s3-endpoint")
 	fs.StringVar(&cfg.AccessKeyID, "access-key-id", cfg.AccessKeyID, "access key id clients sign with")
@@ -246,6 +252,7 @@ func parseFlags(args []string, getenv func(string) string, stdout io.Writer) (co
 	fs.IntVar(&cfg.MaxDatastores, "max-datastores", cfg.MaxDatastores, "data stores per account and region (0: no limit)")
 	fs.DurationVar(&cfg.JobLease, "job-lease", cfg.JobLease, "job claim lease; an unfinished job is resumed by another worker after it expires")
 	fs.DurationVar(&cfg.JobFaultTimeout, "job-fault-timeout", cfg.JobFaultTimeout, "how long a job paused by a fault that can clear (data store disk full, S3 location unwritable or unreachable) retries before it fails")
+	fs.IntVar(&cfg.JobConcurrency, "job-concurrency", cfg.JobConcurrency, "jobs this node runs at once")
 	fs.IntVar(&cfg.ImportParallelism, "import-parallelism", cfg.ImportParallelism, "goroutines validating import lines (0: one per CPU)")
 	fs.IntVar(&cfg.MaxImportFiles, "max-import-files", cfg.MaxImportFiles, "input objects allowed per import job")
 	fs.IntVar(&cfg.ExportPerFile, "export-per-file", cfg.ExportPerFile, "resources per exported NDJSON object")

@@ -42,12 +42,18 @@ type Config struct {
 	// DataDir holds the SQLite database and, by default, the S3 folder. Default "./fhirlake-data".
 	DataDir string
 	// Store selects the backend: "" or "sqlite" means the file <DataDir>/fhirlake.db; a path ending in
-	// ".db" is used as the SQLite file. Default "".
+	// ".db" is used as the SQLite file; a postgres:// or postgresql:// URL opens a PostgreSQL
+	// database that several nodes may share (its search_path names the schema). Default "".
 	Store string
+	// StorePoolSize caps the connections to a PostgreSQL store. Default 10.
+	StorePoolSize int
 	// S3Dir is the folder that plays S3 when S3Endpoint is empty: s3://bucket/key is <S3Dir>/bucket/key.
 	// The S3 API on Listen serves it. Each bucket belongs to an account: the creator, for buckets made
 	// through the S3 API; AccountID, for folders made by hand. Default "<DataDir>/s3".
 	S3Dir string
+	// S3Dir is node-local, so a PostgreSQL store (whose nodes may be several) refuses it unless
+	// S3DirShared says that every node sees the same folder (a network file system). Default false.
+	S3DirShared bool
 	// S3Endpoint is a real S3-compatible endpoint (path-style); credentials come from the standard AWS
 	// chain. Every tenant's jobs use those credentials, so isolation between tenants is the endpoint's,
 	// and the S3 API on Listen is off. Default "" (use S3Dir).
@@ -75,14 +81,17 @@ type Config struct {
 	// MaxDatastores caps the data stores (not DELETED) of one account and region; 0 means no cap.
 	// Default 10, the HealthLake quota.
 	MaxDatastores int
-	// JobLease is how long a job claim lasts without a heartbeat before another worker may take the
-	// job over. Default 30s.
+	// JobLease is how long a job claim lasts without a heartbeat before another worker (of this
+	// node or, on PostgreSQL, of another) may take the job over. Default 30s.
 	JobLease time.Duration
 	// JobFaultTimeout is how long a job that meets an environment fault that can clear (the data
 	// store's disk is full; an S3 location is unwritable, unreadable or unreachable) pauses and
 	// retries with back-off, logging why, before it fails with a message naming the cause.
 	// Default 10m.
 	JobFaultTimeout time.Duration
+	// JobConcurrency is how many jobs this node runs at once (jobs of one data store and kind run
+	// one at a time whatever it is). Default 4.
+	JobConcurrency int
 	// ImportParallelism is the number of goroutines that parse and validate import lines.
 	// Default 0 (one per CPU).
 	ImportParallelism int
@@ -141,8 +150,10 @@ func Default() Config {
 		SecretAccessKey: DefaultSecretAccessKey,
 		AccountID:       DefaultAccountID,
 		MaxDatastores:   10,
+		StorePoolSize:   10,
 		JobLease:        30 * time.Second,
 		JobFaultTimeout: 10 * time.Minute,
+		JobConcurrency:  4,
 		MaxImportFiles:  10000,
 		ExportPerFile:   5000,
 
@@ -182,8 +193,16 @@ func (c *Config) Credentials() []Credential {
 		c.ExtraCredentials...)
 }
 
-// StorePath returns the SQLite file path.
+// Postgres reports whether Store names a PostgreSQL database.
+func (c *Config) Postgres() bool {
+	return strings.HasPrefix(c.Store, "postgres://") || strings.HasPrefix(c.Store, "postgresql://")
+}
+
+// StorePath returns the SQLite file path ("" for a PostgreSQL store).
 func (c *Config) StorePath() string {
+	if c.Postgres() {
+		return ""
+	}
 	if c.Store != "" && c.Store != "sqlite" {
 		return c.Store
 	}
@@ -210,8 +229,20 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("public URL %q must be an http(s) URL", c.PublicURL))
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
-	if c.Store != "" && c.Store != "sqlite" && !strings.HasSuffix(c.Store, ".db") {
-		errs = append(errs, fmt.Errorf("store %q: only SQLite (\"sqlite\" or a path ending in .db) is supported", c.Store))
+	switch {
+	case c.Postgres():
+		if _, err := url.Parse(c.Store); err != nil {
+			errs = append(errs, errors.New("store: the PostgreSQL URL does not parse"))
+		}
+		if c.StorePoolSize < 2 {
+			errs = append(errs, fmt.Errorf("store pool size %d must be at least 2", c.StorePoolSize))
+		}
+		if c.S3Endpoint == "" && !c.S3DirShared {
+			errs = append(errs, errors.New("a PostgreSQL store may be shared by several nodes, and the S3 folder is local to one: "+
+				"set --s3-endpoint, or --s3-dir-shared if every node sees the same --s3-dir"))
+		}
+	case c.Store != "" && c.Store != "sqlite" && !strings.HasSuffix(c.Store, ".db"):
+		errs = append(errs, fmt.Errorf("store %q: want \"sqlite\", a path ending in .db or a postgres:// URL", c.Store))
 	}
 	for _, cr := range c.Credentials() {
 		if !validAccount(cr.AccountID) {
@@ -234,6 +265,9 @@ func (c *Config) Validate() error {
 	}
 	if c.JobFaultTimeout <= 0 {
 		errs = append(errs, errors.New("job fault timeout must be positive"))
+	}
+	if c.JobConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("job concurrency %d must be at least 1", c.JobConcurrency))
 	}
 	if c.DatastoreCreateDelay < 0 {
 		errs = append(errs, errors.New("datastore create delay must not be negative"))

@@ -27,11 +27,17 @@ func TestValidate(t *testing.T) {
 		{"bad public url", func(c *Config) { c.PublicURL = "ftp://x" }, "public URL"},
 		{"short lease", func(c *Config) { c.JobLease = 0 }, "lease"},
 		{"no fault timeout", func(c *Config) { c.JobFaultTimeout = 0 }, "fault timeout"},
-		{"unknown store", func(c *Config) { c.Store = "postgres://x" }, "store"},
 		{"no max body", func(c *Config) { c.MaxBodyBytes = 0 }, "max body"},
 		{"budget below two bodies", func(c *Config) { c.BodyBudgetBytes = c.MaxBodyBytes }, "body budget"},
 		{"no idle timeout", func(c *Config) { c.IdleTimeout = 0 }, "timeouts"},
 		{"no min body rate", func(c *Config) { c.MinBodyRate = 0 }, "min body rate"},
+		{"unknown store", func(c *Config) { c.Store = "mysql://x" }, "store"},
+		{"postgres with the local S3 folder", func(c *Config) { c.Store = "postgres://db/x" }, "--s3-dir-shared"},
+		{"postgres with a shared S3 folder", func(c *Config) { c.Store, c.S3DirShared = "postgres://db/x", true }, ""},
+		{"postgres with an S3 endpoint", func(c *Config) { c.Store, c.S3Endpoint = "postgresql://db/x", "http://127.0.0.1:9000" }, ""},
+		{"postgres with a one-connection pool", func(c *Config) {
+			c.Store, c.S3DirShared, c.StorePoolSize = "postgres://db/x", true, 1
+		}, "pool size"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

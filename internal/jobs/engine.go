@@ -85,8 +85,14 @@ type Config struct {
 	// this engine from the first fault of an unbroken series; then it fails with the fault's
 	// message. Default 10m.
 	FaultTimeout time.Duration
-	// Tick, when set, runs on every poll (e.g. data store lifecycle transitions).
+	// Tick, when set, runs every TickEvery (e.g. data store lifecycle transitions).
 	Tick func(ctx context.Context)
+	// TickEvery is the period of Tick. Default Poll.
+	TickEvery time.Duration
+	// Wake, when set, runs for the engine's life and calls notify whenever work may have appeared
+	// that Notify was not told about (a job submitted or handed back on another node); it returns
+	// when ctx ends.
+	Wake func(ctx context.Context, notify func())
 	// Observer, when set, is told about every run. Default nil.
 	Observer Observer
 	// Hook, when set, is called at the engine's points (see Hook). Default nil.
@@ -123,6 +129,9 @@ func New(cfg Config) *Engine {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 500 * time.Millisecond
 	}
+	if cfg.TickEvery <= 0 {
+		cfg.TickEvery = cfg.Poll
+	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 4
 	}
@@ -150,32 +159,44 @@ func (e *Engine) Notify() {
 func (e *Engine) Start(ctx context.Context) {
 	ctx, e.cancel = context.WithCancel(ctx)
 	for i := 0; i < e.cfg.Concurrency; i++ {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			e.runner(ctx)
-		}()
+		e.goRun(func() { e.runner(ctx) })
 	}
+	// One poll for all runners: it wakes one, which wakes the next when it found work.
+	e.goRun(func() { every(ctx, e.cfg.Poll, e.Notify) })
 	if e.cfg.Tick != nil {
-		e.wg.Add(1)
-		go func() {
-			defer e.wg.Done()
-			t := time.NewTicker(e.cfg.Poll)
-			defer t.Stop()
-			for {
-				e.cfg.Tick(ctx)
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-				}
-			}
-		}()
+		e.goRun(func() { every(ctx, e.cfg.TickEvery, func() { e.cfg.Tick(ctx) }) })
+	}
+	if e.cfg.Wake != nil {
+		e.goRun(func() { e.cfg.Wake(ctx, e.Notify) })
 	}
 }
 
-// Stop cancels running jobs (they resume from their checkpoints on the next start) and waits for
-// every goroutine to exit.
+// goRun runs fn on a goroutine that Stop waits for.
+func (e *Engine) goRun(fn func()) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		fn()
+	}()
+}
+
+// every calls fn at once and then every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		fn()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Stop cancels running jobs and waits for every goroutine to exit. Each interrupted job's lease
+// is handed back (it expires now), so that another node resumes it from its checkpoint at once
+// rather than when the lease would have run out.
 func (e *Engine) Stop() {
 	if e.cancel != nil {
 		e.cancel()
@@ -192,8 +213,6 @@ func (e *Engine) kinds() []store.JobKind {
 }
 
 func (e *Engine) runner(ctx context.Context) {
-	t := time.NewTicker(e.cfg.Poll)
-	defer t.Stop()
 	for {
 		for ctx.Err() == nil && e.runOne(ctx) {
 			// Keep going while there is work.
@@ -202,7 +221,6 @@ func (e *Engine) runner(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-e.wake:
-		case <-t.C:
 		}
 	}
 }
@@ -242,7 +260,16 @@ func (e *Engine) runOne(ctx context.Context) bool {
 	cancel()
 	hb.Wait()
 	if err != nil {
-		if ctx.Err() != nil || errors.Is(err, store.ErrLeaseLost) {
+		if errors.Is(err, store.ErrLeaseLost) {
+			log.Info("job lease lost; the job resumes from its checkpoint elsewhere", "reason", err)
+			return true
+		}
+		if ctx.Err() != nil {
+			// Shutting down: hand the lease back so that the job resumes at once elsewhere.
+			if err := e.cfg.Store.JobProgress(context.WithoutCancel(ctx), store.JobProgressParams{ID: job.ID, LeaseToken: lease.Token,
+				LeaseExpires: time.Now().Add(-time.Millisecond)}); err != nil && !errors.Is(err, store.ErrLeaseLost) {
+				log.Error("hand back job lease", "err", err)
+			}
 			log.Info("job interrupted; it resumes from its checkpoint", "reason", err)
 			return true
 		}

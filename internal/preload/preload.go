@@ -16,6 +16,7 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -50,7 +51,8 @@ func Synthea() ([][]byte, error) {
 
 // Load writes the Synthea sample into a data store in one transaction, with index entries from
 // index. A store that already holds resources is left as it is, so a load that committed before a
-// crash is not repeated. It returns the number of resources written.
+// crash is not repeated; every write is a pure create, so of two loads racing (two nodes) one
+// commits and the other changes nothing. It returns the number of resources written.
 func Load(ctx context.Context, st Store, datastoreID string, index func(typ string, body []byte) []store.IndexEntry) (int, error) {
 	counts, err := st.ResourceCount(ctx, datastoreID)
 	if err != nil {
@@ -74,9 +76,14 @@ func Load(ctx context.Context, st Store, datastoreID string, index func(typ stri
 		if err := json.Unmarshal(d, &head); err != nil || head.ResourceType == "" || head.ID == "" {
 			return 0, fmt.Errorf("preload sample: bad resource")
 		}
-		writes = append(writes, store.ResourceWrite{Type: head.ResourceType, ID: head.ID, Body: d, Index: index(head.ResourceType, d)})
+		writes = append(writes, store.ResourceWrite{Type: head.ResourceType, ID: head.ID, Body: d, Index: index(head.ResourceType, d),
+			IfNoneExist: true})
 	}
-	if _, err := st.ResourceWrite(ctx, datastoreID, writes, time.Now()); err != nil {
+	_, err = st.ResourceWrite(ctx, datastoreID, writes, time.Now())
+	if errors.Is(err, store.ErrConflict) {
+		return 0, nil // loaded by another node meanwhile
+	}
+	if err != nil {
 		return 0, fmt.Errorf("preload: %w", err)
 	}
 	return len(writes), nil

@@ -109,6 +109,7 @@ func BenchmarkImportSyntheaFull(b *testing.B) {
 	}
 }
 
+
 // BenchmarkRawBaseline is the floor the importer is compared with: gunzip + split lines +
 // json.Valid over synthea-full, one file per goroutine on all cores, nothing stored.
 func BenchmarkRawBaseline(b *testing.B) {
@@ -167,4 +168,71 @@ func BenchmarkRawBaseline(b *testing.B) {
 	b.ReportMetric(float64(lines)/el, "resources/s")
 	b.ReportMetric(float64((cpuTime()-c0).Microseconds())/float64(lines), "core-µs/resource")
 	b.ReportMetric(float64(raw)/1e6/el, "MB/s")
+}
+
+// BenchmarkImportBackends imports synthea-full at minimal validation once on each backend, in one
+// run: SQLite (a file in the data directory) and PostgreSQL (a fresh schema of the server of
+// TEST_DATABASE_URL, or one started for the test), both beside the service on the same cores.
+// Compare with BenchmarkRawBaseline run in the same command.
+func BenchmarkImportBackends(b *testing.B) {
+	shared := testenv.SharedDir(b)
+	src := filepath.Join(shared, "data", "synthea-full")
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			var resources int64
+			var elapsed, goCPU, pgCPU time.Duration
+			pgMeasured := false
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				cfg := newConfig(b)
+				var serverCPU func() time.Duration
+				if backend == "postgres" {
+					cfg.Store, cfg.S3DirShared = testenv.Postgres(b), true
+					serverCPU = testenv.PostgresCPU(b, cfg.Store)
+				} else {
+					cfg.Store = ""
+				}
+				ts := start(b, cfg)
+				c := ts.client("us-east-1")
+				ds := createActive(b, c, "bench")
+				copyDir(b, src, filepath.Join(ts.bucket("bench-in"), "full"))
+				ts.bucket("bench-out")
+				in := importInput(ds, "s3://bench-in/full/", "s3://bench-out/")
+				in.ValidationLevel = types.ValidationLevelMinimal
+				var pg0 time.Duration
+				if serverCPU != nil {
+					pg0 = serverCPU()
+				}
+				go0 := cpuTime()
+				b.StartTimer()
+				t0 := time.Now()
+				out, err := c.StartFHIRImportJob(context.Background(), in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				job := waitImport(b, c, ds, *out.JobId)
+				elapsed += time.Since(t0)
+				b.StopTimer()
+				goCPU += cpuTime() - go0
+				if serverCPU != nil {
+					pgCPU += serverCPU() - pg0
+					pgMeasured = true
+				}
+				if job.JobStatus != types.JobStatusCompleted {
+					b.Fatalf("status %s", job.JobStatus)
+				}
+				resources += aws.ToInt64(job.JobProgressReport.TotalNumberOfResourcesImported)
+				ts.Stop()
+			}
+			b.ReportMetric(float64(resources)/elapsed.Seconds(), "resources/s")
+			b.ReportMetric(elapsed.Seconds()/float64(b.N), "s/import")
+			// CPU time per resource, both cores together: this process (the service), and the
+			// PostgreSQL server when it runs on this machine. A loaded machine disturbs it far less
+			// than elapsed time.
+			b.ReportMetric(float64(goCPU.Microseconds())/float64(resources), "service-core-µs/resource")
+			if pgMeasured {
+				b.ReportMetric(float64(pgCPU.Microseconds())/float64(resources), "postgres-core-µs/resource")
+			}
+		})
+	}
 }

@@ -2,8 +2,8 @@
 // Config, starts the job engine with its workers, and serves the control plane and the FHIR data
 // plane behind SigV4, the S3 API of the embedded object folder (requests signed for "s3"), the web
 // console at /console/ (its own sessions), /metrics and /healthz, all behind request logging and
-// request metrics. It owns process-level concerns (the data directory lock, the pagination-token
-// key file, who may read /metrics, shutdown order, the memory budget of request bodies in flight,
+// request metrics. It owns process-level concerns (the data directory lock of a SQLite store, the
+// pagination-token key, the wiring of several nodes on a PostgreSQL store, who may read /metrics, shutdown order, the memory budget of request bodies in flight,
 // and the timeouts and minimum rates that keep slow clients from holding connections) and no
 // protocol logic.
 package server
@@ -41,6 +41,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/search"
 	"github.com/fhirlake/fhirlake/internal/sigv4"
 	"github.com/fhirlake/fhirlake/internal/store"
+	"github.com/fhirlake/fhirlake/internal/store/postgres"
 	"github.com/fhirlake/fhirlake/internal/store/sqlite"
 )
 
@@ -83,11 +84,12 @@ type Server struct {
 	budget  *bodyBudget
 	lock    *os.File
 	closers []func() error
+	node    string // this node's name in job leases
 }
 
 // New opens everything cfg names and starts the job engine. cfg must have passed Validate.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*Server, error) {
-	s := &Server{cfg: cfg, log: log}
+	s := &Server{cfg: cfg, log: log, node: "node-" + awsjson.NewRequestID()}
 	for _, o := range opts {
 		o(&s.opts)
 	}
@@ -98,30 +100,65 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Optio
 	return s, nil
 }
 
-func (s *Server) open(ctx context.Context) error {
+// secretStore is a store that keeps the server secrets every node of a deployment shares.
+type secretStore interface {
+	Secret(ctx context.Context, name string, size int) ([]byte, error)
+}
+
+// sharedStore is a store that several nodes share: it wakes every node's engine when jobs change
+// and elects the one node that runs lifecycle work.
+type sharedStore interface {
+	WatchJobs(ctx context.Context, notify func(), onErr func(error))
+	Lead(ctx context.Context) bool
+}
+
+// pinger is a store whose reachability can be checked (a database server).
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// openStore opens the backend cfg names. A SQLite file belongs to this process alone (it holds
+// the data directory lock), so every job lease left in it is stale and dropped at once; a
+// PostgreSQL database is shared, and its leases belong to whichever node holds them.
+func (s *Server) openStore(ctx context.Context) (store.Store, error) {
 	cfg := s.cfg
+	if cfg.Postgres() {
+		st, err := postgres.Open(ctx, postgres.Config{URL: cfg.Store, MaxConns: cfg.StorePoolSize})
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, st.Close)
+		return st, nil
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	lock, err := lockDir(cfg.DataDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.lock = lock
 	st, err := sqlite.Open(ctx, cfg.StorePath())
 	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, st.Close)
+	if err := st.JobReleaseAll(ctx); err != nil {
+		return nil, fmt.Errorf("release job leases: %w", err)
+	}
+	return st, nil
+}
+
+func (s *Server) open(ctx context.Context) error {
+	cfg := s.cfg
+	st, err := s.openStore(ctx)
+	if err != nil {
 		return err
 	}
 	s.store = st
-	s.closers = append(s.closers, st.Close)
 	s.metrics = metrics.New()
 	// Everything but start-up and shutdown goes through the metered store.
 	mst := s.metrics.Store(st)
-	// This process holds the data directory lock, so no other worker can hold a lease: unfinished
-	// jobs resume now instead of after their leases expire.
-	if err := st.JobReleaseAll(ctx); err != nil {
-		return fmt.Errorf("release job leases: %w", err)
-	}
 	if cfg.S3Endpoint != "" {
 		remote, err := s3io.NewRemote(ctx, s3io.RemoteConfig{Endpoint: cfg.S3Endpoint, Region: cfg.S3Region,
 			AccessKeyID: cfg.S3AccessKeyID, SecretAccessKey: cfg.S3SecretAccessKey})
@@ -143,9 +180,14 @@ func (s *Server) open(ctx context.Context) error {
 		s.objects = dir.Guard()
 		s.closers = append(s.closers, dir.Close)
 	}
-	tokenKey, err := loadKey(filepath.Join(cfg.DataDir, "token.key"))
+	var tokenKey []byte
+	if ss, ok := st.(secretStore); ok {
+		tokenKey, err = ss.Secret(ctx, "pagination-token-key", 32)
+	} else {
+		tokenKey, err = loadKey(filepath.Join(cfg.DataDir, "token.key"))
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("pagination token key: %w", err)
 	}
 	var objs importer.Objects = s.objects
 	if s.opts.wrapObjects != nil {
@@ -155,7 +197,7 @@ func (s *Server) open(ctx context.Context) error {
 	imp := importer.New(importer.Config{Objects: objs, Store: mst, Validator: validator,
 		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, ProgressLog: cfg.ProgressLogInterval,
 		Hook: s.opts.hook, Logger: s.log})
-	s.engine = jobs.New(jobs.Config{
+	ecfg := jobs.Config{
 		Store: mst,
 		Workers: map[store.JobKind]jobs.Worker{
 			store.JobImport: imp,
@@ -163,8 +205,9 @@ func (s *Server) open(ctx context.Context) error {
 				ProgressLog: cfg.ProgressLogInterval, Hook: s.opts.hook, Logger: s.log}),
 			store.JobDelete: eraser.New(eraser.Config{Store: mst, Logger: s.log}),
 		},
-		Owner:        "node-" + awsjson.NewRequestID(),
+		Owner:        s.node,
 		Lease:        cfg.JobLease,
+		Concurrency:  cfg.JobConcurrency,
 		FaultTimeout: cfg.JobFaultTimeout,
 		Logger:       s.log,
 		Observer:     s.metrics,
@@ -175,7 +218,23 @@ func (s *Server) open(ctx context.Context) error {
 			}
 			s.preload(ctx)
 		},
-	})
+	}
+	if ns, ok := st.(sharedStore); ok {
+		// Several nodes: the database wakes idle runners, so polling only has to find the jobs of
+		// nodes that died (their leases expired); lifecycle work and preloads run on one node.
+		ecfg.Wake = func(ctx context.Context, notify func()) {
+			ns.WatchJobs(ctx, notify, func(err error) { s.log.Warn("watch jobs", "err", err) })
+		}
+		ecfg.Poll = min(5*time.Second, cfg.JobLease/3)
+		ecfg.TickEvery = 500 * time.Millisecond
+		tick := ecfg.Tick
+		ecfg.Tick = func(ctx context.Context) {
+			if ns.Lead(ctx) {
+				tick(ctx)
+			}
+		}
+	}
+	s.engine = jobs.New(ecfg)
 	copt := controlplane.Options{
 		PublicURL: cfg.PublicURL, CreateDelay: cfg.DatastoreCreateDelay, MaxDatastores: cfg.MaxDatastores,
 		Jobs: s.engine, Logger: s.log, TokenKey: tokenKey,
@@ -201,10 +260,7 @@ func (s *Server) open(ctx context.Context) error {
 	objects := s3api.New(s3cfg)
 	s3 := sigv4.NewVerifier(creds, "s3").MiddlewareS3(objects, objects.WriteError)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("GET /healthz", s.health)
 	// The control plane's verifier reads no more than its router takes.
 	control := *verifier
 	control.MaxBody = min(cfg.MaxBodyBytes, awsjson.MaxBody)
@@ -256,6 +312,25 @@ func (s *Server) consoleStorage() func(account string) console.Storage {
 		t, _ := s.ObjectsOf(account)
 		return t
 	}
+}
+
+// Node returns this node's name, as job leases record it.
+func (s *Server) Node() string { return s.node }
+
+// health answers /healthz: 200 when the service can serve, 503 while its database is unreachable.
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain")
+	if p, ok := s.store.(pinger); ok {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := p.Ping(ctx); err != nil {
+			s.log.Warn("health check: store unreachable", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "store unreachable\n")
+			return
+		}
+	}
+	io.WriteString(w, "ok\n")
 }
 
 // Store returns the storage the server runs on.

@@ -1,6 +1,6 @@
 // Package servertest runs the whole service on a loopback port for tests in other packages: a
-// fresh data directory, a second tenant's credentials, SDK clients and a helper that creates an
-// ACTIVE data store. It is imported only by tests.
+// fresh data directory (and, on PostgreSQL, a fresh schema), a second tenant's credentials, SDK
+// clients and a helper that creates an ACTIVE data store. It is imported only by tests.
 package servertest
 
 import (
@@ -19,6 +19,7 @@ import (
 
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/server"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 // The credentials of a second account, accepted by every Config that NewConfig returns.
@@ -29,14 +30,22 @@ const (
 )
 
 // NewConfig returns the default configuration over a fresh data directory, with no data store
-// quota and the second account's credentials added.
+// quota and the second account's credentials added. With FHIRLAKE_TEST_STORE=postgres the store
+// is a fresh PostgreSQL schema (testenv.Postgres), with the S3 folder in the data directory.
 func NewConfig(tb testing.TB) config.Config {
 	cfg := config.Default()
 	cfg.DataDir = tb.TempDir()
 	cfg.MaxDatastores = 0
 	cfg.ExtraCredentials = []config.Credential{{AccessKeyID: OtherKey, SecretAccessKey: OtherSecret, AccountID: OtherAccount}}
+	if Postgres() {
+		cfg.Store = testenv.Postgres(tb)
+		cfg.S3DirShared = true
+	}
 	return cfg
 }
+
+// Postgres reports whether the suites run on PostgreSQL (FHIRLAKE_TEST_STORE=postgres).
+func Postgres() bool { return os.Getenv(testenv.StoreEnv) == "postgres" }
 
 // Server is a service running on a loopback port.
 type Server struct {

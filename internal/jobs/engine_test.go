@@ -202,6 +202,7 @@ func TestFaultFailsAfterTimeout(t *testing.T) {
 		{"output", &jobs.Fault{Message: "The output location s3://b/(x)/ is not writable: permission denied", Err: errors.New("EROFS /secret")},
 			"The output location s3://b/_x_/ is not writable: permission denied"},
 		{"disk full", fmt.Errorf("commit: %w: database or disk is full", store.ErrDiskFull), "The data store ran out of disk space"},
+		{"database unreachable", fmt.Errorf("begin: %w: connection refused", store.ErrUnavailable), "The data store database was unreachable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -11,11 +11,12 @@ import (
 )
 
 // Fault is an error of the job's environment that can clear without a change to the job: the
-// data store's disk is full, an S3 location is unwritable, unreadable or unreachable. The engine
+// data store's disk is full or its database unreachable, an S3 location is unwritable, unreadable
+// or unreachable. The engine
 // pauses a job whose run ends in a Fault and retries it with back-off until Config.FaultTimeout
 // has passed since the first fault of an unbroken series, then fails it with Message. Workers
 // return Faults for the S3 errors they meet (see OutputFault, InputFault); a store error that
-// wraps store.ErrDiskFull is a Fault without wrapping.
+// wraps store.ErrDiskFull or store.ErrUnavailable is a Fault without wrapping.
 type Fault struct {
 	// Message names the cause for the job's Message (so it says where and why, and leaves
 	// internal details out: those are in Err, which goes to the log).
@@ -30,6 +31,9 @@ func (f *Fault) Unwrap() error { return f.Err }
 // diskFullMessage is the message of a job stopped by a full data store disk.
 const diskFullMessage = "The data store ran out of disk space"
 
+// unavailableMessage is the message of a job stopped by a database that stayed unreachable.
+const unavailableMessage = "The data store database was unreachable"
+
 // asFault returns the fault err is, if it is one.
 func asFault(err error) (*Fault, bool) {
 	var f *Fault
@@ -38,6 +42,9 @@ func asFault(err error) (*Fault, bool) {
 	}
 	if errors.Is(err, store.ErrDiskFull) {
 		return &Fault{Message: diskFullMessage, Err: err}, true
+	}
+	if errors.Is(err, store.ErrUnavailable) {
+		return &Fault{Message: unavailableMessage, Err: err}, true
 	}
 	return nil, false
 }

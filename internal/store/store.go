@@ -36,6 +36,10 @@ var (
 	// ErrDiskFull means a write failed because the backend's storage is full. The write was rolled
 	// back; it can succeed once space is freed.
 	ErrDiskFull = errors.New("data store disk full")
+	// ErrUnavailable means the backend could not be reached (a database server that is down,
+	// restarting or cut off). The call had no effect, or its transaction was rolled back; it can
+	// succeed once the backend is back.
+	ErrUnavailable = errors.New("data store unavailable")
 )
 
 // NotActiveError reports a data store whose state forbids the call: jobs start only on an ACTIVE

@@ -31,22 +31,21 @@ const DatabaseURLEnv = "TEST_DATABASE_URL"
 // PostgreSQL (see Postgres), anything else on SQLite.
 const StoreEnv = "FHIRLAKE_TEST_STORE"
 
-// cluster is a PostgreSQL server this test process started because DatabaseURLEnv was not set.
+// cluster is the PostgreSQL server this test process started because DatabaseURLEnv was not set.
 // It is shared by every test of the process (schemas keep them apart) and stopped by Main.
 var cluster struct {
 	once sync.Once
-	url  string
+	srv  *PostgresServer
 	err  error
-	dir  string
-	proc *os.Process
-	done chan struct{}
 }
 
 // Main runs the tests of a package that uses Postgres and then stops the server it started, if
 // any. Use it as: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
 func Main(m *testing.M) int {
 	code := m.Run()
-	stopCluster()
+	if cluster.srv != nil {
+		cluster.srv.remove()
+	}
 	return code
 }
 
@@ -59,11 +58,153 @@ func PostgresBase(tb testing.TB) string {
 	if u := os.Getenv(DatabaseURLEnv); u != "" {
 		return u
 	}
-	cluster.once.Do(func() { cluster.url, cluster.err = startCluster() })
+	cluster.once.Do(func() { cluster.srv, cluster.err = newPostgresServer() })
 	if cluster.err != nil {
 		tb.Skipf("PostgreSQL tests skipped: %s is not set and no server could be started here: %v", DatabaseURLEnv, cluster.err)
 	}
-	return cluster.url
+	return cluster.srv.URL
+}
+
+// PostgresServer is a PostgreSQL server of a test's own, in a temporary folder, reached over a
+// Unix socket there (no TCP port). A test that stops and restarts the database uses one.
+type PostgresServer struct {
+	URL      string
+	dir      string
+	postgres string
+	cred     *syscall.Credential
+	proc     *os.Process
+	done     chan struct{}
+}
+
+// StartPostgres starts a PostgreSQL server for tb alone, removed when tb ends; it skips when no
+// server can be started here.
+func StartPostgres(tb testing.TB) *PostgresServer {
+	tb.Helper()
+	srv, err := newPostgresServer()
+	if err != nil {
+		tb.Skipf("PostgreSQL server of its own: %v", err)
+	}
+	tb.Cleanup(srv.remove)
+	return srv
+}
+
+// newPostgresServer initialises a cluster in a temporary folder and starts it.
+func newPostgresServer() (*PostgresServer, error) {
+	initdb, err := pgBin("initdb")
+	if err != nil {
+		return nil, err
+	}
+	postgres, err := pgBin("postgres")
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "fhirlake-pgtest-")
+	if err != nil {
+		return nil, err
+	}
+	srv := &PostgresServer{dir: dir, postgres: postgres, URL: "postgres://postgres@/postgres?host=" + url.QueryEscape(dir)}
+	if os.Geteuid() == 0 {
+		// The server refuses to run as root.
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("running as root and no postgres user: %w", err)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		srv.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+		if err := os.Chown(dir, uid, gid); err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+	}
+	cmd := exec.Command(initdb, "-D", filepath.Join(dir, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: srv.cred}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	if err := srv.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return srv, nil
+}
+
+// Start starts the server (again, after Stop) and waits until it accepts connections.
+func (srv *PostgresServer) Start() error {
+	started := make(chan error, 1)
+	done := make(chan struct{})
+	go func() {
+		// Pdeathsig is delivered when the thread that started the child exits, so that thread is
+		// kept for the child's whole life: the kernel stops the server if this process dies.
+		runtime.LockOSThread()
+		cmd := exec.Command(srv.postgres, "-D", filepath.Join(srv.dir, "data"), "-k", srv.dir, "-c", "listen_addresses=",
+			"-c", "fsync=off", "-c", "max_connections=200", "-c", "shared_buffers=128MB")
+		cmd.Dir = srv.dir
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: srv.cred, Pdeathsig: syscall.SIGINT}
+		logf, err := os.OpenFile(filepath.Join(srv.dir, "server.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err == nil {
+			cmd.Stdout, cmd.Stderr = logf, logf
+			defer logf.Close()
+		}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(done)
+			return
+		}
+		srv.proc = cmd.Process
+		started <- nil
+		cmd.Wait()
+		close(done)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	srv.done = done
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		conn, err := pgx.Connect(ctx, srv.URL)
+		cancel()
+		if err == nil {
+			conn.Close(context.Background())
+			return nil
+		}
+		select {
+		case <-done:
+			log, _ := os.ReadFile(filepath.Join(srv.dir, "server.log"))
+			return fmt.Errorf("postgres exited: %s", strings.TrimSpace(string(log)))
+		default:
+		}
+		if time.Now().After(deadline) {
+			srv.Stop()
+			return fmt.Errorf("postgres did not accept connections: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop stops the server with a fast shutdown: open connections are closed.
+func (srv *PostgresServer) Stop() {
+	if srv.proc == nil {
+		return
+	}
+	srv.proc.Signal(syscall.SIGINT)
+	select {
+	case <-srv.done:
+	case <-time.After(30 * time.Second):
+		srv.proc.Kill()
+		<-srv.done
+	}
+	srv.proc = nil
+}
+
+// remove stops the server and deletes its folder.
+func (srv *PostgresServer) remove() {
+	srv.Stop()
+	os.RemoveAll(srv.dir)
 }
 
 // Postgres returns a connection URL to a fresh, empty schema (it is the URL's search_path), dropped
@@ -123,114 +264,6 @@ func pgBin(name string) (string, error) {
 		return "", fmt.Errorf("%s not found on PATH or in /usr/lib/postgresql/*/bin", name)
 	}
 	return matches[len(matches)-1], nil
-}
-
-// startCluster initialises a cluster in a temporary folder and runs its server on a Unix socket
-// there (no TCP port), as a child that the kernel stops if this process dies.
-func startCluster() (string, error) {
-	initdb, err := pgBin("initdb")
-	if err != nil {
-		return "", err
-	}
-	postgres, err := pgBin("postgres")
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "fhirlake-pgtest-")
-	if err != nil {
-		return "", err
-	}
-	var cred *syscall.Credential
-	if os.Geteuid() == 0 {
-		// The server refuses to run as root.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			os.RemoveAll(dir)
-			return "", fmt.Errorf("running as root and no postgres user: %w", err)
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-		if err := os.Chown(dir, uid, gid); err != nil {
-			os.RemoveAll(dir)
-			return "", err
-		}
-	}
-	data := filepath.Join(dir, "data")
-	cmd := exec.Command(initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--locale=C")
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("initdb: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	started := make(chan error, 1)
-	done := make(chan struct{})
-	go func() {
-		// Pdeathsig is delivered when the thread that started the child exits, so that thread is
-		// kept for the child's whole life.
-		runtime.LockOSThread()
-		cmd := exec.Command(postgres, "-D", data, "-k", dir, "-c", "listen_addresses=", "-c", "fsync=off",
-			"-c", "max_connections=200", "-c", "shared_buffers=128MB")
-		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGINT}
-		logf, err := os.Create(filepath.Join(dir, "server.log"))
-		if err == nil {
-			cmd.Stdout, cmd.Stderr = logf, logf
-		}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			close(done)
-			return
-		}
-		cluster.proc = cmd.Process
-		started <- nil
-		cmd.Wait()
-		close(done)
-	}()
-	if err := <-started; err != nil {
-		os.RemoveAll(dir)
-		return "", fmt.Errorf("start postgres: %w", err)
-	}
-	cluster.dir, cluster.done = dir, done
-	u := "postgres://postgres@/postgres?host=" + url.QueryEscape(dir)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := pgx.Connect(ctx, u)
-		cancel()
-		if err == nil {
-			conn.Close(context.Background())
-			return u, nil
-		}
-		select {
-		case <-done:
-			log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-			return "", errors.Join(fmt.Errorf("postgres exited: %s", strings.TrimSpace(string(log))), os.RemoveAll(dir))
-		default:
-		}
-		if time.Now().After(deadline) {
-			stopCluster()
-			return "", fmt.Errorf("postgres did not accept connections: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// stopCluster stops the server of startCluster (fast shutdown) and removes its folder.
-func stopCluster() {
-	if cluster.proc == nil {
-		return
-	}
-	cluster.proc.Signal(syscall.SIGINT)
-	select {
-	case <-cluster.done:
-	case <-time.After(30 * time.Second):
-		cluster.proc.Kill()
-		<-cluster.done
-	}
-	os.RemoveAll(cluster.dir)
-	cluster.proc = nil
 }
 
 // PostgresCPU returns a function that reports the CPU time (user + system, all processes) the

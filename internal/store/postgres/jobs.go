@@ -216,9 +216,9 @@ func (s *Store) JobProgress(ctx context.Context, p store.JobProgressParams) erro
 // it grew are refreshed (see analyzeGrown), so that searches run on good plans as soon as the job
 // is COMPLETED rather than when autovacuum next looks.
 func (s *Store) JobFinish(ctx context.Context, p store.JobFinishParams) error {
-	if err := s.analyzeGrown(ctx); err != nil {
+	if err := classify(s.analyzeGrown(ctx)); errors.Is(err, store.ErrUnavailable) {
 		return err
-	}
+	} // Other failures leave the statistics to autovacuum: they are an optimisation.
 	return s.withTx(ctx, func(tx pgx.Tx) error {
 		if err := checkLease(ctx, tx, p.ID, p.LeaseToken); err != nil {
 			return err

@@ -16,16 +16,20 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 
 	"github.com/fhirlake/fhirlake/internal/store"
 )
@@ -201,7 +205,7 @@ func fromMS(v int64) time.Time {
 func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return classify(fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback(context.WithoutCancel(ctx))
@@ -213,13 +217,31 @@ func (s *Store) withTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return nil
 }
 
-// classify marks the error by which PostgreSQL says its disk is full (SQLSTATE 53100) with
-// store.ErrDiskFull. It is the one place where the backend's write errors are mapped onto the
+// classify marks the errors by which PostgreSQL says its disk is full (SQLSTATE 53100) with
+// store.ErrDiskFull, and those of a server that cannot be reached (no connection, a connection
+// lost, a server shutting down or starting: SQLSTATE classes 08 and 57P) with
+// store.ErrUnavailable. It is the one place where the backend's errors are mapped onto the
 // contract's sentinels.
 func classify(err error) error {
+	if err == nil || errors.Is(err, store.ErrDiskFull) || errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Code == "53100" {
-		return fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100":
+			return fmt.Errorf("%w: %w", store.ErrDiskFull, err)
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"):
+			return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, puddle.ErrClosedPool) {
+		return fmt.Errorf("%w: %w", store.ErrUnavailable, err)
 	}
 	return err
 }

@@ -399,7 +399,7 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, datastoreID string, wri
 func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
 	params, err := s.paramIDs(ctx, writes)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	var out []store.ResourceWriteResult
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
@@ -414,7 +414,7 @@ func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []
 func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([]store.ResourceWriteResult, error) {
 	params, err := s.paramIDs(ctx, p.Writes)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	var out []store.ResourceWriteResult
 	err = s.withTx(ctx, func(tx pgx.Tx) error {

@@ -26,7 +26,7 @@ import (
 // startNodes runs n services in this process on one PostgreSQL schema and one shared S3 folder,
 // as n nodes of one deployment; tweak adjusts their common configuration, opts (may be nil) gives
 // each node its options.
-func startNodes(t *testing.T, n int, tweak func(*config.Config), opts func(i int) []server.Option) []*testServer {
+func startNodes(t testing.TB, n int, tweak func(*config.Config), opts func(i int) []server.Option) []*testServer {
 	t.Helper()
 	cfg := newConfig(t)
 	cfg.Store = testenv.Postgres(t)

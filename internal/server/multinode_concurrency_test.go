@@ -20,6 +20,7 @@ import (
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/server"
+	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
@@ -201,5 +202,76 @@ func TestNodesImportInParallel(t *testing.T) {
 		if got := waitImport(t, c, j[0], j[1]); got.JobStatus != types.JobStatusCompleted {
 			t.Fatalf("job %s = %s", j[1], got.JobStatus)
 		}
+	}
+}
+
+// TestNodesShareNextToken: a NextToken from one node continues the listing on another.
+func TestNodesShareNextToken(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, 2, nil, func(int) []server.Option { return []server.Option{server.WithoutWorkers()} })
+	ctx := context.Background()
+	a, b := nodes[0].client("us-east-1"), nodes[1].client("us-east-1")
+	want := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		want[createActive(t, a, fmt.Sprint("page-", i))] = true
+	}
+	got := map[string]bool{}
+	var token *string
+	for i := 0; ; i++ {
+		c := []*healthlake.Client{a, b}[i%2]
+		out, err := c.ListFHIRDatastores(ctx, &healthlake.ListFHIRDatastoresInput{MaxResults: aws.Int32(1), NextToken: token})
+		if err != nil {
+			t.Fatalf("page %d on node %d: %v", i, i%2, err)
+		}
+		for _, d := range out.DatastorePropertiesList {
+			got[aws.ToString(d.DatastoreId)] = true
+		}
+		if token = out.NextToken; token == nil {
+			break
+		}
+	}
+	if len(got) != len(want) {
+		t.Fatalf("listed %v, want %v", got, want)
+	}
+}
+
+// TestNodesPreloadOnce: with three nodes running, a SYNTHEA-preloaded store is loaded once: 820
+// resources, each at version 1.
+func TestNodesPreloadOnce(t *testing.T) {
+	t.Parallel()
+	nodes := startNodes(t, 3, nil, nil)
+	c := nodes[1].client("us-east-1")
+	ctx := context.Background()
+	out, err := c.CreateFHIRDatastore(ctx, &healthlake.CreateFHIRDatastoreInput{DatastoreTypeVersion: types.FHIRVersionR4,
+		PreloadDataConfig: &types.PreloadDataConfig{PreloadDataType: types.PreloadDataTypeSynthea}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := healthlake.NewFHIRDatastoreActiveWaiter(nodes[2].client("us-east-1"), func(o *healthlake.FHIRDatastoreActiveWaiterOptions) {
+		o.MinDelay, o.MaxDelay = 20*time.Millisecond, 100*time.Millisecond
+	})
+	if err := w.Wait(ctx, &healthlake.DescribeFHIRDatastoreInput{DatastoreId: out.DatastoreId}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	st := nodes[0].Srv.Store()
+	versions := map[int64]int{}
+	for _, typ := range []string{"Patient", "Observation", "Encounter", "Organization", "Practitioner", "Condition"} {
+		if err := st.ResourceScan(ctx, *out.DatastoreId, typ, "", func(r store.Resource) error {
+			versions[r.Version]++
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	counts, err := st.ResourceCount(ctx, *out.DatastoreId)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, n := range counts {
+		total += n
+	}
+	if total != 820 || len(versions) != 1 || versions[1] == 0 {
+		t.Fatalf("preloaded %d resources, versions %v; want 820 at version 1", total, versions)
 	}
 }

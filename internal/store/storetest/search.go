@@ -33,6 +33,10 @@ func RunSearch(t *testing.T, newStore Factory) {
 		t.Parallel()
 		testWriteCondition(t, newStore(t))
 	})
+	t.Run("SortMissingValues", func(t *testing.T) {
+		t.Parallel()
+		testSortMissing(t, newStore(t))
+	})
 }
 
 // testWriteCondition checks that a conditional write is applied only while its search matches
@@ -387,4 +391,69 @@ func testSearch(t *testing.T, s store.Store) {
 			t.Errorf("junk cursor accepted")
 		}
 	})
+}
+
+// testSortMissing pages, two matches at a time, through resources sorted by a parameter that
+// some of them lack, ascending and descending, by a date, a string and a token: resources
+// without a value come last either way, ties keep insertion order, and every resource comes
+// exactly once.
+func testSortMissing(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "sm", time.Now(), 0)
+	type pat struct {
+		id, birth, name, gender string
+	}
+	pats := []pat{{"a", "1980", "m", ""}, {"b", "", "", "male"}, {"c", "1970", "z", "female"}, {"d", "", "k", ""},
+		{"e", "1980", "", "male"}, {"f", "1990", "a", ""}, {"g", "", "", ""}}
+	var writes []store.ResourceWrite
+	for _, p := range pats {
+		var ix []store.IndexEntry
+		if p.birth != "" {
+			lo := ms(p.birth + "-01-01T00:00:00Z")
+			ix = append(ix, store.IndexEntry{Param: "birthdate", Kind: store.IndexDate, Low: lo, High: lo + 999})
+		}
+		if p.name != "" {
+			ix = append(ix, store.IndexEntry{Param: "name", Kind: store.IndexString, Value: p.name, Exact: p.name})
+		}
+		if p.gender != "" {
+			ix = append(ix, store.IndexEntry{Param: "gender", Kind: store.IndexToken, System: "http://hl7.org/fhir/administrative-gender", Code: p.gender})
+		}
+		writes = append(writes, store.ResourceWrite{Type: "Patient", ID: p.id, Body: []byte(`{"resourceType":"Patient","id":"` + p.id + `"}`), Index: ix})
+	}
+	if _, err := s.ResourceWrite(ctx, "sm", writes, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		param string
+		kind  store.IndexKind
+		desc  bool
+		want  string
+	}{
+		{"birthdate", store.IndexDate, false, "[c a e f b d g]"},
+		{"birthdate", store.IndexDate, true, "[f a e c b d g]"},
+		{"name", store.IndexString, false, "[f d a c b e g]"},
+		{"name", store.IndexString, true, "[c a d f b e g]"},
+		{"gender", store.IndexToken, false, "[c b e a d f g]"},
+		{"gender", store.IndexToken, true, "[b e c a d f g]"},
+	}
+	for _, tc := range cases {
+		q := store.SearchQuery{DatastoreID: "sm", Type: "Patient", Count: 2, Sort: []store.SearchSort{{Param: tc.param, Kind: tc.kind, Desc: tc.desc}}}
+		var ids []string
+		for pages := 0; pages < 10; pages++ {
+			res, err := s.ResourceSearch(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res.Matches {
+				ids = append(ids, r.ID)
+			}
+			if res.Next == nil {
+				break
+			}
+			q.Cursor = res.Next
+		}
+		if got := fmt.Sprint(ids); got != tc.want {
+			t.Errorf("sort by %s desc=%v: %s, want %s", tc.param, tc.desc, got, tc.want)
+		}
+	}
 }

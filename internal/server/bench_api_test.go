@@ -52,7 +52,7 @@ func BenchmarkListImportJobs100k(b *testing.B) {
 			b.Fatal(err)
 		}
 		if i%10 != 0 {
-			if _, err := st.JobSetStatus(ctx, tenant, ds, store.JobImport, j.ID, []store.JobStatus{store.JobSubmitted}, statuses[i%3]); err != nil {
+			if _, err := st.JobSetStatus(ctx, tenant, ds, store.JobImport, j.ID, []store.JobStatus{store.JobSubmitted, store.JobQueued}, statuses[i%3]); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -5,8 +5,12 @@
 // was claimed again writes nothing more. It also defines the payloads (params, progress) that job
 // records carry.
 //
-// A run that ends in an error is retried. A Fault (a full disk, an unwritable, unreadable or
-// unreachable S3 location) pauses the job with back-off, logging why at each retry, until the
+// Idle runners wait to be woken (Notify, or Config.Wake for work appearing on other nodes) and
+// look for work once per poll between; stopping the engine hands the leases of interrupted runs
+// back, so that another node resumes them at once.
+//
+// A run that ends in an error is retried. A Fault (a full disk or an unreachable database, an
+// unwritable, unreadable or unreachable S3 location) pauses the job with back-off, logging why at each retry, until the
 // fault timeout has passed, and then fails it with a message that names the cause; any other
 // error is an internal one, retried a few times after short pauses before the job fails.
 //

@@ -3,7 +3,7 @@
 // callers test with errors.Is.
 //
 // It owns no protocol: wire shapes, validation and AWS error names live in the protocol packages.
-// Backends live in sub-packages (sqlite) and prove themselves with the storetest suite.
+// Backends live in sub-packages (sqlite, postgres) and prove themselves with the storetest suite.
 package store
 
 import (

@@ -1,6 +1,8 @@
 // Package testenv helps tests and benchmarks: it locates what they read from outside the module
-// (the module root and the shared reference data beside the checkout, ../shared), gates the job
-// workers' S3 access, and breaks the environment on purpose (a full tmpfs, a read-only folder).
+// (the module root and the shared reference data beside the checkout, ../shared), provides
+// PostgreSQL (the server of TEST_DATABASE_URL or one it starts, a fresh schema per test, a
+// server of a test's own to stop and restart), gates the job workers' S3 access, and breaks the
+// environment on purpose (a full tmpfs, a read-only folder).
 // It is imported by test files only; the service never reads ../shared.
 package testenv
 

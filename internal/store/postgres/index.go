@@ -29,12 +29,18 @@ func tableOf(k store.IndexKind) (string, bool) {
 // The search keys of token and reference entries, the elements of resources.tok and
 // resources.ref under their GIN indexes. Each starts with the data store and parameter keys, so a
 // key never matches in another store; a length prefix keeps system and code (type and id) apart
-// whatever characters they hold.
+// whatever characters they hold, so that the qualified keys of one system (type) are exactly
+// those that start with its prefix.
 //
 //	token with its system  <ds>:<param>:<len(system)>:<system><code>
 //	token, any system      <ds>:<param>:*<code>
 //	reference with a type  <ds>:<param>:<len(type)>:<type><id>
 //	reference, any type    <ds>:<param>:*<id>
+//
+// resources.tok_t holds "<param>:<text>" for the normalised display text of each token entry. A
+// resource has a parameter when one of its keys starts with the parameter's prefix, or (a token
+// with a text only) one of its texts does; no key says so alone, which would cost another GIN
+// entry per parameter of every resource for the rare :missing.
 func keyPrefix(ds int64, param int32) string {
 	return strconv.FormatInt(ds, 10) + ":" + strconv.FormatInt(int64(param), 10) + ":"
 }
@@ -47,26 +53,24 @@ func qualifiedKey(ds int64, param int32, qual, value string) string {
 // anyKey is the key of a value whatever its system or type.
 func anyKey(ds int64, param int32, value string) string { return keyPrefix(ds, param) + "*" + value }
 
+// textKey is the tok_t element of a display text.
+func textKey(param int32, text string) string { return strconv.FormatInt(int64(param), 10) + ":" + text }
+
 // rowIndex is the token and reference index of one resource version, the values of its index
 // columns. All slices are non-nil (an empty array, not NULL, on a current version).
 type rowIndex struct {
-	tok              []string
-	tokP             []int32
-	tokS, tokC, tokT []string
-	ref              []string
-	refP             []int32
-	refT, refI       []string
+	tok, tokT, ref []string
 }
 
-// columns are the index columns of resources, in the order of rowIndex.values.
-var indexColumns = []string{"tok", "tok_p", "tok_s", "tok_c", "tok_t", "ref", "ref_p", "ref_t", "ref_i"}
+// indexColumns are the index columns of resources, in the order of rowIndex.values.
+var indexColumns = []string{"tok", "tok_t", "ref"}
 
 // values returns the column values (all NULL for x == nil, a deleted version).
 func (x *rowIndex) values() []any {
 	if x == nil {
 		return make([]any, len(indexColumns))
 	}
-	return []any{x.tok, x.tokP, x.tokS, x.tokC, x.tokT, x.ref, x.refP, x.refT, x.refI}
+	return []any{x.tok, x.tokT, x.ref}
 }
 
 // indexRows collects the index rows of a transaction's writes for the row kinds, one row set per
@@ -99,9 +103,7 @@ func (x *indexRows) add(ds, rpk int64, typ string, entries []store.IndexEntry, p
 			nr++
 		}
 	}
-	ri := &rowIndex{tok: make([]string, 0, 2*nt), tokP: make([]int32, 0, nt), tokS: make([]string, 0, nt),
-		tokC: make([]string, 0, nt), tokT: make([]string, 0, nt),
-		ref: make([]string, 0, 2*nr), refP: make([]int32, 0, nr), refT: make([]string, 0, nr), refI: make([]string, 0, nr)}
+	ri := &rowIndex{tok: make([]string, 0, 2*nt), tokT: make([]string, 0, nt), ref: make([]string, 0, 2*nr)}
 	key := func(dst *[]string, k string) {
 		for _, have := range *dst {
 			if have == k {
@@ -133,13 +135,16 @@ func (x *indexRows) add(ds, rpk int64, typ string, entries []store.IndexEntry, p
 		}
 		switch e.Kind {
 		case store.IndexToken:
-			ri.tokP, ri.tokS, ri.tokC, ri.tokT = append(ri.tokP, p), append(ri.tokS, e.System), append(ri.tokC, e.Code), append(ri.tokT, e.Value)
-			if e.Code != "" {
+			if e.Code != "" || e.System != "" {
 				key(&ri.tok, prefix+strconv.Itoa(len(e.System))+":"+e.System+e.Code)
+			}
+			if e.Code != "" {
 				key(&ri.tok, prefix+"*"+e.Code)
 			}
+			if e.Value != "" {
+				key(&ri.tokT, textKey(p, e.Value))
+			}
 		case store.IndexReference:
-			ri.refP, ri.refT, ri.refI = append(ri.refP, p), append(ri.refT, e.RefType), append(ri.refI, e.RefID)
 			if e.RefType != "" {
 				key(&ri.ref, prefix+strconv.Itoa(len(e.RefType))+":"+e.RefType+e.RefID)
 			}

@@ -66,9 +66,7 @@ var _ store.Store = (*Store)(nil)
 const stageTable = "stage_resources"
 
 const stageSQL = `CREATE TEMPORARY TABLE IF NOT EXISTS ` + stageTable + ` (
-	pk bigint, version bigint, deleted boolean, body bytea,
-	tok text[], tok_p integer[], tok_s text[], tok_c text[], tok_t text[],
-	ref text[], ref_p integer[], ref_t text[], ref_i text[]) ON COMMIT DELETE ROWS`
+	pk bigint, version bigint, deleted boolean, body bytea, tok text[], tok_t text[], ref text[]) ON COMMIT DELETE ROWS`
 
 // Advisory lock purposes (the second key of the two-key form; data store write locks use the
 // one-key form, a separate key space).

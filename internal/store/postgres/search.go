@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -284,7 +285,9 @@ func (p *searchPlan) sortKey(b *sqlBuilder, so store.SearchSort, typ string) (st
 		return "", err
 	}
 	if so.Kind == store.IndexToken {
-		b.w(fmt.Sprintf("(SELECT %s(e.c) FROM unnest(r.tok_p, r.tok_c) e(p, c) WHERE e.p = ?)", agg), param)
+		// The codes are the ends of the any-system keys.
+		prefix := keyPrefix(p.ds, param) + "*"
+		b.w(fmt.Sprintf("(SELECT %s(substr(k, ?)) FROM unnest(r.tok) k WHERE starts_with(k, ?))", agg), len(prefix)+1, prefix)
 		return "text", nil
 	}
 	table, _ := tableOf(so.Kind)
@@ -437,38 +440,51 @@ func (p *searchPlan) predicate(b *sqlBuilder, typ, a string, pr store.SearchPred
 }
 
 // rowPredicate writes a token or reference predicate over the index columns of alias a: a
-// containment of the tok or ref search keys (served by their GIN indexes) where a key answers
-// it, else a test of the entries' parallel arrays. A negation is the plain NOT of the test, which
-// is never NULL on a current version (its arrays are empty, not NULL).
+// containment of search keys (served by the GIN indexes of tok and ref) for a value, a test of
+// the candidate's keys or texts for :missing, :text and a system without a code. A negation is
+// the plain NOT of the test, which is never NULL on a current version (its arrays are empty, not
+// NULL).
 func (p *searchPlan) rowPredicate(b *sqlBuilder, a string, param int32, pr store.SearchPredicate) error {
 	if pr.Not {
 		b.w("NOT ")
 	}
 	b.w("(")
 	defer b.w(")")
-	tokens := pr.Kind == store.IndexToken
-	cols := map[bool][2]string{true: {"tok", "tok_p"}, false: {"ref", "ref_p"}}[tokens]
-	has := func(key string) { b.w(a+"."+cols[0]+" @> ARRAY[?::text]", key) }
+	col := a + ".ref"
+	if pr.Kind == store.IndexToken {
+		col = a + ".tok"
+	}
+	has := func(key string) { b.w(col+" @> ARRAY[?::text]", key) }
+	// present tests that the resource has a value of the parameter.
+	present := func() {
+		prefix := keyPrefix(p.ds, param)
+		b.w("(EXISTS (SELECT 1 FROM unnest("+col+") k WHERE starts_with(k, ?))", prefix)
+		if pr.Kind == store.IndexToken {
+			b.w(" OR EXISTS (SELECT 1 FROM unnest("+a+".tok_t) t WHERE starts_with(t, ?))", textKey(param, ""))
+		}
+		b.w(")")
+	}
 	switch {
 	case pr.Op == store.OpMissing:
 		if pr.Missing {
 			b.w("NOT ")
 		}
-		b.w("?::integer = ANY("+a+"."+cols[1]+")", param)
-	case tokens && pr.Op == store.OpText:
-		b.w("EXISTS (SELECT 1 FROM unnest("+a+".tok_p, "+a+".tok_t) e(p, t) WHERE e.p = ? AND e.t >= ? AND e.t < ?)",
-			param, pr.Value, pr.Value+prefixEnd)
-	case tokens && pr.Code != "" && pr.AnySystem:
+		present()
+	case pr.Kind == store.IndexToken && pr.Op == store.OpText:
+		lo := textKey(param, pr.Value)
+		b.w("EXISTS (SELECT 1 FROM unnest("+a+".tok_t) t WHERE t >= ? AND t < ?)", lo, lo+prefixEnd)
+	case pr.Kind == store.IndexToken && pr.Code != "" && pr.AnySystem:
 		has(anyKey(p.ds, param, pr.Code))
-	case tokens && pr.Code != "":
+	case pr.Kind == store.IndexToken && pr.Code != "":
 		has(qualifiedKey(p.ds, param, pr.System, pr.Code))
-	case tokens && pr.AnySystem:
-		b.w("?::integer = ANY("+a+".tok_p)", param)
-	case tokens:
-		b.w("EXISTS (SELECT 1 FROM unnest("+a+".tok_p, "+a+".tok_s) e(p, s) WHERE e.p = ? AND e.s = ?)", param, pr.System)
+	case pr.Kind == store.IndexToken && pr.AnySystem:
+		present()
+	case pr.Kind == store.IndexToken:
+		// A system and any code: the qualified keys of that system are those with its prefix.
+		b.w("EXISTS (SELECT 1 FROM unnest("+col+") k WHERE starts_with(k, ?))", qualifiedKey(p.ds, param, pr.System, ""))
 	case pr.Chain != nil:
 		// The keys of every target the chain's own search finds, built in SQL.
-		b.w(a+".ref && ARRAY(SELECT ? || c.id FROM resources c WHERE ", qualifiedKey(p.ds, param, pr.Chain.Type, ""))
+		b.w(col+" && ARRAY(SELECT ? || c.id FROM resources c WHERE ", qualifiedKey(p.ds, param, pr.Chain.Type, ""))
 		if err := p.where(b, pr.Chain.Type, "c", [][]store.SearchPredicate{pr.Chain.Where}); err != nil {
 			return err
 		}
@@ -616,15 +632,31 @@ func (p *searchPlan) includes(q store.SearchQuery, pks []int64, matches []store.
 		if err != nil {
 			return nil, err
 		}
-		var b sqlBuilder
-		b.w(`SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body
-			FROM resources m CROSS JOIN LATERAL unnest(m.ref_p, m.ref_t, m.ref_i) e(p, t, i)
-			JOIN resources t ON t.ds = m.ds AND t.type = e.t AND t.id = e.i AND NOT t.deleted
-			WHERE m.pk = ANY(?) AND e.p = ?`, pks, param)
-		if inc.TargetType != "" {
-			b.w(" AND e.t = ?", inc.TargetType)
+		// The matches' typed reference keys of the parameter name the targets.
+		prefix := keyPrefix(p.ds, param)
+		rows, err := p.s.pool.Query(p.ctx, "SELECT DISTINCT k FROM resources m, unnest(m.ref) k WHERE m.pk = ANY($1) AND starts_with(k, $2)",
+			pks, prefix)
+		if err != nil {
+			return nil, fmt.Errorf("include: %w", err)
 		}
-		b.w(" LIMIT ?", maxIncluded+1)
+		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, fmt.Errorf("include: %w", err)
+		}
+		var types, ids []string
+		for _, k := range keys {
+			typ, id, ok := parseQualified(strings.TrimPrefix(k, prefix))
+			if ok && (inc.TargetType == "" || typ == inc.TargetType) {
+				types, ids = append(types, typ), append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			continue
+		}
+		var b sqlBuilder
+		b.w(`SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM resources t
+			JOIN unnest(?::text[], ?::text[]) AS x(type, id) ON t.type = x.type AND t.id = x.id
+			WHERE t.ds = ? AND NOT t.deleted LIMIT ?`, types, ids, p.ds, maxIncluded+1)
 		if err := collect(&b); err != nil {
 			return nil, err
 		}
@@ -647,6 +679,17 @@ func (p *searchPlan) includes(q store.SearchQuery, pks []int64, matches []store.
 		}
 	}
 	return out, nil
+}
+
+// parseQualified splits the tail of a qualified key, "<len(qual)>:<qual><value>"; ok is false
+// for any other tail (an any-type key, the presence key).
+func parseQualified(tail string) (qual, value string, ok bool) {
+	n, rest, found := strings.Cut(tail, ":")
+	l, err := strconv.Atoi(n)
+	if !found || err != nil || l < 0 || l > len(rest) {
+		return "", "", false
+	}
+	return rest[:l], rest[l:], true
 }
 
 // ResourceTypeHistory implements store.Store.

@@ -54,7 +54,9 @@ func qualifiedKey(ds int64, param int32, qual, value string) string {
 func anyKey(ds int64, param int32, value string) string { return keyPrefix(ds, param) + "*" + value }
 
 // textKey is the tok_t element of a display text.
-func textKey(param int32, text string) string { return strconv.FormatInt(int64(param), 10) + ":" + text }
+func textKey(param int32, text string) string {
+	return strconv.FormatInt(int64(param), 10) + ":" + text
+}
 
 // rowIndex is the token and reference index of one resource version, the values of its index
 // columns. All slices are non-nil (an empty array, not NULL, on a current version).

@@ -275,7 +275,7 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, datastoreID string, wri
 		default:
 			if st.changed {
 				// The version this transaction wrote before becomes history at once.
-				history.add(ds, st.typ, st.id, st.version, nowMS, st.deleted, st.body)
+				history.row().i8(ds).text(st.typ).text(st.id).i8(st.version).i8(nowMS).boolean(st.deleted).bytea(st.body)
 			}
 			r.Created = st.deleted
 			st.version++
@@ -292,7 +292,7 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, datastoreID string, wri
 				keys = map[string]keyed{}
 			}
 			keys[w.IdempotencyKey] = keyed{w.Type, w.ID, st.version}
-			newKeys.add(ds, w.IdempotencyKey, w.Type, w.ID, st.version)
+			newKeys.row().i8(ds).text(w.IdempotencyKey).text(w.Type).text(w.ID).i8(st.version)
 		}
 	}
 
@@ -325,7 +325,11 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, datastoreID string, wri
 			st.pk = pks[i]
 		}
 	}
-	idx := newIndexRows()
+	entries := 0
+	for i := range writes {
+		entries += len(writes[i].Index)
+	}
+	idx := newIndexRows(entries)
 	for _, st := range order {
 		if st.changed && !st.deleted {
 			var err error
@@ -354,12 +358,10 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, datastoreID string, wri
 		// DELETE ROWS) and apply them with one UPDATE.
 		stage := newRowSet(stageTable, append([]string{"pk", "version", "deleted", "body"}, indexColumns...)...)
 		for _, st := range changed {
-			stage.add(append([]any{st.pk, st.version, st.deleted, st.body}, st.index.values()...)...)
+			stage.row().i8(st.pk).i8(st.version).boolean(st.deleted).bytea(st.body)
+			st.index.put(stage)
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, stage.cols, pgx.CopyFromSlice(stage.rows(), func(i int) ([]any, error) {
-			n := len(stage.cols)
-			return stage.vals[i*n : (i+1)*n], nil
-		})); err != nil {
+		if err := stage.copy(ctx, tx); err != nil {
 			return nil, fmt.Errorf("stage updates: %w", err)
 		}
 		set := "version = u.version, updated = $1, deleted = u.deleted, body = u.body"
@@ -380,8 +382,21 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, datastoreID string, wri
 		}
 	}
 	inserts := newRowSet("resources", append([]string{"pk", "ds", "type", "id", "version", "updated", "deleted", "body"}, indexColumns...)...)
+	size := 0
 	for _, st := range fresh {
-		inserts.add(append([]any{st.pk, ds, st.typ, st.id, st.version, nowMS, st.deleted, st.body}, st.index.values()...)...)
+		size += 160 + len(st.typ) + len(st.id) + len(st.body)
+		if st.index != nil {
+			for _, a := range [][]string{st.index.tok, st.index.tokT, st.index.ref} {
+				for _, k := range a {
+					size += 4 + len(k)
+				}
+			}
+		}
+	}
+	inserts.grow(size)
+	for _, st := range fresh {
+		inserts.row().i8(st.pk).i8(ds).text(st.typ).text(st.id).i8(st.version).i8(nowMS).boolean(st.deleted).bytea(st.body)
+		st.index.put(inserts)
 	}
 	for _, rs := range append([]*rowSet{inserts, history, newKeys}, idx.sets()...) {
 		s.grown.add(rs.table, rs.rows())
@@ -433,18 +448,15 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 		if len(p.DeleteReports) > 0 {
 			b.Queue("DELETE FROM report_chunks WHERE job_id = $1 AND name = ANY($2)", p.JobID, p.DeleteReports)
 		}
-		// One multi-row INSERT keeps the chunks in order (seq follows the VALUES order).
-		reports := newRowSet("report_chunks", "job_id", "name", "data")
+		// One INSERT keeps the chunks in order (seq follows the ordinality).
+		var names []string
+		var datas [][]byte
 		for _, r := range chunks {
 			if len(r.Data) > 0 {
-				reports.add(p.JobID, r.Name, r.Data)
+				names, datas = append(names, r.Name), append(datas, r.Data)
 			}
 		}
-		if reports.rows() > 0 {
-			names, datas := make([]string, 0, reports.rows()), make([][]byte, 0, reports.rows())
-			for i := 0; i < len(reports.vals); i += 3 {
-				names, datas = append(names, reports.vals[i+1].(string)), append(datas, reports.vals[i+2].([]byte))
-			}
+		if len(names) > 0 {
 			b.Queue(`INSERT INTO report_chunks (job_id, name, data)
 				SELECT $1, n, d FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS c(n, d, o) ORDER BY o`, p.JobID, names, datas)
 		}

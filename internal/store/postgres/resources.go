@@ -425,9 +425,20 @@ func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []
 	return out, err
 }
 
-// ImportCommit implements store.Store.
+// ImportCommit implements store.Store. All steps of a call commit together: the writes of every
+// step go through one writeAll (applied in order, as if one after the other), then each step's
+// report deletions and report chunks in step order, and the last step's progress and checkpoint.
 func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([]store.ResourceWriteResult, error) {
-	params, err := s.paramIDs(ctx, p.Writes)
+	steps := append([]store.ImportStep{{Writes: p.Writes, Reports: p.Reports, DeleteReports: p.DeleteReports,
+		Progress: p.Progress, Checkpoint: p.Checkpoint}}, p.Steps...)
+	writes := p.Writes
+	if len(p.Steps) > 0 {
+		writes = nil
+		for _, st := range steps {
+			writes = append(writes, st.Writes...)
+		}
+	}
+	params, err := s.paramIDs(ctx, writes)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -437,31 +448,41 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 			return err
 		}
 		var err error
-		if out, err = s.writeAll(ctx, tx, p.DatastoreID, p.Writes, p.Now, params); err != nil {
+		if out, err = s.writeAll(ctx, tx, p.DatastoreID, writes, p.Now, params); err != nil {
 			return err
 		}
-		var chunks []store.ReportChunk
-		if p.Reports != nil {
-			chunks = p.Reports(out)
-		}
 		var b pgx.Batch
-		if len(p.DeleteReports) > 0 {
-			b.Queue("DELETE FROM report_chunks WHERE job_id = $1 AND name = ANY($2)", p.JobID, p.DeleteReports)
-		}
-		// One INSERT keeps the chunks in order (seq follows the ordinality).
-		var names []string
-		var datas [][]byte
-		for _, r := range chunks {
-			if len(r.Data) > 0 {
-				names, datas = append(names, r.Name), append(datas, r.Data)
+		var progress, checkpoint []byte
+		done := 0
+		for _, st := range steps {
+			res := out[done : done+len(st.Writes)]
+			done += len(st.Writes)
+			if len(st.DeleteReports) > 0 {
+				b.Queue("DELETE FROM report_chunks WHERE job_id = $1 AND name = ANY($2)", p.JobID, st.DeleteReports)
+			}
+			var names []string
+			var datas [][]byte
+			if st.Reports != nil {
+				for _, r := range st.Reports(res) {
+					if len(r.Data) > 0 {
+						names, datas = append(names, r.Name), append(datas, r.Data)
+					}
+				}
+			}
+			if len(names) > 0 {
+				// One INSERT keeps the chunks in order (seq follows the ordinality).
+				b.Queue(`INSERT INTO report_chunks (job_id, name, data)
+					SELECT $1, n, d FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS c(n, d, o) ORDER BY o`, p.JobID, names, datas)
+			}
+			if len(st.Progress) > 0 {
+				progress = st.Progress
+			}
+			if len(st.Checkpoint) > 0 {
+				checkpoint = st.Checkpoint
 			}
 		}
-		if len(names) > 0 {
-			b.Queue(`INSERT INTO report_chunks (job_id, name, data)
-				SELECT $1, n, d FROM unnest($2::text[], $3::bytea[]) WITH ORDINALITY AS c(n, d, o) ORDER BY o`, p.JobID, names, datas)
-		}
 		b.Queue(`UPDATE jobs SET progress = COALESCE($1, progress), checkpoint = COALESCE($2, checkpoint),
-			lease_expires = `+dbTime("$3")+` WHERE id = $4`, nilIfEmpty(p.Progress), nilIfEmpty(p.Checkpoint), offset(p.LeaseExpires), p.JobID)
+			lease_expires = `+dbTime("$3")+` WHERE id = $4`, progress, checkpoint, offset(p.LeaseExpires), p.JobID)
 		return sendBatch(ctx, tx, &b)
 	})
 	return out, err

@@ -109,7 +109,6 @@ func BenchmarkImportSyntheaFull(b *testing.B) {
 	}
 }
 
-
 // BenchmarkRawBaseline is the floor the importer is compared with: gunzip + split lines +
 // json.Valid over synthea-full, one file per goroutine on all cores, nothing stored.
 func BenchmarkRawBaseline(b *testing.B) {

@@ -368,7 +368,13 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, datastoreID string, wri
 		for _, c := range indexColumns {
 			set += ", " + c + " = u." + c
 		}
-		if _, err := tx.Exec(ctx, "UPDATE resources r SET "+set+" FROM "+stageTable+" u WHERE r.pk = u.pk", nowMS); err != nil {
+		// The pk list lets the planner find the rows through the pk index: the staging table has no
+		// statistics, and a hash join would read all of resources.
+		pks := make([]int64, len(changed))
+		for i, st := range changed {
+			pks[i] = st.pk
+		}
+		if _, err := tx.Exec(ctx, "UPDATE resources r SET "+set+" FROM "+stageTable+" u WHERE r.pk = u.pk AND r.pk = ANY($2)", nowMS, pks); err != nil {
 			return nil, fmt.Errorf("update resources: %w", err)
 		}
 	} else {

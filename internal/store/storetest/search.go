@@ -37,6 +37,73 @@ func RunSearch(t *testing.T, newStore Factory) {
 		t.Parallel()
 		testSortMissing(t, newStore(t))
 	})
+	t.Run("BulkUpdate", func(t *testing.T) {
+		t.Parallel()
+		testBulkUpdate(t, newStore(t))
+	})
+}
+
+// testBulkUpdate writes 300 resources in one call and then a new version of each in another (a
+// backend may take a bulk path for many updates): every resource is at version 2, its history has
+// version 1, and the index holds the new values only.
+func testBulkUpdate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	mkStore(t, s, tenantA, "bu", time.Now(), 0)
+	const n = 300
+	batch := func(code string, base int64) []store.ResourceWrite {
+		var ws []store.ResourceWrite
+		for i := 0; i < n; i++ {
+			id := fmt.Sprintf("o%03d", i)
+			ws = append(ws, store.ResourceWrite{Type: "Observation", ID: id, Body: []byte(`{"resourceType":"Observation","id":"` + id + `","c":"` + code + `"}`),
+				Index: []store.IndexEntry{
+					{Param: "code", Kind: store.IndexToken, System: "http://loinc.org", Code: code},
+					{Param: "date", Kind: store.IndexDate, Low: base + int64(i), High: base + int64(i)},
+				}})
+		}
+		return ws
+	}
+	if _, err := s.ResourceWrite(ctx, "bu", batch("old", 0), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.ResourceWrite(ctx, "bu", batch("new", 1_000_000), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Version != 2 || r.Created {
+			t.Fatalf("update %d = %+v, want version 2", i, r)
+		}
+	}
+	count := func(code string) int64 {
+		r, err := s.ResourceSearch(ctx, store.SearchQuery{DatastoreID: "bu", Type: "Observation", CountOnly: true,
+			Where: [][]store.SearchPredicate{{{Param: "code", Kind: store.IndexToken, AnySystem: true, Code: code}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Total
+	}
+	if o, nw := count("old"), count("new"); o != 0 || nw != n {
+		t.Errorf("index after the bulk update: %d old, %d new; want 0, %d", o, nw, n)
+	}
+	dates := func(op store.SearchOp) int64 {
+		r, err := s.ResourceSearch(ctx, store.SearchQuery{DatastoreID: "bu", Type: "Observation", CountOnly: true,
+			Where: [][]store.SearchPredicate{{{Param: "date", Kind: store.IndexDate, Op: op, Low: 999_999, High: 999_999}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Total
+	}
+	if before, after := dates(store.OpLt), dates(store.OpGt); before != 0 || after != n {
+		t.Errorf("dates after the bulk update: %d old, %d new; want 0, %d", before, after, n)
+	}
+	v1, err := s.ResourceVersion(ctx, "bu", "Observation", "o123", 1)
+	if err != nil || string(v1.Body) != `{"resourceType":"Observation","id":"o123","c":"old"}` {
+		t.Errorf("version 1 = %s, %v", v1.Body, err)
+	}
+	cur, err := s.ResourceGet(ctx, "bu", "Observation", "o123")
+	if err != nil || cur.Version != 2 || string(cur.Body) != `{"resourceType":"Observation","id":"o123","c":"new"}` {
+		t.Errorf("current = %d %s, %v", cur.Version, cur.Body, err)
+	}
 }
 
 // testWriteCondition checks that a conditional write is applied only while its search matches

@@ -416,6 +416,76 @@ func (s *Store) writeAll(ctx context.Context, tx pgx.Tx, datastoreID string, wri
 	return res, nil
 }
 
+// writeChecked applies writes as writeAll does, checking the Condition of each write that has one
+// in the transaction just before it: the writes before it are applied first, so that its search
+// sees them.
+func (s *Store) writeChecked(ctx context.Context, tx pgx.Tx, datastoreID string, writes []store.ResourceWrite, now time.Time,
+	params map[string]int32) ([]store.ResourceWriteResult, error) {
+	var out []store.ResourceWriteResult
+	start := 0
+	for i := range writes {
+		c := writes[i].Condition
+		if c == nil {
+			continue
+		}
+		if i > start {
+			res, err := s.writeAll(ctx, tx, datastoreID, writes[start:i], now, params)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, res...)
+		}
+		if err := s.checkCondition(ctx, tx, datastoreID, c); err != nil {
+			return nil, err
+		}
+		start = i
+	}
+	res, err := s.writeAll(ctx, tx, datastoreID, writes[start:], now, params)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, res...), nil
+}
+
+// checkCondition runs a write condition's search inside tx, after the data store's write lock
+// (which concurrent conditional writes therefore wait for), and fails with
+// store.ErrConditionChanged unless it matches exactly the resources the condition names.
+func (s *Store) checkCondition(ctx context.Context, tx pgx.Tx, datastoreID string, c *store.WriteCondition) error {
+	ds, err := dsSeq(ctx, tx, datastoreID)
+	if err != nil {
+		return err
+	}
+	if err := s.lockDatastore(ctx, tx, ds); err != nil {
+		return err
+	}
+	plan := &searchPlan{s: s, ctx: ctx, ds: ds, params: map[string]int32{}}
+	var b sqlBuilder
+	b.w("SELECT r.id FROM resources r WHERE ")
+	if err := plan.where(&b, c.Type, "r", c.Where); err != nil {
+		return err
+	}
+	rows, err := tx.Query(ctx, b.sql(), b.args...)
+	if err != nil {
+		return fmt.Errorf("write condition: %w", err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("write condition: %w", err)
+	}
+	want := map[string]bool{}
+	for _, id := range c.Matches {
+		want[id] = true
+	}
+	match := len(got) == len(want)
+	for _, id := range got {
+		match = match && want[id]
+	}
+	if !match {
+		return fmt.Errorf("%s search matches %d resources, not the %d decided on: %w", c.Type, len(got), len(c.Matches), store.ErrConditionChanged)
+	}
+	return nil
+}
+
 // ResourceWrite implements store.Store.
 func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
 	params, err := s.paramIDs(ctx, writes)
@@ -425,7 +495,7 @@ func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []
 	var out []store.ResourceWriteResult
 	err = s.withTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		out, err = s.writeAll(ctx, tx, datastoreID, writes, now, params)
+		out, err = s.writeChecked(ctx, tx, datastoreID, writes, now, params)
 		return err
 	})
 	return out, err
@@ -454,7 +524,7 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 			return err
 		}
 		var err error
-		if out, err = s.writeAll(ctx, tx, p.DatastoreID, writes, p.Now, params); err != nil {
+		if out, err = s.writeChecked(ctx, tx, p.DatastoreID, writes, p.Now, params); err != nil {
 			return err
 		}
 		var b pgx.Batch

@@ -20,13 +20,26 @@ const maxIncluded = 1000
 // has it, so its tests match nothing (and their negations everything).
 const noParam = int32(-1)
 
-// searchPlan resolves the parameter keys a query needs once, from the cache or the database.
+// searchPlan resolves the parameter keys a query needs once, from the cache or the database, and
+// names the aliases of its nested subqueries.
 type searchPlan struct {
 	s      *Store
 	ctx    context.Context
 	ds     int64
 	params map[string]int32
+	// types is the resource type of each alias in use; aliases counts the aliases made.
+	types   map[string]string
+	aliases int
 }
+
+// alias returns a new alias for a nested subquery.
+func (p *searchPlan) alias(prefix string) string {
+	p.aliases++
+	return prefix + strconv.Itoa(p.aliases)
+}
+
+// typOf returns the resource type an alias ranges over.
+func (p *searchPlan) typOf(alias string) string { return p.types[alias] }
 
 // param returns the key of (typ, code), noParam when it does not exist.
 func (p *searchPlan) param(typ, code string) (int32, error) {
@@ -298,6 +311,10 @@ func (p *searchPlan) sortKey(b *sqlBuilder, so store.SearchSort, typ string) (st
 // where writes the conditions selecting current resources of typ (alias a) that satisfy every
 // clause.
 func (p *searchPlan) where(b *sqlBuilder, typ, a string, clauses [][]store.SearchPredicate) error {
+	if p.types == nil {
+		p.types = map[string]string{}
+	}
+	p.types[a] = typ
 	b.w(a+".ds = ? AND "+a+".type = ? AND NOT "+a+".deleted", p.ds, typ)
 	if err := p.dateWindow(b, typ, a, clauses); err != nil {
 		return err
@@ -482,10 +499,26 @@ func (p *searchPlan) rowPredicate(b *sqlBuilder, a string, param int32, pr store
 	case pr.Kind == store.IndexToken:
 		// A system and any code: the qualified keys of that system are those with its prefix.
 		b.w("EXISTS (SELECT 1 FROM unnest("+col+") k WHERE starts_with(k, ?))", qualifiedKey(p.ds, param, pr.System, ""))
+	case pr.Has != nil:
+		// The ids the sources' typed reference keys of the parameter point at.
+		h := pr.Has
+		hp, err := p.param(h.Type, h.Param)
+		if err != nil {
+			return err
+		}
+		prefix := qualifiedKey(p.ds, hp, p.typOf(a), "")
+		alias := p.alias("h")
+		b.w(a+".id IN (SELECT substr(k, ?) FROM resources "+alias+", unnest("+alias+".ref) k WHERE starts_with(k, ?) AND ",
+			len(prefix)+1, prefix)
+		if err := p.where(b, h.Type, alias, [][]store.SearchPredicate{h.Where}); err != nil {
+			return err
+		}
+		b.w(")")
 	case pr.Chain != nil:
 		// The keys of every target the chain's own search finds, built in SQL.
-		b.w(col+" && ARRAY(SELECT ? || c.id FROM resources c WHERE ", qualifiedKey(p.ds, param, pr.Chain.Type, ""))
-		if err := p.where(b, pr.Chain.Type, "c", [][]store.SearchPredicate{pr.Chain.Where}); err != nil {
+		alias := p.alias("c")
+		b.w(col+" && ARRAY(SELECT ? || "+alias+".id FROM resources "+alias+" WHERE ", qualifiedKey(p.ds, param, pr.Chain.Type, ""))
+		if err := p.where(b, pr.Chain.Type, alias, [][]store.SearchPredicate{pr.Chain.Where}); err != nil {
 			return err
 		}
 		b.w(")")
@@ -517,6 +550,15 @@ func (p *searchPlan) valueCond(b *sqlBuilder, pr store.SearchPredicate) error {
 			b.w("x.exact = ?", pr.Value)
 		case store.OpContains:
 			b.w(`x.value LIKE ? ESCAPE '\'`, "%"+likeEscape(pr.Value)+"%")
+		case store.OpText:
+			// Every word starts a word of the value.
+			for i, word := range strings.Fields(pr.Value) {
+				if i > 0 {
+					b.w(" AND ")
+				}
+				w := likeEscape(word)
+				b.w(`(x.value LIKE ? ESCAPE '\' OR x.value LIKE ? ESCAPE '\')`, w+"%", "% "+w+"%")
+			}
 		default:
 			b.w("x.value >= ? AND x.value < ?", pr.Value, pr.Value+prefixEnd)
 		}
@@ -535,9 +577,17 @@ func (p *searchPlan) valueCond(b *sqlBuilder, pr store.SearchPredicate) error {
 			}
 		}
 	case store.IndexURI:
-		if pr.Op == store.OpBelow {
+		switch pr.Op {
+		case store.OpBelow:
 			b.w("x.value >= ? AND x.value < ?", pr.Value, pr.Value+prefixEnd)
-		} else {
+		case store.OpAbove:
+			// The indexed value is one of the search value's prefixes.
+			prefixes := make([]string, 0, len(pr.Value))
+			for n := 1; n <= len(pr.Value); n++ {
+				prefixes = append(prefixes, pr.Value[:n])
+			}
+			b.w("x.value = ANY(?::text[])", prefixes)
+		default:
 			b.w("x.value = ?", pr.Value)
 		}
 	default:
@@ -569,6 +619,8 @@ func dateCond(b *sqlBuilder, p store.SearchPredicate, lo, hi string) error {
 		b.w(lo+" > ?::bigint", p.High)
 	case store.OpEb:
 		b.w(hi+" < ?::bigint", p.Low)
+	case store.OpAp:
+		b.w(lo+" <= ?::bigint AND "+hi+" >= ?::bigint", p.High, p.Low)
 	default:
 		return fmt.Errorf("date comparison %d: %w", p.Op, store.ErrBadQuery)
 	}
@@ -595,6 +647,8 @@ func numberCond(b *sqlBuilder, p store.SearchPredicate) error {
 		b.w("x.lo > ?::float8", p.Num)
 	case store.OpEb:
 		b.w("x.hi < ?::float8", p.Num)
+	case store.OpAp:
+		b.w("x.lo <= ?::float8 AND x.hi >= ?::float8", p.NumHigh, p.NumLow)
 	default:
 		return fmt.Errorf("number comparison %d: %w", p.Op, store.ErrBadQuery)
 	}
@@ -607,76 +661,121 @@ func likeEscape(s string) string {
 }
 
 // includes loads the resources that _include and _revinclude add to a page, without duplicates
-// and without the matches themselves.
+// and without the matches themselves: first from the matches, then, for the includes marked
+// Iterate, from what the previous round added, until a round adds nothing or the cap is reached.
 func (p *searchPlan) includes(q store.SearchQuery, pks []int64, matches []store.Resource) ([]store.Resource, error) {
+	type node struct {
+		pk int64
+		r  store.Resource
+	}
 	seen := map[string]bool{}
-	for _, m := range matches {
+	frontier := make([]node, len(matches))
+	for i, m := range matches {
 		seen[m.Type+"/"+m.ID] = true
+		frontier[i] = node{pks[i], m}
 	}
 	var out []store.Resource
-	collect := func(b *sqlBuilder) error {
-		got, err := collectResources(p.s.pool.Query(p.ctx, b.sql(), b.args...))
-		if err != nil {
-			return fmt.Errorf("include: %w", err)
+	for round := 0; len(frontier) > 0 && len(out) < maxIncluded; round++ {
+		var added []node
+		load := func(b *sqlBuilder) error {
+			rows, err := p.s.pool.Query(p.ctx, b.sql(), b.args...)
+			if err != nil {
+				return fmt.Errorf("include: %w", err)
+			}
+			var n node
+			var updated int64
+			_, err = pgx.ForEachRow(rows, []any{&n.pk, &n.r.Type, &n.r.ID, &n.r.Version, &updated, &n.r.Deleted, &n.r.Body}, func() error {
+				n.r.LastUpdated = fromMS(updated)
+				if k := n.r.Type + "/" + n.r.ID; !seen[k] && len(out) < maxIncluded {
+					seen[k] = true
+					out = append(out, n.r)
+					added = append(added, n)
+				}
+				n = node{}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("include: %w", err)
+			}
+			return nil
 		}
-		for _, r := range got {
-			if k := r.Type + "/" + r.ID; !seen[k] && len(out) < maxIncluded {
-				seen[k] = true
-				out = append(out, r)
+		for _, inc := range q.Include {
+			if round > 0 && !inc.Iterate {
+				continue
+			}
+			param, err := p.param(inc.Type, inc.Param)
+			if err != nil {
+				return nil, err
+			}
+			var from []int64
+			for _, f := range frontier {
+				if f.r.Type == inc.Type {
+					from = append(from, f.pk)
+				}
+			}
+			if len(from) == 0 || param == noParam {
+				continue
+			}
+			// The sources' typed reference keys of the parameter name the targets.
+			prefix := keyPrefix(p.ds, param)
+			rows, err := p.s.pool.Query(p.ctx, "SELECT DISTINCT k FROM resources m, unnest(m.ref) k WHERE m.pk = ANY($1) AND starts_with(k, $2)",
+				from, prefix)
+			if err != nil {
+				return nil, fmt.Errorf("include: %w", err)
+			}
+			keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return nil, fmt.Errorf("include: %w", err)
+			}
+			var types, ids []string
+			for _, k := range keys {
+				typ, id, ok := parseQualified(strings.TrimPrefix(k, prefix))
+				if ok && (inc.TargetType == "" || typ == inc.TargetType) {
+					types, ids = append(types, typ), append(ids, id)
+				}
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			var b sqlBuilder
+			b.w(`SELECT t.pk, t.type, t.id, t.version, t.updated, t.deleted, t.body FROM resources t
+				JOIN unnest(?::text[], ?::text[]) AS x(type, id) ON t.type = x.type AND t.id = x.id
+				WHERE t.ds = ? AND NOT t.deleted ORDER BY t.pk LIMIT ?`, types, ids, p.ds, maxIncluded+1)
+			if err := load(&b); err != nil {
+				return nil, err
 			}
 		}
-		return nil
-	}
-	for _, inc := range q.Include {
-		param, err := p.param(inc.Type, inc.Param)
-		if err != nil {
-			return nil, err
-		}
-		// The matches' typed reference keys of the parameter name the targets.
-		prefix := keyPrefix(p.ds, param)
-		rows, err := p.s.pool.Query(p.ctx, "SELECT DISTINCT k FROM resources m, unnest(m.ref) k WHERE m.pk = ANY($1) AND starts_with(k, $2)",
-			pks, prefix)
-		if err != nil {
-			return nil, fmt.Errorf("include: %w", err)
-		}
-		keys, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return nil, fmt.Errorf("include: %w", err)
-		}
-		var types, ids []string
-		for _, k := range keys {
-			typ, id, ok := parseQualified(strings.TrimPrefix(k, prefix))
-			if ok && (inc.TargetType == "" || typ == inc.TargetType) {
-				types, ids = append(types, typ), append(ids, id)
+		for _, inc := range q.RevInclude {
+			if round > 0 && !inc.Iterate {
+				continue
+			}
+			param, err := p.param(inc.Type, inc.Param)
+			if err != nil {
+				return nil, err
+			}
+			if param == noParam {
+				continue
+			}
+			// The keys by which a resource of inc.Type would reference each source.
+			var keys []string
+			for _, f := range frontier {
+				if round == 0 && f.r.Type != q.Type {
+					continue
+				}
+				keys = append(keys, qualifiedKey(p.ds, param, f.r.Type, f.r.ID))
+			}
+			if len(keys) == 0 {
+				continue
+			}
+			var b sqlBuilder
+			b.w(`SELECT t.pk, t.type, t.id, t.version, t.updated, t.deleted, t.body FROM resources t
+				WHERE t.ref && ?::text[] AND t.ds = ? AND t.type = ? AND NOT t.deleted ORDER BY t.pk LIMIT ?`,
+				keys, p.ds, inc.Type, maxIncluded+1)
+			if err := load(&b); err != nil {
+				return nil, err
 			}
 		}
-		if len(ids) == 0 {
-			continue
-		}
-		var b sqlBuilder
-		b.w(`SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM resources t
-			JOIN unnest(?::text[], ?::text[]) AS x(type, id) ON t.type = x.type AND t.id = x.id
-			WHERE t.ds = ? AND NOT t.deleted LIMIT ?`, types, ids, p.ds, maxIncluded+1)
-		if err := collect(&b); err != nil {
-			return nil, err
-		}
-	}
-	for _, inc := range q.RevInclude {
-		param, err := p.param(inc.Type, inc.Param)
-		if err != nil {
-			return nil, err
-		}
-		keys := make([]string, 0, len(matches))
-		for _, m := range matches {
-			keys = append(keys, qualifiedKey(p.ds, param, q.Type, m.ID))
-		}
-		var b sqlBuilder
-		b.w(`SELECT t.type, t.id, t.version, t.updated, t.deleted, t.body FROM resources t
-			WHERE t.ref && ?::text[] AND t.ds = ? AND t.type = ? AND NOT t.deleted ORDER BY t.pk LIMIT ?`,
-			keys, p.ds, inc.Type, maxIncluded+1)
-		if err := collect(&b); err != nil {
-			return nil, err
-		}
+		frontier = added
 	}
 	return out, nil
 }
@@ -699,15 +798,20 @@ func (s *Store) ResourceTypeHistory(ctx context.Context, p store.TypeHistoryPara
 		return nil, err
 	}
 	var b sqlBuilder
-	dsArg, typArg, since := b.arg(ds), b.arg(p.Type), b.arg(ms(p.Since))
+	dsArg, since := b.arg(ds), b.arg(ms(p.Since))
+	cond := "ds = " + dsArg + " AND updated >= " + since
+	if p.Type != "" {
+		cond += " AND type = " + b.arg(p.Type)
+	}
 	b.w(`SELECT ` + resourceCols + ` FROM (
-		SELECT ` + resourceCols + ` FROM resources WHERE ds = ` + dsArg + ` AND type = ` + typArg + ` AND updated >= ` + since + `
+		SELECT ` + resourceCols + ` FROM resources WHERE ` + cond + `
 		UNION ALL
-		SELECT ` + resourceCols + ` FROM resource_history WHERE ds = ` + dsArg + ` AND type = ` + typArg + ` AND updated >= ` + since + `) h`)
+		SELECT ` + resourceCols + ` FROM resource_history WHERE ` + cond + `) h`)
 	if a := p.After; a != nil {
 		u := ms(a.LastUpdated)
-		b.w(" WHERE (updated < ? OR (updated = ? AND (id > ? OR (id = ? AND version < ?))))", u, u, a.ID, a.ID, a.Version)
+		b.w(" WHERE (updated < ? OR (updated = ? AND (type > ? OR (type = ? AND (id > ? OR (id = ? AND version < ?))))))",
+			u, u, a.Type, a.Type, a.ID, a.ID, a.Version)
 	}
-	b.w(" ORDER BY updated DESC, id, version DESC LIMIT ?", p.Limit)
+	b.w(" ORDER BY updated DESC, type, id, version DESC LIMIT ?", p.Limit)
 	return collectResources(s.pool.Query(ctx, b.sql(), b.args...))
 }

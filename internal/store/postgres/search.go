@@ -781,7 +781,7 @@ func (p *searchPlan) includes(q store.SearchQuery, pks []int64, matches []store.
 }
 
 // parseQualified splits the tail of a qualified key, "<len(qual)>:<qual><value>"; ok is false
-// for any other tail (an any-type key, the presence key).
+// for any other tail (an any-type key).
 func parseQualified(tail string) (qual, value string, ok bool) {
 	n, rest, found := strings.Cut(tail, ":")
 	l, err := strconv.Atoi(n)

@@ -99,6 +99,8 @@ func TestSearchPlans(t *testing.T) {
 			one(store.SearchPredicate{Param: "subject", Kind: store.IndexReference, Chain: &store.SearchChain{Type: "Patient",
 				Where: []store.SearchPredicate{{Param: "family", Kind: store.IndexString, Op: store.OpPrefix, Value: family}}}}),
 			one(code)}}},
+		{"_has", store.SearchQuery{Type: "Patient", Where: [][]store.SearchPredicate{one(store.SearchPredicate{Param: "subject", Kind: store.IndexReference,
+			Has: &store.SearchHas{Type: "Observation", Param: "subject", Where: []store.SearchPredicate{code}}})}}},
 		{"_id", store.SearchQuery{Type: "Patient", Where: [][]store.SearchPredicate{one(store.SearchPredicate{Param: "_id", Kind: store.IndexToken, Code: patient})}}},
 		{"type page, no parameter", store.SearchQuery{Type: "Observation"}},
 	}

@@ -173,9 +173,11 @@ func TestWALBounded(t *testing.T) {
 	defer s.Close()
 	maxWAL, endWAL := walLoad(t, s, path, 12<<20)
 	t.Logf("WAL: max %.1f MiB, end %.1f MiB (limit %d MiB)", float64(maxWAL)/(1<<20), float64(endWAL)/(1<<20), limit>>20)
-	// One import commit of this load adds about 1 MiB of frames.
-	if maxWAL > limit+4<<20 {
-		t.Errorf("the WAL reached %d bytes; want at most the limit %d plus 4 MiB", maxWAL, limit)
+	// One import commit of this load adds about 1 MiB of frames. A truncation that a reader holds
+	// off for longer than its wait is retried at a later commit, which on a loaded machine can be a
+	// few commits on: allow 8 MiB over the limit, well under the 30 MiB this load reaches without one.
+	if maxWAL > limit+8<<20 {
+		t.Errorf("the WAL reached %d bytes; want at most the limit %d plus 8 MiB", maxWAL, limit)
 	}
 	if endWAL > limit {
 		t.Errorf("the WAL ends at %d bytes, over the limit %d", endWAL, limit)

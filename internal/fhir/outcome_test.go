@@ -16,11 +16,11 @@ func TestMarshalOperationOutcome(t *testing.T) {
 	}{
 		{"none", nil,
 			`{"resourceType":"OperationOutcome","issue":[{"severity":"information","code":"informational","diagnostics":"no issues"}]}`},
-		{"one", []Issue{{SeverityError, "structure", `unknown element "foo" in Patient`, "Patient"}},
+		{"one", []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: `unknown element "foo" in Patient`, Expression: "Patient"}},
 			`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"structure","diagnostics":"unknown element \"foo\" in Patient","expression":["Patient"]}]}`},
-		{"no expression, no diagnostics", []Issue{{SeverityWarning, "invariant", "", ""}, {SeverityError, "required", "x", "Patient.id"}},
+		{"no expression, no diagnostics", []Issue{{Severity: SeverityWarning, Code: "invariant", Diagnostics: "", Expression: ""}, {Severity: SeverityError, Code: "required", Diagnostics: "x", Expression: "Patient.id"}},
 			`{"resourceType":"OperationOutcome","issue":[{"severity":"warning","code":"invariant"},{"severity":"error","code":"required","diagnostics":"x","expression":["Patient.id"]}]}`},
-		{"escapes", []Issue{{SeverityError, "value", "a\\b\n\t\x01 é \xff", "P.x"}},
+		{"escapes", []Issue{{Severity: SeverityError, Code: "value", Diagnostics: "a\\b\n\t\x01 é \xff", Expression: "P.x"}},
 			`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"value","diagnostics":"a\\b\n\t\u0001 é \ufffd","expression":["P.x"]}]}`},
 	}
 	for _, c := range cases {

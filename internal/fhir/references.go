@@ -10,14 +10,21 @@ import (
 // Reference policy (Reference.reference, strict level):
 //   - "Type/id" and "Type/id/_history/vid": Type must be a concrete R4
 //     resource type allowed by the element's target profiles, id a valid id.
-//   - "#id": must name a contained resource of the enclosing resource; "#"
-//     alone refers to the container from inside a contained resource.
+//   - "#id": must name a contained resource of the enclosing resource, "#"
+//     alone the container (ref-1, evaluated with the other constraints).
 //   - Absolute URLs ("scheme://..."): accepted; when the URL ends in
 //     .../Type/id (or .../Type/id/_history/vid) with Type a resource type,
 //     Type is checked against the targets like a relative reference.
-//   - "urn:uuid:<uuid>" and "urn:oid:<oid>": accepted when well-formed
-//     (Bundle-internal references; the target type cannot be known). Other
-//     URNs are rejected.
+//   - "urn:uuid:" and "urn:oid:" (Bundle-internal references; the target type
+//     cannot be known): the canonical forms (lowercase 8-4-4-4-12 hex; an OID
+//     of digits and dots without leading zeros, starting with 0, 1 or 2) are
+//     accepted. Anything else after the prefix is a warning, as in the HL7
+//     validator, unless it is clearly not an identifier: nothing after the
+//     prefix, or characters a URN cannot hold (white space, controls,
+//     <>"{}|\^`), which are errors. So "urn:uuid:A1B2..." (upper case, which
+//     RFC 4122 allows on input) or a UUID without hyphens warns, and
+//     "urn:uuid:" or "urn:uuid:not a uuid" rejects. Other URNs are rejected:
+//     a reference must be resolvable, and only these two are.
 //   - Conditional references "Type?query" (FHIR transaction and bulk-export
 //     style, e.g. Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9999):
 //     accepted when Type is a concrete resource type allowed by the targets
@@ -28,23 +35,12 @@ import (
 func (w *walker) checkReference(s []byte, esc bool, targets *targetSet) {
 	switch {
 	case s[0] == '#':
-		if len(s) == 1 {
-			if f := &w.frames[len(w.frames)-1]; f.kind == frameContained {
-				f.selfRef = true
-			}
-			return
-		}
-		w.localRefs = append(w.localRefs, localRef{val: w.keep(s, esc), isRef: true, path: w.expr("")})
 		return
 	case bytes.HasPrefix(s, []byte("urn:uuid:")):
-		if !validUUID(s) {
-			w.add("value", "reference "+quote(s)+" is not a valid urn:uuid", "")
-		}
+		w.checkURN(s, "urn:uuid:", validUUID(s), "a lowercase UUID (8-4-4-4-12 hex digits)")
 		return
 	case bytes.HasPrefix(s, []byte("urn:oid:")):
-		if !validOID(s) {
-			w.add("value", "reference "+quote(s)+" is not a valid urn:oid", "")
-		}
+		w.checkURN(s, "urn:oid:", validOID(s), "an OID (digits and dots, no leading zeros)")
 		return
 	case bytes.HasPrefix(s, []byte("urn:")):
 		w.add("value", "reference "+quote(s)+" is not a supported URN (urn:uuid: or urn:oid:)", "")
@@ -79,6 +75,20 @@ func (w *walker) checkReference(s []byte, esc bool, targets *targetSet) {
 	default:
 		w.checkTarget(td, targets, s)
 	}
+}
+
+// checkURN applies the urn:uuid/urn:oid policy to a reference that is not in
+// canonical form.
+func (w *walker) checkURN(s []byte, prefix string, canonical bool, form string) {
+	if canonical {
+		return
+	}
+	rest := s[len(prefix):]
+	if len(rest) == 0 || bytes.ContainsAny(rest, " \t\r\n<>\"{}|\\^`") || bytes.ContainsFunc(rest, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		w.add("value", "reference "+quote(s)+" is not a valid "+strings.TrimSuffix(prefix, ":"), "")
+		return
+	}
+	w.addAt(SeverityWarning, "value", "reference "+quote(s)+" is not in canonical form: after "+prefix+" it should be "+form, w.expr(""))
 }
 
 // checkAbsoluteReference checks the resource type of a RESTful absolute URL.

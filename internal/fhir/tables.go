@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
 )
 
 // r4TablesGz holds the generated tables (see ./internal/gen): a gzip-compressed
@@ -81,10 +83,14 @@ type typeDef struct {
 	resource bool
 	abstract bool
 	domain   bool
+	backbone bool
+	base     string
 	index    int // position in tables.resourceNames when a concrete resource, else -1
 	elems    []elemDef
 	keys     map[string]uint32 // JSON member name -> packed key (see packKey)
 	required []uint16          // elements with min >= 1
+	cons     []int             // constraints of the type (indexes into tables.constraints)
+	fp       *fhirpath.Type
 }
 
 type elemDef struct {
@@ -94,7 +100,10 @@ type elemDef struct {
 	many   bool
 	choice bool
 	types  []elemType
-	vs     *valueSet // required binding, nil when none
+	vs     *valueSet           // required binding, nil when none
+	extra  map[string]struct{} // codes allowed beside a grammar-checked value set
+	cons   []int               // constraints listed on the element
+	fp     *fhirpath.Element
 }
 
 type elemType struct {
@@ -104,6 +113,7 @@ type elemType struct {
 	prim     primKind // primComplex for complex and backbone types
 	def      *typeDef // complex and backbone types
 	targets  *targetSet
+	fp       *fhirpath.Type
 }
 
 // targetSet is a bit set over tables.resourceNames; nil means any type.
@@ -134,8 +144,13 @@ type tables struct {
 	resources     map[string]*typeDef // concrete resource types only
 	resourceNames []string            // sorted
 	regexes       map[string]string   // primitive type -> regex from the definitions
+	primBase      map[string]string   // primitive type -> the type it derives from
 
 	reference, coding, codeableConcept, extension, meta, element *typeDef
+
+	constraints []*constraint
+	extensions  map[string]*extensionDef // core extensions by URL
+	inv         *invariants              // the FHIRPath model and the compiled constraints
 }
 
 var (
@@ -157,6 +172,8 @@ type rawTables struct {
 		Kind     string `json:"k"`
 		Abstract bool   `json:"a"`
 		Domain   bool   `json:"d"`
+		Base     string `json:"base"`
+		Cons     []int  `json:"c"`
 		Elems    []struct {
 			Name   string `json:"n"`
 			Path   string `json:"p"`
@@ -167,15 +184,40 @@ type rawTables struct {
 				Code    string   `json:"c"`
 				Targets []string `json:"r"`
 			} `json:"t"`
-			Binding int `json:"b"`
+			Binding int      `json:"b"`
+			Extra   []string `json:"xc"`
+			Cons    []int    `json:"c"`
 		} `json:"e"`
 	} `json:"types"`
+	Primitives []struct {
+		Name string `json:"n"`
+		Base string `json:"base"`
+	} `json:"primitives"`
 	ValueSets []struct {
 		URL   string   `json:"u"`
 		Kind  string   `json:"k"`
 		Codes []string `json:"c"`
 	} `json:"valueSets"`
-	Regexes map[string]string `json:"regexes"`
+	Regexes     map[string]string `json:"regexes"`
+	Constraints []struct {
+		Key      string `json:"k"`
+		Severity string `json:"s"`
+		Human    string `json:"h"`
+		Expr     string `json:"e"`
+		Source   string `json:"src"`
+	} `json:"constraints"`
+	Extensions []struct {
+		URL      string   `json:"u"`
+		Contexts []string `json:"ctx"`
+		Values   []string `json:"v"`
+		Nested   []struct {
+			URL    string   `json:"u"`
+			Min    int      `json:"min"`
+			Max    string   `json:"max"`
+			Values []string `json:"v"`
+		} `json:"x"`
+		Cons []int `json:"c"`
+	} `json:"extensions"`
 }
 
 func decodeTables(gz []byte) (*tables, error) {
@@ -191,7 +233,13 @@ func decodeTables(gz []byte) (*tables, error) {
 	if err := json.Unmarshal(raw, &rt); err != nil {
 		return nil, fmt.Errorf("fhir tables: %w", err)
 	}
-	t := &tables{types: map[string]*typeDef{}, resources: map[string]*typeDef{}, regexes: rt.Regexes}
+	t := &tables{types: map[string]*typeDef{}, resources: map[string]*typeDef{}, regexes: rt.Regexes, primBase: map[string]string{}}
+	for _, p := range rt.Primitives {
+		t.primBase[p.Name] = p.Base
+	}
+	for _, rc := range rt.Constraints {
+		t.constraints = append(t.constraints, &constraint{key: rc.Key, severity: rc.Severity, human: rc.Human, expr: rc.Expr, source: rc.Source})
+	}
 
 	vss := make([]*valueSet, len(rt.ValueSets))
 	for i, rv := range rt.ValueSets {
@@ -217,7 +265,8 @@ func decodeTables(gz []byte) (*tables, error) {
 	}
 
 	for _, rty := range rt.Types {
-		td := &typeDef{name: rty.Name, resource: rty.Kind == "resource", abstract: rty.Abstract, domain: rty.Domain, index: -1}
+		td := &typeDef{name: rty.Name, resource: rty.Kind == "resource", abstract: rty.Abstract, domain: rty.Domain, index: -1,
+			backbone: rty.Kind == "backbone", base: rty.Base, cons: rty.Cons}
 		t.types[td.name] = td
 		if td.resource && !td.abstract {
 			t.resources[td.name] = td
@@ -237,9 +286,15 @@ func decodeTables(gz []byte) (*tables, error) {
 		td.keys = make(map[string]uint32, len(rty.Elems)*2)
 		for i, re := range rty.Elems {
 			e := &td.elems[i]
-			*e = elemDef{name: re.Name, path: re.Path, min: re.Min, many: re.Many, choice: re.Choice}
+			*e = elemDef{name: re.Name, path: re.Path, min: re.Min, many: re.Many, choice: re.Choice, cons: re.Cons}
 			if re.Binding >= 0 && re.Binding < len(vss) {
 				e.vs = vss[re.Binding]
+			}
+			if len(re.Extra) > 0 {
+				e.extra = map[string]struct{}{}
+				for _, c := range re.Extra {
+					e.extra[c] = struct{}{}
+				}
 			}
 			if re.Min > 0 {
 				td.required = append(td.required, uint16(i))
@@ -286,6 +341,19 @@ func decodeTables(gz []byte) (*tables, error) {
 			return nil, fmt.Errorf("fhir tables: type %s missing", name)
 		}
 	}
+	t.extensions = make(map[string]*extensionDef, len(rt.Extensions))
+	for _, rx := range rt.Extensions {
+		x := &extensionDef{url: rx.URL, contexts: rx.Contexts, values: rx.Values, cons: rx.Cons}
+		for _, n := range rx.Nested {
+			x.nested = append(x.nested, nestedExtension{url: n.URL, min: n.Min, max: n.Max, values: n.Values})
+		}
+		t.extensions[x.url] = x
+	}
+	inv, err := newInvariants(t)
+	if err != nil {
+		return nil, err
+	}
+	t.inv = inv
 	return t, nil
 }
 

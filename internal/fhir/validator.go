@@ -34,10 +34,13 @@ func ParseLevel(s string) (Level, bool) {
 
 // Issue is one OperationOutcome issue.
 type Issue struct {
-	Severity    string // "error" | "warning"
+	Severity    string // "error" | "warning" | "information"
 	Code        string // FHIR IssueType code
 	Diagnostics string
 	Expression  string // FHIRPath-style location, e.g. "Patient.name[0].given[1]"; "" when none
+	// Key is the key of the constraint of the definitions that the issue
+	// reports ("obs-3"), "" for other issues. Diagnostics starts with it.
+	Key string
 }
 
 // Issue severities.
@@ -116,7 +119,7 @@ func (v *Validator) Validate(resource []byte, level Level) Result {
 		if v != nil && v.err != nil {
 			msg = "validator unavailable: " + v.err.Error()
 		}
-		return Result{Issues: []Issue{{SeverityError, "exception", msg, ""}}}
+		return Result{Issues: []Issue{{Severity: SeverityError, Code: "exception", Diagnostics: msg}}}
 	}
 	if level == LevelMinimal {
 		return v.minimal(resource)
@@ -134,7 +137,7 @@ func (v *Validator) minimal(d []byte) Result {
 	var res Result
 	i := skipWS(d, 0)
 	if i >= len(d) || d[i] != '{' {
-		res.Issues = []Issue{{SeverityError, "structure", "the resource is not a JSON object", ""}}
+		res.Issues = []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: "the resource is not a JSON object"}}
 		return res
 	}
 	env, ok := scanEnvelope(d, i)
@@ -142,7 +145,7 @@ func (v *Validator) minimal(d []byte) Result {
 		ok = false
 	}
 	if !ok {
-		res.Issues = []Issue{{SeverityError, "structure", "the resource is not well-formed JSON", ""}}
+		res.Issues = []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: "the resource is not well-formed JSON"}}
 		return res
 	}
 	var issues []Issue
@@ -167,15 +170,15 @@ func (v *Validator) minimal(d []byte) Result {
 func (t *tables) envelopeType(env *envelope) (*typeDef, *Issue) {
 	switch {
 	case !env.rtFound:
-		return nil, &Issue{SeverityError, "required", "resourceType is missing", ""}
+		return nil, &Issue{Severity: SeverityError, Code: "required", Diagnostics: "resourceType is missing"}
 	case !env.rtString:
-		return nil, &Issue{SeverityError, "structure", "resourceType must be a JSON string", "resourceType"}
+		return nil, &Issue{Severity: SeverityError, Code: "structure", Diagnostics: "resourceType must be a JSON string", Expression: "resourceType"}
 	}
 	name := decoded(env.rt, env.rtEsc)
 	if td := t.resources[string(name)]; td != nil {
 		return td, nil
 	}
-	return nil, &Issue{SeverityError, "invalid", "resourceType " + quote(name) + " is not a concrete FHIR R4 resource type", "resourceType"}
+	return nil, &Issue{Severity: SeverityError, Code: "invalid", Diagnostics: "resourceType " + quote(name) + " is not a concrete FHIR R4 resource type", Expression: "resourceType"}
 }
 
 func decoded(raw []byte, esc bool) []byte {
@@ -201,11 +204,11 @@ func idIssue(env *envelope, rt string) Issue {
 	}
 	switch {
 	case !env.idFound:
-		return Issue{SeverityError, "required", "id is missing", where}
+		return Issue{Severity: SeverityError, Code: "required", Diagnostics: "id is missing", Expression: where}
 	case !env.idString:
-		return Issue{SeverityError, "structure", "id must be a JSON string", where}
+		return Issue{Severity: SeverityError, Code: "structure", Diagnostics: "id must be a JSON string", Expression: where}
 	}
-	return Issue{SeverityError, "value", "id " + quote(decoded(env.id, env.idEsc)) + ` does not match [A-Za-z0-9\-.]{1,64}`, where}
+	return Issue{Severity: SeverityError, Code: "value", Diagnostics: "id " + quote(decoded(env.id, env.idEsc)) + ` does not match [A-Za-z0-9\-.]{1,64}`, Expression: where}
 }
 
 // quote renders a value for a diagnostic, shortened when long.

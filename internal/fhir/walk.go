@@ -3,12 +3,16 @@ package fhir
 import (
 	"strconv"
 	"strings"
+
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
 )
 
 // This file is the structure-only and strict validator: one pass over the
 // JSON that follows the generated tables while it scans, validating syntax as
 // it goes and building no tree. Paths, seen members and resource frames live
-// in slices that are reused across calls through the Validator's pool.
+// in slices that are reused across calls through the Validator's pool. At
+// strict, the constraints of the definitions are then evaluated on the
+// resource by the FHIRPath engine (invariants.go).
 
 // walker is the scratch state of one Validate call.
 type walker struct {
@@ -20,13 +24,16 @@ type walker struct {
 	issues []Issue
 	capped bool
 
-	path      []seg
-	seen      []seenKey
-	frames    []frame
-	contained []containedRec
-	localRefs []localRef
-	buf       []byte // scratch for decoded strings
-	depth     int
+	path   []seg
+	seen   []seenKey
+	frames []frame
+	buf    []byte // scratch for decoded strings
+	depth  int
+
+	// The constraint evaluation of the strict level.
+	doc   fhirpath.Doc
+	ev    *fhirpath.Evaluator
+	steps int // FHIRPath steps taken on the last resource
 }
 
 // seg is one step of an expression path: a member name and, for array
@@ -51,31 +58,13 @@ const (
 	frameNested // Bundle.entry.resource, Parameters.parameter.resource, ...
 )
 
-// frame is a resource being walked, for the dom-* invariants.
+// frame is a resource being walked.
 type frame struct {
-	td             *typeDef
-	kind           frameKind
-	id             []byte
-	hasID, hasText bool // a string id (kept in id, valid or not); a text member
-	idSeen         bool // an id member of any kind
-	selfRef        bool // a contained resource that references its container ("#")
-	containedStart int  // first record of this frame in walker.contained
-	refStart       int  // first record of this frame in walker.localRefs
-}
-
-// containedRec is a contained resource of the frame that holds it.
-type containedRec struct {
-	id      []byte
-	hasID   bool
-	selfRef bool
-	n       int // index in the contained array
-}
-
-// localRef is a "#id" reference, or a uri/canonical value starting with "#".
-type localRef struct {
-	val   []byte
-	isRef bool
-	path  string // location of a Reference.reference, built only in strict mode
+	td     *typeDef
+	kind   frameKind
+	id     []byte
+	hasID  bool // a string id (kept in id, valid or not)
+	idSeen bool // an id member of any kind
 }
 
 // objState carries what an object's members need from its context.
@@ -89,8 +78,7 @@ type objState struct {
 }
 
 const (
-	flagResourceRoot  = 1 << iota // the object is a resource
-	flagContainedMeta             // Meta of a contained resource (dom-4, dom-5)
+	flagResourceRoot = 1 << iota // the object is a resource
 )
 
 func (w *walker) reset() {
@@ -101,11 +89,7 @@ func (w *walker) reset() {
 	// Drop the slices into the last input so that pooled walkers do not pin it.
 	clear(w.frames[:cap(w.frames)])
 	w.frames = w.frames[:0]
-	clear(w.contained[:cap(w.contained)])
-	w.contained = w.contained[:0]
-	clear(w.localRefs[:cap(w.localRefs)])
-	w.localRefs = w.localRefs[:0]
-	w.failed, w.capped, w.depth = false, false, 0
+	w.failed, w.capped, w.depth, w.steps = false, false, 0, 0
 	if cap(w.buf) > 1<<20 {
 		w.buf = nil
 	}
@@ -117,7 +101,7 @@ func (w *walker) run(d []byte, strict bool) Result {
 	var res Result
 	i := skipWS(d, 0)
 	if i >= len(d) || d[i] != '{' {
-		res.Issues = []Issue{{SeverityError, "structure", "the resource is not a JSON object", ""}}
+		res.Issues = []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: "the resource is not a JSON object"}}
 		return res
 	}
 	td, end := w.resource(i, frameTop, &res)
@@ -125,11 +109,14 @@ func (w *walker) run(d []byte, strict bool) Result {
 		w.failed = true
 	}
 	if w.failed {
-		res.Issues = []Issue{{SeverityError, "structure", "the resource is not well-formed JSON", ""}}
+		res.Issues = []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: "the resource is not well-formed JSON"}}
 		if td != nil {
 			res.ResourceType = td.name
 		}
 		return res
+	}
+	if strict && td != nil {
+		w.checkInvariants(d)
 	}
 	if len(w.issues) > 0 {
 		res.Issues = append([]Issue(nil), w.issues...)
@@ -170,11 +157,11 @@ func (w *walker) addAt(severity, code, diag, expr string) {
 	if len(w.issues) >= MaxIssues {
 		if !w.capped {
 			w.capped = true
-			w.issues = append(w.issues, Issue{SeverityWarning, "too-costly", "more than " + strconv.Itoa(MaxIssues) + " issues; the rest are not reported", ""})
+			w.issues = append(w.issues, Issue{Severity: SeverityWarning, Code: "too-costly", Diagnostics: "more than " + strconv.Itoa(MaxIssues) + " issues; the rest are not reported"})
 		}
 		return
 	}
-	w.issues = append(w.issues, Issue{severity, code, diag, expr})
+	w.issues = append(w.issues, Issue{Severity: severity, Code: code, Diagnostics: diag, Expression: expr})
 }
 
 // add records an error at the current path (plus extra).
@@ -257,7 +244,7 @@ func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
 		return nil, end
 	}
 
-	w.frames = append(w.frames, frame{td: td, kind: kind, containedStart: len(w.contained), refStart: len(w.localRefs)})
+	w.frames = append(w.frames, frame{td: td, kind: kind})
 	end := w.object(i, &objState{td: td, flags: flagResourceRoot})
 	if w.failed {
 		return td, end
@@ -271,65 +258,8 @@ func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
 			w.add("required", "id is missing", "id")
 		}
 	}
-	if w.strict {
-		w.endFrame(&f)
-	}
 	w.frames = w.frames[:len(w.frames)-1]
-	if kind == frameContained && len(w.frames) > 0 {
-		// The record belongs to the container; the path's last step is the
-		// contained[n] member being walked.
-		w.contained = append(w.contained, containedRec{id: f.id, hasID: f.hasID, selfRef: f.selfRef, n: w.path[len(w.path)-1].idx})
-	}
 	return td, end
-}
-
-// endFrame checks the invariants of a finished resource frame (strict only).
-func (w *walker) endFrame(f *frame) {
-	if f.kind == frameContained {
-		return // its records stay with the container
-	}
-	if f.td.domain {
-		for _, c := range w.contained[f.containedStart:] {
-			where := "contained[" + strconv.Itoa(c.n) + "]"
-			if !c.hasID {
-				w.add("invariant", "dom-3: a contained resource needs an id so that it can be referenced", where)
-				continue
-			}
-			if c.selfRef {
-				continue
-			}
-			found := false
-			for _, r := range w.localRefs[f.refStart:] {
-				if len(r.val) == len(c.id)+1 && string(r.val[1:]) == string(c.id) {
-					found = true
-					break
-				}
-			}
-			if !found {
-				w.add("invariant", "dom-3: contained resource "+quote(c.id)+" is not referenced from elsewhere in the resource", where)
-			}
-		}
-		if f.kind == frameTop && !f.hasText {
-			w.addAt(SeverityWarning, "invariant", "dom-6: a resource should have narrative for robust management", f.td.name)
-		}
-	}
-	for _, r := range w.localRefs[f.refStart:] {
-		if !r.isRef {
-			continue
-		}
-		found := false
-		for _, c := range w.contained[f.containedStart:] {
-			if c.hasID && len(r.val) == len(c.id)+1 && string(r.val[1:]) == string(c.id) {
-				found = true
-				break
-			}
-		}
-		if !found {
-			w.addAt(SeverityError, "invalid", "reference "+quote(r.val)+" does not resolve to a contained resource", r.path)
-		}
-	}
-	w.contained = w.contained[:f.containedStart]
-	w.localRefs = w.localRefs[:f.refStart]
 }
 
 // object walks the object at d[i] (d[i] == '{') as type o.td.
@@ -460,23 +390,6 @@ func (w *walker) endObject(o *objState, start int) {
 			w.add("required", "missing required element "+e.path+" (minimum cardinality "+strconv.Itoa(e.min)+")", name)
 		}
 	}
-	if td == w.t.extension {
-		hasExt, hasValue := false, false
-		for _, s := range seen {
-			switch td.elems[s.key&0xffff].name {
-			case "extension":
-				hasExt = true
-			case "value":
-				hasValue = true
-			}
-		}
-		if hasExt == hasValue {
-			w.add("invariant", "ext-1: an extension must have either extensions or a value[x], not both", "")
-		}
-	}
-	if len(seen) == 1 && td.elems[seen[0].key&0xffff].name == "id" && !td.resource && td != w.t.element {
-		w.add("invariant", "ele-1: an element must have a value or children other than id", "")
-	}
 }
 
 // member walks the value of one known member at d[i].
@@ -500,18 +413,8 @@ func (w *walker) member(i int, o *objState, packed uint32, start int) int {
 			break
 		}
 	}
-	if o.flags&flagResourceRoot != 0 {
-		f := &w.frames[len(w.frames)-1]
-		switch e.name {
-		case "id":
-			f.idSeen = true
-		case "text":
-			f.hasText = true
-		case "contained":
-			if f.kind == frameContained && w.strict {
-				w.add("invariant", "dom-2: a contained resource must not contain resources", "contained")
-			}
-		}
+	if o.flags&flagResourceRoot != 0 && e.name == "id" {
+		w.frames[len(w.frames)-1].idSeen = true
 	}
 	w.path = append(w.path, seg{jsonElemName(e, et), -1})
 	rec := seenKey{key: packed, n: -1}
@@ -526,18 +429,6 @@ func (w *walker) member(i int, o *objState, packed uint32, start int) int {
 			if e.vs == nil && td == w.t.codeableConcept {
 				child.vs = o.vs // CodeableConcept.coding inherits the binding
 			}
-		case w.t.meta:
-			if o.flags&flagResourceRoot != 0 && w.frames[len(w.frames)-1].kind == frameContained {
-				child.flags = flagContainedMeta
-			}
-		}
-	}
-	if o.flags&flagContainedMeta != 0 && w.strict {
-		switch e.name {
-		case "versionId", "lastUpdated":
-			w.add("invariant", "dom-4: a contained resource must not have meta.versionId or meta.lastUpdated", "")
-		case "security":
-			w.add("invariant", "dom-5: a contained resource must not have a security label", "")
 		}
 	}
 	if e.many {
@@ -709,9 +600,6 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 		valid = validString(s)
 	case primURI, primURL, primCanonical:
 		valid = validURI(s)
-		if s[0] == '#' && w.strict {
-			w.localRefs = append(w.localRefs, localRef{val: w.keep(s, esc)})
-		}
 	case primCode:
 		valid = validCode(s)
 	case primID:
@@ -739,11 +627,16 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 		w.add("value", "value "+quote(s)+" is not a valid "+et.code, "")
 		return end
 	}
+	if len(s) > maxString && (et.prim == primString || et.prim == primMarkdown || et.prim == primCode || et.prim == primID) {
+		w.add("value", "a string must not exceed 1 MB ("+strconv.Itoa(len(s))+" bytes)", "")
+	}
 	if !w.strict {
 		return end
 	}
 	if e.vs != nil && et.prim == primCode {
-		w.checkCode(e.vs, s)
+		if _, extra := e.extra[string(s)]; !extra {
+			w.checkCode(e.vs, s)
+		}
 	}
 	if o.td == w.t.coding && o.vs != nil {
 		switch e.name {
@@ -758,6 +651,10 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 	}
 	return end
 }
+
+// maxString is R4's limit on the size of a string: "Strings SHALL NOT exceed
+// 1MB in size" (1 MiB of UTF-8).
+const maxString = 1 << 20
 
 // keep returns s for storing beyond the current value: decoded strings live
 // in the scratch buffer, so they are copied.

@@ -1,9 +1,13 @@
 // Command gen reads the official FHIR R4 (4.0.1) definition bundles and writes
 // the compact validation tables that package fhir embeds.
 //
-// It reads profiles-types.json.gz, profiles-resources.json.gz and
-// expansions.json.gz from the -shared folder's fhir-r4 directory and writes a
-// gzip-compressed JSON document (see package fhir, tables.go, for its shape).
+// It reads profiles-types.json.gz, profiles-resources.json.gz,
+// extension-definitions.json.gz and expansions.json.gz from the -shared
+// folder's fhir-r4 directory and writes a gzip-compressed JSON document (see
+// package fhir, tables.go, for its shape): the types and their elements,
+// the required value sets, the primitive regexes, every constraint
+// (invariant) of the definitions with the elements it is declared on, and
+// the core extensions' contexts, value types and nested extensions.
 // The output is deterministic so that regenerating it without changes in the
 // inputs leaves the committed file byte-for-byte unchanged.
 //
@@ -21,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -28,10 +33,13 @@ import (
 // The output document. Field names are short because the file is embedded.
 
 type outTables struct {
-	Version   string            `json:"version"`
-	Types     []outType         `json:"types"`
-	ValueSets []outValueSet     `json:"valueSets"`
-	Regexes   map[string]string `json:"regexes"`
+	Version     string            `json:"version"`
+	Types       []outType         `json:"types"`
+	Primitives  []outPrimitive    `json:"primitives"`
+	ValueSets   []outValueSet     `json:"valueSets"`
+	Regexes     map[string]string `json:"regexes"`
+	Constraints []outConstraint   `json:"constraints"`
+	Extensions  []outExtension    `json:"extensions"`
 }
 
 type outType struct {
@@ -39,7 +47,14 @@ type outType struct {
 	Kind     string    `json:"k"` // "resource", "complex" or "backbone"
 	Abstract bool      `json:"a,omitempty"`
 	Domain   bool      `json:"d,omitempty"` // derives from DomainResource
+	Base     string    `json:"base,omitempty"`
+	Cons     []int     `json:"c,omitempty"` // constraints of the type (its root element, or a backbone's element)
 	Elems    []outElem `json:"e"`
+}
+
+type outPrimitive struct {
+	Name string `json:"n"`
+	Base string `json:"base"`
 }
 
 type outElem struct {
@@ -49,7 +64,34 @@ type outElem struct {
 	Many    bool         `json:"many,omitempty"`
 	Choice  bool         `json:"x,omitempty"`
 	Types   []outElemTyp `json:"t"`
-	Binding int          `json:"b"` // index into ValueSets of a required binding, -1 when none
+	Binding int          `json:"b"`           // index into ValueSets of a required binding, -1 when none
+	Extra   []string     `json:"xc,omitempty"` // codes the element allows beside a grammar-checked value set
+	Cons    []int        `json:"c,omitempty"`  // constraints listed on the element in the snapshot
+}
+
+// outConstraint is one invariant of the definitions.
+type outConstraint struct {
+	Key      string `json:"k"`
+	Severity string `json:"s"`
+	Human    string `json:"h"`
+	Expr     string `json:"e"`
+	Source   string `json:"src"` // the definition that declares it
+}
+
+// outExtension is a core extension: where it may be used and what it holds.
+type outExtension struct {
+	URL      string      `json:"u"`
+	Contexts []string    `json:"ctx"`
+	Values   []string    `json:"v,omitempty"` // allowed value[x] types; none for a complex extension
+	Nested   []outNested `json:"x,omitempty"`
+	Cons     []int       `json:"c,omitempty"` // its own constraints
+}
+
+type outNested struct {
+	URL    string   `json:"u"`
+	Min    int      `json:"min,omitempty"`
+	Max    string   `json:"max"`
+	Values []string `json:"v,omitempty"`
 }
 
 type outElemTyp struct {
@@ -79,7 +121,12 @@ type structureDefinition struct {
 	Type           string `json:"type"`
 	BaseDefinition string `json:"baseDefinition"`
 	Derivation     string `json:"derivation"`
-	Snapshot       struct {
+	URL            string `json:"url"`
+	Context        []struct {
+		Type       string `json:"type"`
+		Expression string `json:"expression"`
+	} `json:"context"`
+	Snapshot struct {
 		Element []elementDefinition `json:"element"`
 	} `json:"snapshot"`
 }
@@ -90,7 +137,17 @@ type elementDefinition struct {
 	Min              int    `json:"min"`
 	Max              string `json:"max"`
 	ContentReference string `json:"contentReference"`
-	Type             []struct {
+	Short            string `json:"short"`
+	Comment          string `json:"comment"`
+	FixedURI         string `json:"fixedUri"`
+	Constraint       []struct {
+		Key        string `json:"key"`
+		Severity   string `json:"severity"`
+		Human      string `json:"human"`
+		Expression string `json:"expression"`
+		Source     string `json:"source"`
+	} `json:"constraint"`
+	Type []struct {
 		Code          string      `json:"code"`
 		TargetProfile []string    `json:"targetProfile"`
 		Extension     []extension `json:"extension"`
@@ -161,14 +218,26 @@ func run(shared, out string) error {
 	if err != nil {
 		return err
 	}
-	g := &generator{vsIndex: map[string]int{}, vsByURL: vsByURL, regexes: map[string]string{}}
+	exts, err := readDefinitions(filepath.Join(dir, "extension-definitions.json.gz"))
+	if err != nil {
+		return err
+	}
+	g := &generator{vsIndex: map[string]int{}, vsByURL: vsByURL, regexes: map[string]string{}, consIndex: map[outConstraint]int{}}
 	for i := range sds {
 		if err := g.addDefinition(&sds[i]); err != nil {
 			return fmt.Errorf("%s: %w", sds[i].ID, err)
 		}
 	}
+	for i := range exts {
+		if err := g.addExtension(&exts[i]); err != nil {
+			return fmt.Errorf("%s: %w", exts[i].ID, err)
+		}
+	}
 	sort.Slice(g.types, func(i, j int) bool { return g.types[i].Name < g.types[j].Name })
-	doc := outTables{Version: "4.0.1", Types: g.types, ValueSets: g.valueSets, Regexes: g.regexes}
+	sort.Slice(g.primitives, func(i, j int) bool { return g.primitives[i].Name < g.primitives[j].Name })
+	sort.Slice(g.extensions, func(i, j int) bool { return g.extensions[i].URL < g.extensions[j].URL })
+	doc := outTables{Version: "4.0.1", Types: g.types, Primitives: g.primitives, ValueSets: g.valueSets, Regexes: g.regexes,
+		Constraints: g.constraints, Extensions: g.extensions}
 	raw, err := json.Marshal(doc)
 	if err != nil {
 		return err
@@ -247,16 +316,44 @@ func readValueSets(path string) (map[string]*valueSet, error) {
 }
 
 type generator struct {
-	types     []outType
-	valueSets []outValueSet
-	vsIndex   map[string]int
-	vsByURL   map[string]*valueSet
-	regexes   map[string]string
+	types       []outType
+	primitives  []outPrimitive
+	valueSets   []outValueSet
+	vsIndex     map[string]int
+	vsByURL     map[string]*valueSet
+	regexes     map[string]string
+	constraints []outConstraint
+	consIndex   map[outConstraint]int
+	extensions  []outExtension
 }
+
+// cons returns the indexes of an element's constraints, adding new ones to
+// the output. Constraints without a source are the definition's own.
+func (g *generator) cons(el *elementDefinition, owner string) []int {
+	var out []int
+	for _, c := range el.Constraint {
+		src := c.Source
+		if src == "" {
+			src = sdPrefix + owner
+		}
+		oc := outConstraint{Key: c.Key, Severity: c.Severity, Human: c.Human, Expr: c.Expression, Source: src}
+		k, ok := g.consIndex[oc]
+		if !ok {
+			k = len(g.constraints)
+			g.consIndex[oc] = k
+			g.constraints = append(g.constraints, oc)
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+func baseName(url string) string { return url[strings.LastIndexByte(url, '/')+1:] }
 
 func (g *generator) addDefinition(sd *structureDefinition) error {
 	switch sd.Kind {
 	case "primitive-type":
+		g.primitives = append(g.primitives, outPrimitive{Name: sd.ID, Base: baseName(sd.BaseDefinition)})
 		for _, el := range sd.Snapshot.Element {
 			if el.Path != sd.Type+".value" {
 				continue
@@ -296,6 +393,12 @@ func (g *generator) addDefinition(sd *structureDefinition) error {
 		}
 		children[parent] = append(children[parent], el)
 	}
+	byPath := map[string]*elementDefinition{}
+	for i := range els {
+		if els[i].SliceName == "" {
+			byPath[els[i].Path] = &els[i]
+		}
+	}
 	for _, parent := range parents {
 		t := outType{Name: parent, Kind: "backbone"}
 		if parent == root {
@@ -306,14 +409,25 @@ func (g *generator) addDefinition(sd *structureDefinition) error {
 				t.Domain = strings.HasSuffix(sd.BaseDefinition, "/DomainResource") || sd.ID == "DomainResource"
 			}
 			t.Abstract = sd.Abstract
+			if sd.BaseDefinition != "" {
+				t.Base = baseName(sd.BaseDefinition)
+			}
+			t.Cons = g.cons(&els[0], sd.ID)
 		} else if _, seen := g.typeNamed(parent); seen {
 			continue
+		} else if el := byPath[parent]; el != nil {
+			t.Base = "BackboneElement"
+			if len(el.Type) == 1 {
+				t.Base = el.Type[0].Code
+			}
+			t.Cons = g.cons(el, sd.ID)
 		}
 		for _, el := range children[parent] {
 			e, err := g.element(el, root, children, isResource && parent == root)
 			if err != nil {
 				return err
 			}
+			e.Cons = g.cons(el, sd.ID)
 			t.Elems = append(t.Elems, e)
 		}
 		g.types = append(g.types, t)
@@ -376,8 +490,71 @@ func (g *generator) element(el *elementDefinition, root string, children map[str
 	if b := el.Binding; b != nil && b.Strength == "required" && b.ValueSet != "" {
 		url, _, _ := strings.Cut(b.ValueSet, "|")
 		e.Binding = g.valueSet(url)
+		if g.valueSets[e.Binding].Kind == "mime" {
+			e.Extra = extraFormatCodes(el.Comment)
+		}
 	}
 	return e, nil
+}
+
+// extraFormats matches the comment with which R4 allows the codes xml, json
+// and ttl next to media types (CapabilityStatement.format,
+// Signature.targetFormat): "\"xml\", \"json\" and \"ttl\" are allowed, which
+// describe the simple encodings...".
+var extraFormats = regexp.MustCompile(`^"(\w+)", "(\w+)" and "(\w+)" are allowed`)
+
+func extraFormatCodes(comment string) []string {
+	m := extraFormats.FindStringSubmatch(comment)
+	if m == nil {
+		return nil
+	}
+	return m[1:]
+}
+
+// addExtension records a core extension definition: its contexts, the types
+// its value may have (none for a complex extension), its nested extensions
+// and its own constraints.
+func (g *generator) addExtension(sd *structureDefinition) error {
+	if sd.Type != "Extension" || sd.URL == "" {
+		return nil
+	}
+	x := outExtension{URL: sd.URL}
+	for _, c := range sd.Context {
+		if c.Type != "element" {
+			return fmt.Errorf("context type %s not handled", c.Type)
+		}
+		x.Contexts = append(x.Contexts, c.Expression)
+	}
+	els := sd.Snapshot.Element
+	if len(els) == 0 {
+		return errors.New("no snapshot")
+	}
+	for _, k := range g.cons(&els[0], sd.ID) {
+		if c := g.constraints[k]; c.Source == sdPrefix+sd.ID {
+			x.Cons = append(x.Cons, k)
+		}
+	}
+	var nested *outNested
+	for i := range els {
+		el := &els[i]
+		switch {
+		case el.Path == "Extension.value[x]" && el.Max != "0":
+			for _, t := range el.Type {
+				x.Values = append(x.Values, t.Code)
+			}
+		case el.Path == "Extension.extension" && el.SliceName != "":
+			x.Nested = append(x.Nested, outNested{Min: el.Min, Max: el.Max})
+			nested = &x.Nested[len(x.Nested)-1]
+		case el.Path == "Extension.extension.url" && nested != nil:
+			nested.URL = el.FixedURI
+		case el.Path == "Extension.extension.value[x]" && nested != nil && el.Max != "0":
+			for _, t := range el.Type {
+				nested.Values = append(nested.Values, t.Code)
+			}
+		}
+	}
+	g.extensions = append(g.extensions, x)
+	return nil
 }
 
 // valueSet returns the index of the value set with url in the output, adding it

@@ -1,0 +1,298 @@
+package fhir
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
+)
+
+// The strict level evaluates every constraint (invariant) of the R4
+// definitions with the one FHIRPath engine: those of the resources, of the
+// data types and backbone elements they use, and of the core extensions
+// found in the resource. Each constraint runs on every node of its element
+// or type; a result of false is an issue with the constraint's key and
+// severity (error rejects, warning is reported), located at the node.
+//
+// A result that is empty is not a violation: the expression could not
+// decide (a date compared with a dateTime of another precision, a quantity
+// without a unit). The HL7 validator reads such constraints with the guards
+// it adds to them (below); reading empty as satisfied gives the same answer
+// without rewriting every expression.
+
+// constraint is one constraint of the definitions.
+type constraint struct {
+	key, severity, human, expr, source string
+
+	run   string         // the expression evaluated: expr, or its correction
+	fixed string         // why expr was corrected, "" when it was not
+	left  string         // why the constraint is not evaluated, "" when it is
+	prog  *fhirpath.Expr // nil when left out
+	index int
+}
+
+// correction is a published R4 expression that is known to be wrong, with
+// the expression evaluated instead and why. They match the corrections the
+// HL7 validator applies to the 4.0.1 definitions, stated here as facts of the
+// specification.
+type correction struct {
+	key, published, corrected, why string
+}
+
+var corrections = []correction{
+	{"que-12", "enableWhen.count() > 2 implies enableBehavior.exists()", "enableWhen.count() >= 2 implies enableBehavior.exists()",
+		`the rule is "If there are more than one enableWhen, enableBehavior must be specified"; the published expression waits for three`},
+	{"que-7", "operator = 'exists' implies (answer is Boolean)", "operator = 'exists' implies (answer is boolean)",
+		"answer is a FHIR boolean, which is not a System.Boolean: as published the rule fails for every 'exists' condition"},
+	{"con-3", "clinicalStatus.exists() or verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and code = 'entered-in-error').exists() or category.select($this='problem-list-item').empty()",
+		"clinicalStatus.exists() or verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and code = 'entered-in-error').exists() or category.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-category' and code = 'problem-list-item').empty()",
+		"the published expression compares the CodeableConcept category with a string, which is never equal, so it asks every Condition with a category for a clinicalStatus; the rule is about problem-list items"},
+	{"*-0", "name.matches('[A-Z]([A-Za-z0-9_]){0,254}')", "name.matches('^[A-Z]([A-Za-z0-9_]){0,254}$')",
+		"the rule is that the whole name is computer friendly; FHIRPath's matches() finds the pattern anywhere in the string"},
+	{"eld-19", `path.matches('[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(\\:[^\\s\\.]+)?)*')`,
+		`path.matches('^[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(\\:[^\\s\\.]+)?)*$')`,
+		"the pattern is meant for the whole path; matches() finds it anywhere"},
+	{"eld-20", `path.matches('[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x])?)*')`, `path.matches('^[A-Za-z][A-Za-z0-9]*(\\.[a-z][A-Za-z0-9]*(\\[x])?)*$')`,
+		"the pattern is meant for the whole path; matches() finds it anywhere"},
+}
+
+// leftOut are the constraints that are not evaluated, each with its reason.
+var leftOut = map[string]string{
+	// key + " " + source
+	"inv-1 http://hl7.org/fhir/StructureDefinition/allergyintolerance-substanceExposureRisk": "its expression (substanceExposureRisk.exists() and code.empty()) names elements that an Extension does not have, so it is false for every use of the extension; the rule it means (substance and exposureRisk nested extensions) is checked with the extension's nested extensions",
+}
+
+// invariants holds the FHIRPath model and the compiled constraints.
+type invariants struct {
+	model  *fhirpath.Model
+	types  map[string]*fhirpath.Type
+	byElem [][][]*constraint // [element ID][type index]: the constraints of a node
+	byType map[*fhirpath.Type][]*constraint
+}
+
+func newInvariants(t *tables) (*invariants, error) {
+	m, types, err := buildModel(t)
+	if err != nil {
+		return nil, err
+	}
+	inv := &invariants{model: m, types: types, byType: map[*fhirpath.Type][]*constraint{}}
+	for i, c := range t.constraints {
+		c.index = i
+		c.run = c.expr
+		for _, fx := range corrections {
+			if (fx.key == c.key || fx.key == "*-0" && strings.HasSuffix(c.key, "-0")) && fx.published == c.expr {
+				c.run, c.fixed = fx.corrected, fx.why
+			}
+		}
+		if why, ok := leftOut[c.key+" "+c.source]; ok {
+			c.left = why
+			continue
+		}
+		prog, err := m.Compile(c.run, fhirpath.Options{LenientAs: true})
+		if err != nil {
+			return nil, fmt.Errorf("fhir: constraint %s (%s): %w", c.key, c.source, err)
+		}
+		c.prog = prog
+	}
+	list := func(idx []int) []*constraint {
+		var out []*constraint
+		for _, k := range idx {
+			if k >= 0 && k < len(t.constraints) && t.constraints[k].prog != nil {
+				out = append(out, t.constraints[k])
+			}
+		}
+		return out
+	}
+	for _, td := range t.types {
+		inv.byType[td.fp] = list(td.cons)
+	}
+	inv.byElem = make([][][]*constraint, len(m.Elements()))
+	for _, td := range t.types {
+		for i := range td.elems {
+			e := &td.elems[i]
+			perType := make([][]*constraint, len(e.types))
+			for j := range e.types {
+				et := &e.types[j]
+				merged := list(e.cons)
+				if et.def != nil {
+					merged = mergeConstraints(merged, inv.byType[et.def.fp])
+				}
+				perType[j] = merged
+			}
+			inv.byElem[e.fp.ID] = perType
+		}
+	}
+	// The id and extension of primitives: the constraints of their types.
+	ext := inv.byType[t.extension.fp]
+	for _, fe := range m.Elements() {
+		if inv.byElem[fe.ID] == nil {
+			perType := make([][]*constraint, len(fe.Types))
+			for j, ft := range fe.Types {
+				if ft == t.extension.fp {
+					perType[j] = ext
+				}
+			}
+			inv.byElem[fe.ID] = perType
+		}
+	}
+	return inv, nil
+}
+
+// mergeConstraints appends the constraints of b that a lacks (by key).
+func mergeConstraints(a, b []*constraint) []*constraint {
+	out := append([]*constraint(nil), a...)
+next:
+	for _, c := range b {
+		for _, d := range out {
+			if d.key == c.key {
+				continue next
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// forNode returns the constraints that apply to node n.
+func (inv *invariants) forNode(d *fhirpath.Doc, n fhirpath.NodeID) []*constraint {
+	t := d.Type(n)
+	if t == nil {
+		return nil
+	}
+	e := d.Element(n)
+	if e == nil || t.Resource {
+		return inv.byType[t]
+	}
+	perType := inv.byElem[e.ID]
+	for j, et := range e.Types {
+		if et == t && j < len(perType) {
+			return perType[j]
+		}
+	}
+	return nil
+}
+
+// stepBound bounds one constraint evaluation: generous for any real
+// resource (an evaluation visits a node a few times at most), small enough
+// that hostile input cannot run away.
+func stepBound(nodes int) int { return 100_000 + 64*nodes }
+
+// checkInvariants evaluates the constraints of the definitions and the core
+// extension rules on the resource d, which the walker found well-formed.
+func (w *walker) checkInvariants(d []byte) {
+	inv := w.t.inv
+	doc := &w.doc
+	if err := inv.model.Parse(doc, d); err != nil {
+		return
+	}
+	if w.ev == nil {
+		w.ev = fhirpath.NewEvaluator()
+	}
+	ev := w.ev
+	ev.Reset(doc)
+	ev.MaxSteps = stepBound(doc.Len())
+	walkerErrs := len(w.issues)
+	for i := 0; i < doc.Len(); i++ {
+		n := fhirpath.NodeID(i)
+		if !doc.Live(n) {
+			continue
+		}
+		for _, c := range inv.forNode(doc, n) {
+			if c.key == "dom-6" && n != 0 {
+				continue // narrative is asked of the resource itself, not of contained or nested ones
+			}
+			truth, err := ev.Check(c.prog, n)
+			w.steps += ev.Steps()
+			switch {
+			case errors.Is(err, fhirpath.ErrTooCostly):
+				w.addAt(SeverityError, "too-costly", c.key+": the resource is too large or too deeply nested to evaluate this constraint", doc.Path(n))
+			case err != nil:
+				w.addAt(SeverityWarning, "exception", c.key+" could not be evaluated: "+err.Error(), doc.Path(n))
+			case truth == fhirpath.False:
+				w.constraintIssue(c, doc, n, ev, walkerErrs)
+			}
+		}
+		if doc.Type(n) == inv.types["Extension"] {
+			w.checkExtension(doc, n)
+		}
+	}
+}
+
+// constraintIssue reports a failed constraint, unless the walker already
+// reported the same problem at the same place (an empty object is ele-1).
+func (w *walker) constraintIssue(c *constraint, doc *fhirpath.Doc, n fhirpath.NodeID, ev *fhirpath.Evaluator, walkerErrs int) {
+	where := doc.Path(n)
+	key, human := c.key, c.human
+	if c.key == "ele-1" {
+		for _, is := range w.issues[:walkerErrs] {
+			if is.Expression == where && is.Severity == SeverityError {
+				return
+			}
+		}
+	}
+	if c.run == "htmlChecks()" {
+		// txt-1 and txt-2 share the expression: report once, under the rule
+		// the narrative breaks, with the reason.
+		reason := ev.Reason()
+		if p := fhirpath.CheckNarrative(doc.String(n)); p != nil {
+			if p.Rule != c.key {
+				return
+			}
+			reason = p.Msg
+		}
+		human += " (" + reason + ")"
+	}
+	sev := SeverityError
+	if c.severity == "warning" {
+		sev = SeverityWarning
+	}
+	if len(w.issues) >= MaxIssues {
+		w.addAt(sev, "invariant", "", where)
+		return
+	}
+	w.issues = append(w.issues, Issue{Severity: sev, Code: "invariant", Diagnostics: key + ": " + human, Expression: where, Key: key})
+}
+
+// Constraints reports every constraint of the R4 definitions that the strict
+// level knows, in the order of the generated tables.
+func Constraints() []ConstraintInfo {
+	t, err := loadTables()
+	if err != nil {
+		return nil
+	}
+	out := make([]ConstraintInfo, 0, len(t.constraints))
+	for _, c := range t.constraints {
+		ci := ConstraintInfo{Key: c.key, Severity: c.severity, Human: c.human, Expression: c.expr,
+			Source: c.source, Corrected: c.fixed, LeftOut: c.left}
+		if c.prog != nil {
+			ci.Evaluated = c.run
+		}
+		out = append(out, ci)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// ConstraintInfo describes one constraint of the R4 definitions.
+type ConstraintInfo struct {
+	Key, Severity, Human string
+	Expression           string // as published
+	Source               string // the definition that declares it
+	Evaluated            string // the expression strict evaluates ("" when left out)
+	Corrected            string // why the published expression is corrected ("" when it is not)
+	LeftOut              string // why it is not evaluated ("" when it is)
+}
+
+// FHIRPathModel returns the FHIRPath model of R4 that strict validation
+// evaluates the constraints with: for evaluating other expressions (search
+// parameters, $validate, tests) on the same types. It returns nil only when
+// the embedded tables are corrupt.
+func FHIRPathModel() *fhirpath.Model {
+	t, err := loadTables()
+	if err != nil {
+		return nil
+	}
+	return t.inv.model
+}

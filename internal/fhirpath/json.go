@@ -1,0 +1,596 @@
+package fhirpath
+
+import (
+	"errors"
+	"unicode/utf8"
+)
+
+// maxDepth bounds the nesting that Parse follows, so that hostile input
+// cannot exhaust the stack.
+const maxDepth = 512
+
+var errSyntax = errors.New("fhirpath: the resource is not well-formed JSON")
+
+// member is one member of the object being read, for the _name merge.
+type member struct {
+	name  string
+	under bool
+	first NodeID // first node made for it (arrays make several, consecutive siblings)
+	n     int32  // how many
+}
+
+// Parse reads the resource JSON data into d (reusing its storage) with m's
+// types. Members the model does not know are left out, as are values of the
+// wrong JSON kind; malformed JSON is an error. The root must be an object;
+// its resourceType names its type (a type the model does not know gives an
+// untyped root without children).
+func (m *Model) Parse(d *Doc, data []byte) error {
+	d.reset(m, data)
+	p := reader{d: d, s: data}
+	i := p.ws(0)
+	if i >= len(data) || data[i] != '{' {
+		return errSyntax
+	}
+	t := p.resourceType(i)
+	root := d.add(NoNode, "", t, nil, -1)
+	end, ok := p.object(i, root, t, 1)
+	if !ok || p.ws(end) != len(data) {
+		return errSyntax
+	}
+	return nil
+}
+
+type reader struct {
+	d *Doc
+	s []byte
+}
+
+func (p *reader) ws(i int) int {
+	for i < len(p.s) {
+		switch p.s[i] {
+		case ' ', '\n', '\r', '\t':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// resourceType finds the resourceType member of the object at s[i] and
+// returns the model's resource type of that name, or nil.
+func (p *reader) resourceType(i int) *Type {
+	s := p.s
+	i = p.ws(i + 1)
+	for i < len(s) && s[i] == '"' {
+		kEnd, esc, ok := scanString(s, i)
+		if !ok {
+			return nil
+		}
+		key := s[i+1 : kEnd-1]
+		i = p.ws(kEnd)
+		if i >= len(s) || s[i] != ':' {
+			return nil
+		}
+		i = p.ws(i + 1)
+		if !esc && string(key) == "resourceType" {
+			if i < len(s) && s[i] == '"' {
+				vEnd, vEsc, ok := scanString(s, i)
+				if !ok || vEsc {
+					return nil
+				}
+				if t := p.d.model.types[string(s[i+1:vEnd-1])]; t != nil && t.Resource {
+					return t
+				}
+			}
+			return nil
+		}
+		end, ok := skipValue(s, i, 1)
+		if !ok {
+			return nil
+		}
+		i = p.ws(end)
+		if i >= len(s) || s[i] != ',' {
+			return nil
+		}
+		i = p.ws(i + 1)
+	}
+	return nil
+}
+
+// object reads the members of the object at s[i] as children of n, of type t
+// (nil: skip them all), and returns the offset after it.
+func (p *reader) object(i int, n NodeID, t *Type, depth int) (int, bool) {
+	s, d := p.s, p.d
+	if depth > maxDepth {
+		return i, false
+	}
+	i = p.ws(i + 1)
+	if i < len(s) && s[i] == '}' {
+		return i + 1, true
+	}
+	mStart := len(d.members)
+	last := NoNode
+	hasUnder := false
+	link := func(c NodeID) {
+		if last == NoNode {
+			d.nodes[n].first = c
+		} else {
+			d.nodes[last].next = c
+		}
+		last = c
+	}
+	for {
+		if i >= len(s) || s[i] != '"' {
+			return i, false
+		}
+		kEnd, esc, ok := scanString(s, i)
+		if !ok {
+			return i, false
+		}
+		key := s[i+1 : kEnd-1]
+		if esc {
+			key = unescape(nil, key)
+		}
+		i = p.ws(kEnd)
+		if i >= len(s) || s[i] != ':' {
+			return i, false
+		}
+		i = p.ws(i + 1)
+		var k jsonKey
+		known := false
+		if t != nil {
+			k, known = t.keys[string(key)]
+		}
+		if !known {
+			if i, ok = skipValue(s, i, depth); !ok {
+				return i, false
+			}
+		} else {
+			mem := member{name: k.elem.Name, under: k.under, first: NoNode}
+			hasUnder = hasUnder || k.under
+			if i < len(s) && s[i] == '[' {
+				i = p.ws(i + 1)
+				var idx int32
+				for i < len(s) && s[i] != ']' {
+					var c NodeID
+					if c, i, ok = p.value(i, n, k, idx, depth+1); !ok {
+						return i, false
+					}
+					if c != NoNode {
+						link(c)
+						if mem.first == NoNode {
+							mem.first = c
+						}
+						mem.n++
+					}
+					idx++
+					i = p.ws(i)
+					if i < len(s) && s[i] == ',' {
+						i = p.ws(i + 1)
+					} else if i >= len(s) || s[i] != ']' {
+						return i, false
+					}
+				}
+				if i >= len(s) {
+					return i, false
+				}
+				i++
+			} else {
+				var c NodeID
+				if c, i, ok = p.value(i, n, k, -1, depth); !ok {
+					return i, false
+				}
+				if c != NoNode {
+					link(c)
+					mem.first, mem.n = c, 1
+				}
+			}
+			if mem.n > 0 {
+				d.members = append(d.members, mem)
+			}
+		}
+		i = p.ws(i)
+		if i >= len(s) {
+			return i, false
+		}
+		if s[i] == '}' {
+			i++
+			break
+		}
+		if s[i] != ',' {
+			return i, false
+		}
+		i = p.ws(i + 1)
+	}
+	if hasUnder {
+		p.merge(n, d.members[mStart:])
+	}
+	d.members = d.members[:mStart]
+	return i, true
+}
+
+// value reads one value of the member k at s[i] (not an array) and returns
+// the node made for it, or NoNode for null and for values of the wrong kind.
+func (p *reader) value(i int, parent NodeID, k jsonKey, idx int32, depth int) (NodeID, int, bool) {
+	s, d := p.s, p.d
+	if i >= len(s) {
+		return NoNode, i, false
+	}
+	c := s[i]
+	if k.under || k.typ.Kind == KindNone {
+		if c != '{' {
+			end, ok := skipValue(s, i, depth)
+			return NoNode, end, ok
+		}
+		t := k.typ
+		if k.under {
+			t = d.model.element
+		} else if t == d.model.resource {
+			t = p.resourceType(i)
+		}
+		nt := t
+		if k.under {
+			nt = k.typ
+		}
+		id := d.add(parent, k.elem.Name, nt, k.elem, idx)
+		if k.under {
+			d.nodes[id].flags |= flagUnder
+		}
+		end, ok := p.object(i, id, t, depth+1)
+		return id, end, ok
+	}
+	// A primitive.
+	switch {
+	case c == '"':
+		end, esc, ok := scanString(s, i)
+		if !ok {
+			return NoNode, end, false
+		}
+		id := d.add(parent, k.elem.Name, k.typ, k.elem, idx)
+		nd := &d.nodes[id]
+		nd.flags |= flagValue | flagString
+		if esc {
+			start := len(d.buf)
+			d.buf = unescape(d.buf, s[i+1:end-1])
+			nd.vs, nd.ve = int32(start), int32(len(d.buf))
+			nd.flags |= flagEsc
+		} else {
+			nd.vs, nd.ve = int32(i+1), int32(end-1)
+		}
+		return id, end, true
+	case c == 't' || c == 'f' || c == '-' || c >= '0' && c <= '9':
+		end, ok := skipValue(s, i, depth)
+		if !ok {
+			return NoNode, end, false
+		}
+		id := d.add(parent, k.elem.Name, k.typ, k.elem, idx)
+		nd := &d.nodes[id]
+		nd.flags |= flagValue
+		nd.vs, nd.ve = int32(i), int32(end)
+		return id, end, true
+	}
+	end, ok := skipValue(s, i, depth)
+	return NoNode, end, ok
+}
+
+// merge joins each _name node of an object with the value node of the same
+// name and index: the value node takes its children (id, extension) and the
+// _name node leaves the tree. A _name node without a value stays, as a
+// primitive without a value.
+func (p *reader) merge(n NodeID, members []member) {
+	d := p.d
+	var byName map[string]int
+	if len(members) > 32 {
+		byName = make(map[string]int, len(members))
+		for k := len(members) - 1; k >= 0; k-- {
+			if !members[k].under {
+				byName[members[k].name] = k
+			}
+		}
+	}
+	dead := false
+	for _, u := range members {
+		if !u.under {
+			continue
+		}
+		vk := -1
+		if byName != nil {
+			if k, ok := byName[u.name]; ok {
+				vk = k
+			}
+		} else {
+			for k, v := range members {
+				if !v.under && v.name == u.name {
+					vk = k
+					break
+				}
+			}
+		}
+		vc, vn := NoNode, int32(0)
+		if vk >= 0 {
+			vc, vn = members[vk].first, members[vk].n
+		}
+		uc := u.first
+		for j := int32(0); j < u.n; j++ {
+			un := &d.nodes[uc]
+			next := un.next
+			for vn > 0 && d.nodes[vc].index < un.index {
+				vc, vn = d.nodes[vc].next, vn-1
+			}
+			un.flags &^= flagUnder
+			if vn > 0 && d.nodes[vc].index == un.index && d.nodes[vc].first == NoNode {
+				vnode := &d.nodes[vc]
+				vnode.first = un.first
+				for ch := un.first; ch != NoNode; ch = d.nodes[ch].next {
+					d.nodes[ch].parent = vc
+				}
+				un.first = NoNode
+				un.flags |= flagDead
+				dead = true
+			}
+			uc = next
+		}
+	}
+	if !dead {
+		return
+	}
+	// Relink the object's children without the merged _name nodes.
+	last := NoNode
+	for c := d.nodes[n].first; c != NoNode; c = d.nodes[c].next {
+		if d.nodes[c].flags&flagDead != 0 {
+			continue
+		}
+		if last == NoNode {
+			d.nodes[n].first = c
+		} else {
+			d.nodes[last].next = c
+		}
+		last = c
+	}
+	if last == NoNode {
+		d.nodes[n].first = NoNode
+	} else {
+		d.nodes[last].next = NoNode
+	}
+}
+
+// The JSON scanner: small functions over a byte slice and an offset that
+// validate RFC 8259 syntax without building a tree. Each returns the offset
+// after what it scanned and false on a syntax error; none panics.
+
+func scanString(d []byte, i int) (end int, escaped, ok bool) {
+	i++
+	for i < len(d) {
+		c := d[i]
+		switch {
+		case c == '"':
+			return i + 1, escaped, true
+		case c == '\\':
+			escaped = true
+			if i+1 >= len(d) {
+				return i, escaped, false
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
+					return i, escaped, false
+				}
+				i += 6
+			default:
+				return i, escaped, false
+			}
+		case c < 0x20:
+			return i, escaped, false
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(d[i:])
+			if r == utf8.RuneError && size <= 1 {
+				return i, escaped, false
+			}
+			i += size
+		}
+	}
+	return i, escaped, false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func scanNumber(d []byte, i int) (int, bool) {
+	if i < len(d) && d[i] == '-' {
+		i++
+	}
+	if i >= len(d) {
+		return i, false
+	}
+	switch {
+	case d[i] == '0':
+		i++
+	case d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+	default:
+		return i, false
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		start := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return i, false
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		start := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == start {
+			return i, false
+		}
+	}
+	return i, true
+}
+
+func skipWS(d []byte, i int) int {
+	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
+		i++
+	}
+	return i
+}
+
+// skipValue scans any JSON value starting at d[i].
+func skipValue(d []byte, i, depth int) (int, bool) {
+	if i >= len(d) {
+		return i, false
+	}
+	switch c := d[i]; c {
+	case '"':
+		end, _, ok := scanString(d, i)
+		return end, ok
+	case '{', '[':
+		if depth >= maxDepth {
+			return i, false
+		}
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		i = skipWS(d, i+1)
+		if i < len(d) && d[i] == closer {
+			return i + 1, true
+		}
+		for {
+			var ok bool
+			if c == '{' {
+				if i >= len(d) || d[i] != '"' {
+					return i, false
+				}
+				if i, _, ok = scanString(d, i); !ok {
+					return i, false
+				}
+				i = skipWS(d, i)
+				if i >= len(d) || d[i] != ':' {
+					return i, false
+				}
+				i = skipWS(d, i+1)
+			}
+			if i, ok = skipValue(d, i, depth+1); !ok {
+				return i, false
+			}
+			i = skipWS(d, i)
+			if i >= len(d) {
+				return i, false
+			}
+			if d[i] == closer {
+				return i + 1, true
+			}
+			if d[i] != ',' {
+				return i, false
+			}
+			i = skipWS(d, i+1)
+		}
+	case 't':
+		return lit(d, i, "true")
+	case 'f':
+		return lit(d, i, "false")
+	case 'n':
+		return lit(d, i, "null")
+	default:
+		if c == '-' || c >= '0' && c <= '9' {
+			return scanNumber(d, i)
+		}
+		return i, false
+	}
+}
+
+func lit(d []byte, i int, l string) (int, bool) {
+	if len(d)-i < len(l) || string(d[i:i+len(l)]) != l {
+		return i, false
+	}
+	return i + len(l), true
+}
+
+// unescape appends the decoded content of a scanned JSON string body to dst.
+func unescape(dst, s []byte) []byte {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '\\' || i+1 >= len(s) {
+			dst = append(dst, c)
+			i++
+			continue
+		}
+		switch s[i+1] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r, n := decodeU(s[i:])
+			dst = utf8.AppendRune(dst, r)
+			i += n
+			continue
+		default:
+			dst = append(dst, s[i+1])
+		}
+		i += 2
+	}
+	return dst
+}
+
+func decodeU(s []byte) (rune, int) {
+	r := hex4(s[2:])
+	if r < 0 {
+		return utf8.RuneError, 2
+	}
+	if r >= 0xD800 && r < 0xDC00 {
+		if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
+			if r2 := hex4(s[8:]); r2 >= 0xDC00 && r2 < 0xE000 {
+				return (r-0xD800)<<10 + (r2 - 0xDC00) + 0x10000, 12
+			}
+		}
+		return utf8.RuneError, 6
+	}
+	if r >= 0xDC00 && r < 0xE000 {
+		return utf8.RuneError, 6
+	}
+	return r, 6
+}
+
+func hex4(s []byte) rune {
+	if len(s) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
+}

@@ -79,9 +79,9 @@ type op struct {
 	fn          *funcDef
 	typ         typeRef // is, as, ofType
 	binop       binOp
-	rooted      bool           // a function or name at the start of a path: its input is $this
-	deps        uint8          // what the result depends on besides %resource (depFocus, depLambda)
-	cacheable   bool           // deps == 0 and the subtree calls a function: cached per resource
+	rooted      bool  // a function or name at the start of a path: its input is $this
+	deps        uint8 // what the result depends on besides %resource (depFocus, depLambda)
+	cacheable   bool  // deps == 0 and the subtree calls a function: cached per resource
 	hasFunc     bool
 	re          *regexp.Regexp // a constant regex argument, compiled once
 	id          int

@@ -9,15 +9,15 @@ import (
 type tokKind uint8
 
 const (
-	tEOF      tokKind = iota
-	tIdent            // name, keyword or `delimited name`
-	tString           // 'text' (value decoded)
-	tNumber           // 12, 1.5
-	tDate             // @2015-02-04T14:34 (text after @)
-	tTime             // @T14:34 (text after @T)
-	tConst            // %name, %`name`, %'name'
-	tSpecial          // $this, $index, $total
-	tOp               // . [ ] ( ) { } , + - * / | & = != ~ !~ < <= > >=
+	tEOF     tokKind = iota
+	tIdent           // name, keyword or `delimited name`
+	tString          // 'text' (value decoded)
+	tNumber          // 12, 1.5
+	tDate            // @2015-02-04T14:34 (text after @)
+	tTime            // @T14:34 (text after @T)
+	tConst           // %name, %`name`, %'name'
+	tSpecial         // $this, $index, $total
+	tOp              // . [ ] ( ) { } , + - * / | & = != ~ !~ < <= > >=
 )
 
 type token struct {
@@ -33,7 +33,9 @@ type SyntaxError struct {
 	Msg string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("fhirpath: syntax error at %d: %s", e.Pos, e.Msg) }
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("fhirpath: syntax error at %d: %s", e.Pos, e.Msg)
+}
 
 func lex(src string) ([]token, error) {
 	var toks []token

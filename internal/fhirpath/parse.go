@@ -4,19 +4,19 @@ package fhirpath
 type astKind uint8
 
 const (
-	aEmpty    astKind = iota // {}
-	aLiteral                 // lit
-	aIdent                   // a member name, or a type name at the start of a path
-	aFunc                    // name(args) applied to the input
-	aThis                    // $this
-	aIndex                   // $index
-	aTotal                   // $total
-	aConst                   // %name
-	aInvoke                  // left . right (right is aIdent or aFunc)
-	aIndexer                 // left [ args[0] ]
-	aUnary                   // op left
-	aBinary                  // left op right
-	aTypeOp                  // left is/as typeName
+	aEmpty   astKind = iota // {}
+	aLiteral                // lit
+	aIdent                  // a member name, or a type name at the start of a path
+	aFunc                   // name(args) applied to the input
+	aThis                   // $this
+	aIndex                  // $index
+	aTotal                  // $total
+	aConst                  // %name
+	aInvoke                 // left . right (right is aIdent or aFunc)
+	aIndexer                // left [ args[0] ]
+	aUnary                  // op left
+	aBinary                 // left op right
+	aTypeOp                 // left is/as typeName
 )
 
 type ast struct {

@@ -11,12 +11,12 @@ import (
 // temporal is a Date, DateTime or Time value with its precision. Time values
 // use only the clock fields.
 type temporal struct {
-	y                   int16
-	mo, d, h, mi, s     int8
-	ms                  int16
-	prec                int8 // precYear .. precMilli
-	tzSet               bool
-	tz                  int16 // minutes east of UTC
+	y               int16
+	mo, d, h, mi, s int8
+	ms              int16
+	prec            int8 // precYear .. precMilli
+	tzSet           bool
+	tz              int16 // minutes east of UTC
 }
 
 const (

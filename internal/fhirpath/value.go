@@ -33,10 +33,12 @@ func boolValue(b bool) Value {
 	return v
 }
 
-func intValue(i int64) Value        { return Value{kind: KindInteger, node: NoNode, i: i} }
-func decValue(f float64, sc int) Value { return Value{kind: KindDecimal, node: NoNode, f: f, sc: int16(sc)} }
-func strValue(s string) Value       { return Value{kind: KindString, node: NoNode, s: s} }
-func nodeValue(n NodeID) Value      { return Value{node: n} }
+func intValue(i int64) Value { return Value{kind: KindInteger, node: NoNode, i: i} }
+func decValue(f float64, sc int) Value {
+	return Value{kind: KindDecimal, node: NoNode, f: f, sc: int16(sc)}
+}
+func strValue(s string) Value  { return Value{kind: KindString, node: NoNode, s: s} }
+func nodeValue(n NodeID) Value { return Value{node: n} }
 
 func quantityValue(num Value, unit string) Value {
 	v := Value{kind: KindQuantity, node: NoNode, s: unit}

@@ -64,7 +64,7 @@ type outElem struct {
 	Many    bool         `json:"many,omitempty"`
 	Choice  bool         `json:"x,omitempty"`
 	Types   []outElemTyp `json:"t"`
-	Binding int          `json:"b"`           // index into ValueSets of a required binding, -1 when none
+	Binding int          `json:"b"`            // index into ValueSets of a required binding, -1 when none
 	Extra   []string     `json:"xc,omitempty"` // codes the element allows beside a grammar-checked value set
 	Cons    []int        `json:"c,omitempty"`  // constraints listed on the element in the snapshot
 }

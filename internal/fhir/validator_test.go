@@ -130,20 +130,25 @@ func TestValidate(t *testing.T) {
 		{"bad history reference", LevelStrict, obsHead + `,"subject":{"reference":"Patient/p1/x/2"}}`, "Type/id/_history/vid", ""},
 		{"absolute wrong type", LevelStrict, obsHead + `,"subject":{"reference":"http://x.org/fhir/Practitioner/1"}}`, "points at a Practitioner", ""},
 		{"absolute other", LevelStrict, obsHead + `,"subject":{"reference":"http://x.org/some/thing"}}`, "", ""},
-		{"bad urn uuid", LevelStrict, obsHead + `,"subject":{"reference":"urn:uuid:XYZ"}}`, "not a valid urn:uuid", ""},
+		{"urn uuid not canonical is a warning", LevelStrict, obsHead + `,"subject":{"reference":"urn:uuid:XYZ"}}`, "", ""},
+		{"urn uuid upper case is a warning", LevelStrict, obsHead + `,"subject":{"reference":"urn:uuid:C757873D-EC9A-4326-A141-556F43239520"}}`, "", ""},
+		{"urn uuid empty", LevelStrict, obsHead + `,"subject":{"reference":"urn:uuid:"}}`, "not a valid urn:uuid", "Observation.subject.reference"},
+		{"urn uuid with space", LevelStrict, obsHead + `,"subject":{"reference":"urn:uuid:not a uuid"}}`, "not a valid urn:uuid", ""},
+		{"urn oid not canonical is a warning", LevelStrict, obsHead + `,"subject":{"reference":"urn:oid:1.2.03"}}`, "", ""},
+		{"urn oid with bracket", LevelStrict, obsHead + `,"subject":{"reference":"urn:oid:1.2<3"}}`, "not a valid urn:oid", ""},
 		{"other urn", LevelStrict, obsHead + `,"subject":{"reference":"urn:isbn:123"}}`, "not a supported URN", ""},
 		{"reference any target", LevelStrict, obsHead + `,"focus":[{"reference":"Medication/m"}]}`, "", ""},
 
 		// Strict: dom-* rules.
-		{"dom-3 unreferenced", LevelStrict, obsHead + `,"contained":[{"resourceType":"Patient","id":"p"}]}`, "dom-3", "Observation.contained[0]"},
-		{"dom-3 no id", LevelStrict, obsHead + `,"contained":[{"resourceType":"Patient"}]}`, "dom-3", "Observation.contained[0]"},
+		{"dom-3 unreferenced", LevelStrict, obsHead + `,"contained":[{"resourceType":"Patient","id":"p"}]}`, "dom-3", "Observation"},
+		{"contained without id", LevelStrict, obsHead + `,"contained":[{"resourceType":"Patient"}]}`, "a contained resource must have an id", "Observation.contained[0]"},
 		{"dom-3 refers to container", LevelStrict, obsHead + `,"contained":[{"resourceType":"Provenance","id":"pv","target":[{"reference":"#"}],"recorded":"2020-01-01T00:00:00Z","agent":[{"who":{"display":"x"}}]}]}`, "", ""},
-		{"dom-3 referenced from contained", LevelStrict, obsHead + `,"subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","generalPractitioner":[{"reference":"#o"}]},{"resourceType":"Organization","id":"o"}]}`, "", ""},
+		{"dom-3 referenced from contained", LevelStrict, obsHead + `,"subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","generalPractitioner":[{"reference":"#o"}]},{"resourceType":"Organization","id":"o","name":"x"}]}`, "", ""},
 		{"dom-3 canonical", LevelStrict, `{"resourceType":"Questionnaire","id":"q","status":"draft","contained":[{"resourceType":"ValueSet","id":"vs","status":"draft"}],"item":[{"linkId":"1","type":"choice","answerValueSet":"#vs"}]}`, "", ""},
-		{"unresolved local reference", LevelStrict, obsHead + `,"subject":{"reference":"#nope"}}`, `"#nope" does not resolve`, "Observation.subject.reference"},
-		{"dom-2", LevelStrict, obsHead + `,"subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","contained":[{"resourceType":"Patient","id":"q"}]}]}`, "dom-2", "Observation.contained[0].contained"},
-		{"dom-4", LevelStrict, obsHead + `,"subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","meta":{"versionId":"1"}}]}`, "dom-4", "Observation.contained[0].meta.versionId"},
-		{"dom-5", LevelStrict, obsHead + `,"subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","meta":{"security":[{"code":"R"}]}}]}`, "dom-5", "Observation.contained[0].meta.security"},
+		{"unresolved local reference", LevelStrict, obsHead + `,"subject":{"reference":"#nope"}}`, `ref-1`, "Observation.subject"},
+		{"dom-2", LevelStrict, obsHead + `,"subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","contained":[{"resourceType":"Patient","id":"q"}]}]}`, "dom-2", "Observation"},
+		{"dom-4", LevelStrict, obsHead + `,"subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","meta":{"versionId":"1"}}]}`, "dom-4", "Observation"},
+		{"dom-5", LevelStrict, obsHead + `,"subject":{"reference":"#p"},"contained":[{"resourceType":"Patient","id":"p","meta":{"security":[{"code":"R"}]}}]}`, "dom-5", "Observation"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -258,6 +258,10 @@ func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
 			w.add("required", "id is missing", "id")
 		}
 	}
+	if kind == frameContained && w.strict && !f.idSeen {
+		// Contained resources are reached by "#id" only (dom-3).
+		w.add("required", "a contained resource must have an id", "")
+	}
 	w.frames = w.frames[:len(w.frames)-1]
 	return td, end
 }

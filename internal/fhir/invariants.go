@@ -27,6 +27,7 @@ type constraint struct {
 	key, severity, human, expr, source string
 
 	run   string         // the expression evaluated: expr, or its correction
+	diag  string         // the diagnostics of a violation: "key: human"
 	fixed string         // why expr was corrected, "" when it was not
 	left  string         // why the constraint is not evaluated, "" when it is
 	prog  *fhirpath.Expr // nil when left out
@@ -66,8 +67,9 @@ var leftOut = map[string]string{
 
 // invariants holds the FHIRPath model and the compiled constraints.
 type invariants struct {
-	model  *fhirpath.Model
-	types  map[string]*fhirpath.Type
+	model     *fhirpath.Model
+	types     map[string]*fhirpath.Type
+	extension *fhirpath.Type
 	byElem [][][]*constraint // [element ID][type index]: the constraints of a node
 	byType map[*fhirpath.Type][]*constraint
 }
@@ -77,10 +79,11 @@ func newInvariants(t *tables) (*invariants, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv := &invariants{model: m, types: types, byType: map[*fhirpath.Type][]*constraint{}}
+	inv := &invariants{model: m, types: types, extension: types["Extension"], byType: map[*fhirpath.Type][]*constraint{}}
 	for i, c := range t.constraints {
 		c.index = i
 		c.run = c.expr
+		c.diag = c.key + ": " + c.human
 		for _, fx := range corrections {
 			if (fx.key == c.key || fx.key == "*-0" && strings.HasSuffix(c.key, "-0")) && fx.published == c.expr {
 				c.run, c.fixed = fx.corrected, fx.why
@@ -180,11 +183,11 @@ func (inv *invariants) forNode(d *fhirpath.Doc, n fhirpath.NodeID) []*constraint
 func stepBound(nodes int) int { return 100_000 + 64*nodes }
 
 // checkInvariants evaluates the constraints of the definitions and the core
-// extension rules on the resource d, which the walker found well-formed.
-func (w *walker) checkInvariants(d []byte) {
+// extension rules on the resource the walker read (and built w.doc of).
+func (w *walker) checkInvariants() {
 	inv := w.t.inv
 	doc := &w.doc
-	if err := inv.model.Parse(doc, d); err != nil {
+	if err := doc.End(); err != nil {
 		return
 	}
 	if w.ev == nil {
@@ -206,15 +209,17 @@ func (w *walker) checkInvariants(d []byte) {
 			truth, err := ev.Check(c.prog, n)
 			w.steps += ev.Steps()
 			switch {
+			case err == nil:
+				if truth == fhirpath.False {
+					w.constraintIssue(c, doc, n, ev, walkerErrs)
+				}
 			case errors.Is(err, fhirpath.ErrTooCostly):
 				w.addAt(SeverityError, "too-costly", c.key+": the resource is too large or too deeply nested to evaluate this constraint", doc.Path(n))
-			case err != nil:
+			default:
 				w.addAt(SeverityWarning, "exception", c.key+" could not be evaluated: "+err.Error(), doc.Path(n))
-			case truth == fhirpath.False:
-				w.constraintIssue(c, doc, n, ev, walkerErrs)
 			}
 		}
-		if doc.Type(n) == inv.types["Extension"] {
+		if doc.Type(n) == inv.extension {
 			w.checkExtension(doc, n)
 		}
 	}
@@ -224,7 +229,7 @@ func (w *walker) checkInvariants(d []byte) {
 // reported the same problem at the same place (an empty object is ele-1).
 func (w *walker) constraintIssue(c *constraint, doc *fhirpath.Doc, n fhirpath.NodeID, ev *fhirpath.Evaluator, walkerErrs int) {
 	where := doc.Path(n)
-	key, human := c.key, c.human
+	diag := c.diag
 	if c.key == "ele-1" {
 		for _, is := range w.issues[:walkerErrs] {
 			if is.Expression == where && is.Severity == SeverityError {
@@ -242,7 +247,7 @@ func (w *walker) constraintIssue(c *constraint, doc *fhirpath.Doc, n fhirpath.No
 			}
 			reason = p.Msg
 		}
-		human += " (" + reason + ")"
+		diag += " (" + reason + ")"
 	}
 	sev := SeverityError
 	if c.severity == "warning" {
@@ -252,7 +257,7 @@ func (w *walker) constraintIssue(c *constraint, doc *fhirpath.Doc, n fhirpath.No
 		w.addAt(sev, "invariant", "", where)
 		return
 	}
-	w.issues = append(w.issues, Issue{Severity: sev, Code: "invariant", Diagnostics: key + ": " + human, Expression: where, Key: key})
+	w.issues = append(w.issues, Issue{Severity: sev, Code: "invariant", Diagnostics: diag, Expression: where, Key: c.key})
 }
 
 // Constraints reports every constraint of the R4 definitions that the strict

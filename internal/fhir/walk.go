@@ -30,10 +30,12 @@ type walker struct {
 	buf    []byte // scratch for decoded strings
 	depth  int
 
-	// The constraint evaluation of the strict level.
-	doc   fhirpath.Doc
-	ev    *fhirpath.Evaluator
-	steps int // FHIRPath steps taken on the last resource
+	// The constraint evaluation of the strict level: the walk builds doc.
+	noInvariants bool
+	build        bool
+	doc          fhirpath.Doc
+	ev           *fhirpath.Evaluator
+	steps        int // FHIRPath steps taken on the last resource
 }
 
 // seg is one step of an expression path: a member name and, for array
@@ -98,13 +100,17 @@ func (w *walker) reset() {
 // run validates d at structure-only, or strict when strict is set.
 func (w *walker) run(d []byte, strict bool) Result {
 	w.d, w.strict = d, strict
+	w.build = strict && !w.noInvariants
+	if w.build {
+		w.doc.Begin(w.t.inv.model, d)
+	}
 	var res Result
 	i := skipWS(d, 0)
 	if i >= len(d) || d[i] != '{' {
 		res.Issues = []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: "the resource is not a JSON object"}}
 		return res
 	}
-	td, end := w.resource(i, frameTop, &res)
+	td, end := w.resource(i, frameTop, nil, &res)
 	if !w.failed && skipWS(d, end) != len(d) {
 		w.failed = true
 	}
@@ -115,8 +121,8 @@ func (w *walker) run(d []byte, strict bool) Result {
 		}
 		return res
 	}
-	if strict && td != nil {
-		w.checkInvariants(d)
+	if w.build && td != nil {
+		w.checkInvariants()
 	}
 	if len(w.issues) > 0 {
 		res.Issues = append([]Issue(nil), w.issues...)
@@ -183,7 +189,7 @@ func (w *walker) skip(i int) int {
 
 // resource walks the resource object at d[i]. For the top-level resource it
 // also fills res.ResourceType and res.ID.
-func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
+func (w *walker) resource(i int, kind frameKind, e *elemDef, res *Result) (*typeDef, int) {
 	d := w.d
 	// Fast path: resourceType is the first member, as every serializer writes it.
 	var rtRaw []byte
@@ -245,9 +251,19 @@ func (w *walker) resource(i int, kind frameKind, res *Result) (*typeDef, int) {
 	}
 
 	w.frames = append(w.frames, frame{td: td, kind: kind})
+	if w.build {
+		if kind == frameTop {
+			w.doc.Open(nil, td.fp, -1, false)
+		} else {
+			w.doc.Open(e.fp, td.fp, w.index(), false)
+		}
+	}
 	end := w.object(i, &objState{td: td, flags: flagResourceRoot})
 	if w.failed {
 		return td, end
+	}
+	if w.build {
+		w.doc.Close()
 	}
 	f := w.frames[len(w.frames)-1]
 	if kind == frameTop {
@@ -522,7 +538,15 @@ func (w *walker) item(i int, o *objState, e *elemDef, et *elemType, under bool, 
 			w.add("structure", "_"+e.name+" must be a JSON object (the primitive's id and extensions)", "")
 			return w.skip(i)
 		}
-		return w.object(i, &objState{td: w.t.element})
+		if !w.build {
+			return w.object(i, &objState{td: w.t.element})
+		}
+		w.doc.Open(e.fp, et.fp, w.index(), true)
+		end := w.object(i, &objState{td: w.t.element})
+		if !w.failed {
+			w.doc.Close()
+		}
+		return end
 	}
 	switch {
 	case et.prim >= primBoolean:
@@ -536,7 +560,7 @@ func (w *walker) item(i int, o *objState, e *elemDef, et *elemType, under bool, 
 		if e.name == "contained" && o.flags&flagResourceRoot != 0 {
 			kind = frameContained
 		}
-		_, end := w.resource(i, kind, nil)
+		_, end := w.resource(i, kind, e, nil)
 		return end
 	default:
 		if d[i] != '{' {
@@ -544,9 +568,21 @@ func (w *walker) item(i int, o *objState, e *elemDef, et *elemType, under bool, 
 			return w.skip(i)
 		}
 		c := *child
-		return w.object(i, &c)
+		if !w.build {
+			return w.object(i, &c)
+		}
+		w.doc.Open(e.fp, et.fp, w.index(), false)
+		end := w.object(i, &c)
+		if !w.failed {
+			w.doc.Close()
+		}
+		return end
 	}
 }
+
+// index is the array index of the member being walked, -1 when it is not in
+// an array.
+func (w *walker) index() int { return w.path[len(w.path)-1].idx }
 
 // primitive walks a primitive value at d[i].
 func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
@@ -557,7 +593,11 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 			w.add("structure", e.path+" is a boolean and must be JSON true or false", "")
 			return w.skip(i)
 		}
-		return w.skip(i)
+		end := w.skip(i)
+		if w.build && !w.failed {
+			w.doc.Value(e.fp, et.fp, w.index(), i, end, false)
+		}
+		return end
 	case primInteger, primUnsignedInt, primPositiveInt, primDecimal:
 		if d[i] != '-' && (d[i] < '0' || d[i] > '9') {
 			w.add("structure", e.path+" is a "+et.code+" and must be a JSON number", "")
@@ -566,6 +606,9 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 		end, ok := scanNumber(d, i)
 		if !ok {
 			return w.fail()
+		}
+		if w.build {
+			w.doc.Value(e.fp, et.fp, w.index(), i, end, false)
 		}
 		var min int64 = -1 << 31
 		switch et.prim {
@@ -593,6 +636,13 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 	if esc {
 		w.buf = unescape(w.buf[:0], s)
 		s = w.buf
+	}
+	if w.build {
+		if esc {
+			w.doc.DecodedValue(e.fp, et.fp, w.index(), s)
+		} else {
+			w.doc.Value(e.fp, et.fp, w.index(), i+1, end-1, true)
+		}
 	}
 	if len(s) == 0 {
 		w.add("value", "strings must not be empty", "")

@@ -2,7 +2,7 @@ package fhirpath
 
 import (
 	"fmt"
-	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -67,6 +67,7 @@ const (
 	oBinary
 	oIs
 	oAs
+	oCount // count() of a member or of children(), without building the collection
 )
 
 // op is a node of the compiled tree.
@@ -83,7 +84,10 @@ type op struct {
 	deps        uint8 // what the result depends on besides %resource (depFocus, depLambda)
 	cacheable   bool  // deps == 0 and the subtree calls a function: cached per resource
 	hasFunc     bool
-	re          *regexp.Regexp // a constant regex argument, compiled once
+	re          *lazyRegex     // a constant regex argument, compiled once
+	slot        int            // cache slot of a cacheable op: equal subexpressions share one
+	text        string         // canonical text of the subexpression (for slots)
+	typeFilter  bool           // oCount of a root name: items of that type count as themselves
 	id          int
 	lenientAs   bool
 	pos         int
@@ -112,7 +116,7 @@ type compiler struct {
 	m     *Model
 	opts  Options
 	nops  int
-	check bool
+	slots map[string]int // cache slot of each cacheable subexpression, by its text
 }
 
 // cscope is what the checker knows of $this while compiling.
@@ -134,7 +138,7 @@ func (m *Model) Compile(src string, opts Options) (*Expr, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &compiler{m: m, opts: opts}
+	c := &compiler{m: m, opts: opts, slots: map[string]int{}}
 	sc := &cscope{this: unknownType}
 	if opts.Context != nil {
 		sc.this = known(typeRef{fhir: opts.Context})
@@ -227,6 +231,9 @@ func (c *compiler) compile(a *ast, input *stype, sc *cscope) (*op, stype, error)
 		if lt.unordered && r.kind == oMember {
 			rt.unordered = true
 		}
+		if f := c.countOf(l, r); f != nil {
+			return f, rt, nil
+		}
 		o := c.newOp(oInvoke, a.pos)
 		o.left, o.right = l, r
 		c.finish(o, l, r)
@@ -286,6 +293,33 @@ func (c *compiler) compile(a *ast, input *stype, sc *cscope) (*op, stype, error)
 	return nil, unknownType, semErr(a.pos, "unsupported expression")
 }
 
+// countOf fuses "path.name.count()" and "path.children().count()" into one
+// op that counts the matching children without collecting them (ele-1 runs
+// children().count() > id.count() on every element).
+func (c *compiler) countOf(l, r *op) *op {
+	if r.kind != oFunc || r.name != "count" || len(r.args) > 0 {
+		return nil
+	}
+	o := c.newOp(oCount, r.pos)
+	switch {
+	case l.kind == oRootIdent:
+		o.name, o.rooted, o.deps = l.name, true, l.deps
+		o.typeFilter = true
+	case l.kind == oFunc && l.name == "children" && l.rooted:
+		o.rooted, o.deps = true, l.deps
+	case l.kind == oInvoke && l.right.kind == oMember:
+		o.left, o.name = l.left, l.right.name
+		c.finish(o, l.left)
+	case l.kind == oInvoke && l.right.kind == oFunc && l.right.name == "children":
+		o.left = l.left
+		c.finish(o, l.left)
+	default:
+		return nil
+	}
+	o.hasFunc = true
+	return o
+}
+
 // finish sets what o depends on from its operands and whether its result
 // can be cached.
 func (c *compiler) finish(o *op, parts ...*op) {
@@ -294,6 +328,55 @@ func (c *compiler) finish(o *op, parts ...*op) {
 		o.hasFunc = o.hasFunc || p.hasFunc
 	}
 	o.cacheable = o.deps == 0 && o.hasFunc && (o.kind == oInvoke || o.kind == oBinary)
+	if o.cacheable {
+		o.text = opText(o)
+		slot, ok := c.slots[o.text]
+		if !ok {
+			slot = o.id
+			c.slots[o.text] = slot
+		}
+		o.slot = slot
+	}
+}
+
+// opText renders a compiled subexpression canonically, so that equal
+// subexpressions (dom-3 reads %resource.descendants() four times) share one
+// cache slot.
+func opText(o *op) string {
+	if o == nil {
+		return ""
+	}
+	var sb strings.Builder
+	var walk func(o *op)
+	walk = func(o *op) {
+		sb.WriteByte('(')
+		sb.WriteString(strconv.Itoa(int(o.kind)))
+		sb.WriteByte(' ')
+		sb.WriteString(o.name)
+		if o.kind == oLiteral {
+			sb.WriteString(" " + strconv.Itoa(int(o.lit.kind)) + ":" + o.lit.format(nil))
+		}
+		if o.kind == oBinary {
+			sb.WriteString(" b" + strconv.Itoa(int(o.binop)))
+		}
+		if o.kind == oIs || o.kind == oAs || o.typ != (typeRef{}) {
+			sb.WriteString(" t" + o.typ.String())
+		}
+		if o.rooted {
+			sb.WriteString(" r")
+		}
+		for _, p := range []*op{o.left, o.right} {
+			if p != nil {
+				walk(p)
+			}
+		}
+		for _, a := range o.args {
+			walk(a)
+		}
+		sb.WriteByte(')')
+	}
+	walk(o)
+	return sb.String()
 }
 
 func (c *compiler) contextType() stype {

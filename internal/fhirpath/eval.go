@@ -50,6 +50,12 @@ type Evaluator struct {
 	doc    *Doc
 	gen    uint64
 	arena  []Value
+	scopes [][]scope // slabs of scopes, reused across evaluations
+	slab   int       // scopes used in the current slab
+	nslab  int       // current slab
+	union  map[valueKey]struct{}
+	root   scope // the scope of the evaluation's top level
+	trueC, falseC coll
 	steps  int
 	limit  int
 	focus  NodeID
@@ -64,10 +70,49 @@ type cacheEntry struct {
 	gen       uint64
 	res, root NodeID
 	val       []Value
+	// set indexes val for 'in' and 'contains' when every item can be hashed
+	// (built on first use; setTried when it was tried and could not be).
+	set      map[valueKey]struct{}
+	setTried bool
+	spare    map[valueKey]struct{} // storage of set, reused across resources
+}
+
+// cached returns the valid cache entry of op o, or nil.
+func (ev *Evaluator) cached(o *op) *cacheEntry {
+	if !o.cacheable || ev.doc == nil {
+		return nil
+	}
+	c := &ev.cache[o.slot]
+	n := ev.focusOrRoot()
+	if c.expr == ev.expr && c.gen == ev.gen && c.res == ev.doc.Resource(n) && c.root == ev.doc.RootResource(n) {
+		return c
+	}
+	return nil
 }
 
 // NewEvaluator returns an Evaluator.
-func NewEvaluator() *Evaluator { return &Evaluator{focus: NoNode} }
+func NewEvaluator() *Evaluator {
+	return &Evaluator{focus: NoNode, trueC: coll{boolValue(true)}, falseC: coll{boolValue(false)}}
+}
+
+// newScope returns a scope from the evaluator's slabs (scopes live for one
+// evaluation; the slabs are reused, so evaluating allocates no scopes).
+func (ev *Evaluator) newScope(this coll, index int, total coll, hasTotal bool) *scope {
+	const slabSize = 64
+	if ev.nslab >= len(ev.scopes) {
+		ev.scopes = append(ev.scopes, make([]scope, slabSize))
+	}
+	if ev.slab == slabSize {
+		ev.nslab, ev.slab = ev.nslab+1, 0
+		if ev.nslab >= len(ev.scopes) {
+			ev.scopes = append(ev.scopes, make([]scope, slabSize))
+		}
+	}
+	sc := &ev.scopes[ev.nslab][ev.slab]
+	ev.slab++
+	*sc = scope{this: this, index: index, total: total, hasTotal: hasTotal}
+	return sc
+}
 
 // Reset binds the evaluator to doc (nil for expressions without input).
 // Call it after each Parse into a reused Doc.
@@ -78,7 +123,9 @@ func (ev *Evaluator) Reset(doc *Doc) {
 		ev.arena = nil
 	}
 	for k := range ev.cache {
-		ev.cache[k].val = nil
+		if cap(ev.cache[k].val) > 1<<10 {
+			ev.cache[k].val = nil
+		}
 	}
 }
 
@@ -120,32 +167,29 @@ const (
 // when not empty (a non-boolean singleton), an error when several items.
 func (ev *Evaluator) Check(e *Expr, focus NodeID) (Truth, error) {
 	res, err := ev.run(e, focus)
-	defer func() { ev.arena = ev.arena[:0] }()
-	if err != nil {
-		return Empty, err
-	}
-	switch len(res) {
-	case 0:
-		return Empty, nil
-	case 1:
-		if b, ok := ev.boolOf(res[0]); ok {
-			if b {
-				return True, nil
+	t := Empty
+	switch {
+	case err != nil:
+	case len(res) == 1:
+		t = True
+		if b, ok := ev.boolOf(&res[0]); ok && !b {
+			t = False
+		}
+	case len(res) > 1:
+		t = True
+		for k := range res {
+			if b, ok := ev.boolOf(&res[k]); !ok || !b {
+				t = False
+				break
 			}
-			return False, nil
-		}
-		return True, nil
-	}
-	for _, v := range res {
-		if b, ok := ev.boolOf(v); !ok || !b {
-			return False, nil
 		}
 	}
-	return True, nil
+	ev.arena = ev.arena[:0]
+	return t, err
 }
 
 func (ev *Evaluator) run(e *Expr, focus NodeID) (coll, error) {
-	if e.model != nil && ev.doc != nil && ev.doc.model != nil && e.model != ev.doc.model {
+	if ev.doc != nil && e.model != ev.doc.model {
 		return nil, errors.New("fhirpath: the expression and the document use different models")
 	}
 	ev.arena = ev.arena[:0]
@@ -159,11 +203,12 @@ func (ev *Evaluator) run(e *Expr, focus NodeID) (coll, error) {
 	if len(ev.cache) < e.nops {
 		ev.cache = append(ev.cache, make([]cacheEntry, e.nops-len(ev.cache))...)
 	}
-	sc := &scope{index: -1}
+	ev.slab, ev.nslab = 0, 0
+	ev.root = scope{index: -1}
 	if focus != NoNode {
-		sc.this = ev.push(nodeValue(focus))
+		ev.root.this = ev.push(nodeValue(focus))
 	}
-	return ev.eval(e.root, nil, sc)
+	return ev.eval(e.root, nil, &ev.root)
 }
 
 type scope struct {
@@ -223,10 +268,8 @@ func (ev *Evaluator) eval(o *op, in coll, sc *scope) (coll, error) {
 		}
 		return o.fn.impl(ev, o, in, sc)
 	case oInvoke:
-		if o.cacheable && ev.doc != nil {
-			if c := &ev.cache[o.id]; c.expr == ev.expr && c.gen == ev.gen && c.res == ev.doc.Resource(ev.focusOrRoot()) && c.root == ev.doc.RootResource(ev.focusOrRoot()) {
-				return c.val, nil
-			}
+		if c := ev.cached(o); c != nil {
+			return c.val, nil
 		}
 		l, err := ev.eval(o.left, in, sc)
 		if err != nil {
@@ -283,7 +326,7 @@ func (ev *Evaluator) eval(o *op, in coll, sc *scope) (coll, error) {
 		return ev.push(v), nil
 	case oBinary:
 		if o.cacheable && ev.doc != nil {
-			if c := &ev.cache[o.id]; c.expr == ev.expr && c.gen == ev.gen && c.res == ev.doc.Resource(ev.focusOrRoot()) && c.root == ev.doc.RootResource(ev.focusOrRoot()) {
+			if c := ev.cached(o); c != nil {
 				return c.val, nil
 			}
 			r, err := ev.binary(o, sc)
@@ -293,6 +336,35 @@ func (ev *Evaluator) eval(o *op, in coll, sc *scope) (coll, error) {
 			return r, err
 		}
 		return ev.binary(o, sc)
+	case oCount:
+		src := sc.this
+		if !o.rooted {
+			var err error
+			if src, err = ev.eval(o.left, in, sc); err != nil {
+				return nil, err
+			}
+		}
+		d := ev.doc
+		n, steps := 0, len(src)
+		for _, v := range src {
+			if !v.IsNode() {
+				continue
+			}
+			if o.typeFilter && ev.typeNamed(v, o.name) {
+				n++
+				continue
+			}
+			for c := d.nodes[v.node].first; c != NoNode; c = d.nodes[c].next {
+				steps++
+				if o.name == "" || d.nodes[c].name == o.name {
+					n++
+				}
+			}
+		}
+		if err := ev.step(steps); err != nil {
+			return nil, err
+		}
+		return ev.push(intValue(int64(n))), nil
 	case oIs, oAs:
 		l, err := ev.eval(o.left, in, sc)
 		if err != nil || len(l) == 0 {
@@ -305,7 +377,7 @@ func (ev *Evaluator) eval(o *op, in coll, sc *scope) (coll, error) {
 			return nil, evalErr(o, "'%s' needs a single item", map[opKind]string{oIs: "is", oAs: "as"}[o.kind])
 		}
 		if o.kind == oIs {
-			return ev.push(boolValue(ev.isType(l[0], o.typ))), nil
+			return ev.pushBool((ev.isType(l[0], o.typ))), nil
 		}
 		return ev.ofType(l, o.typ), nil
 	}
@@ -325,10 +397,11 @@ func (ev *Evaluator) remember(o *op, r coll) {
 	if ev.doc.Len() == 0 {
 		return
 	}
-	c := &ev.cache[o.id]
+	c := &ev.cache[o.slot]
 	c.expr, c.gen = ev.expr, ev.gen
 	c.res, c.root = ev.doc.Resource(ev.focusOrRoot()), ev.doc.RootResource(ev.focusOrRoot())
 	c.val = append(c.val[:0], r...)
+	c.set, c.setTried = nil, false
 }
 
 func (ev *Evaluator) constant(o *op) (coll, error) {
@@ -573,13 +646,17 @@ func (ev *Evaluator) quantityOf(n NodeID) (Value, bool) {
 }
 
 // boolOf reads v as a Boolean (a System Boolean or a FHIR boolean).
-func (ev *Evaluator) boolOf(v Value) (bool, bool) {
+func (ev *Evaluator) boolOf(v *Value) (bool, bool) {
 	if v.kind == KindBoolean {
-		return v.Bool(), true
+		return v.i != 0, true
 	}
+	return ev.nodeBool(v)
+}
+
+func (ev *Evaluator) nodeBool(v *Value) (bool, bool) {
 	if v.kind == KindNone && v.node != NoNode {
 		if t := ev.doc.nodes[v.node].typ; t != nil && t.Kind == KindBoolean {
-			s, ok := ev.sys(v)
+			s, ok := ev.sys(*v)
 			return s.Bool(), ok
 		}
 	}
@@ -605,7 +682,7 @@ func (ev *Evaluator) truth(o *op, c coll) (Truth, error) {
 	case 0:
 		return Empty, nil
 	case 1:
-		if b, ok := ev.boolOf(c[0]); ok {
+		if b, ok := ev.boolOf(&c[0]); ok {
 			if b {
 				return True, nil
 			}
@@ -627,10 +704,22 @@ func truthValue(t Truth) coll {
 }
 
 func (ev *Evaluator) pushTruth(t Truth) coll {
-	if t == Empty {
-		return nil
+	switch t {
+	case True:
+		return ev.trueC
+	case False:
+		return ev.falseC
 	}
-	return ev.push(boolValue(t == True))
+	return nil
+}
+
+// pushBool returns a collection of one Boolean (shared, read-only: callers
+// never write into the collections they get).
+func (ev *Evaluator) pushBool(b bool) coll {
+	if b {
+		return ev.trueC
+	}
+	return ev.falseC
 }
 
 func (ev *Evaluator) binary(o *op, sc *scope) (coll, error) {
@@ -727,7 +816,7 @@ func (ev *Evaluator) binary(o *op, sc *scope) (coll, error) {
 		if o.binop == bNotEquiv {
 			b = !b
 		}
-		return ev.push(boolValue(b)), nil
+		return ev.pushBool((b)), nil
 	case bLt, bLe, bGt, bGe:
 		if len(l) == 0 || len(r) == 0 {
 			return nil, nil
@@ -750,13 +839,13 @@ func (ev *Evaluator) binary(o *op, sc *scope) (coll, error) {
 		default:
 			b = c >= 0
 		}
-		return ev.push(boolValue(b)), nil
+		return ev.pushBool((b)), nil
 	case bUnion:
 		return ev.distinctInto(o, len(ev.arena), l, r)
 	case bIn, bContains:
-		item, set := l, r
+		item, set, setOp := l, r, o.right
 		if o.binop == bContains {
-			item, set = r, l
+			item, set, setOp = r, l, o.left
 		}
 		if len(item) == 0 {
 			return nil, nil
@@ -764,15 +853,27 @@ func (ev *Evaluator) binary(o *op, sc *scope) (coll, error) {
 		if len(item) > 1 {
 			return nil, evalErr(o, "'%s' needs a single item", map[binOp]string{bIn: "in", bContains: "contains"}[o.binop])
 		}
+		if len(set) > 8 {
+			// A set that is the same for the whole resource (ref-1's
+			// %rootResource.contained.id, dom-3's references) is indexed once.
+			if c := ev.cached(setOp); c != nil {
+				if m := ev.indexSet(c); m != nil {
+					if k, ok := ev.key(item[0]); ok {
+						_, found := m[k]
+						return ev.pushBool(found), nil
+					}
+				}
+			}
+		}
 		if err := ev.step(len(set)); err != nil {
 			return nil, err
 		}
 		for _, v := range set {
 			if t, _ := ev.itemEqual(item[0], v); t == True {
-				return ev.push(boolValue(true)), nil
+				return ev.pushBool((true)), nil
 			}
 		}
-		return ev.push(boolValue(false)), nil
+		return ev.pushBool((false)), nil
 	case bConcat:
 		if len(l) > 1 || len(r) > 1 {
 			return nil, evalErr(o, "& needs single items")
@@ -821,9 +922,13 @@ func (ev *Evaluator) distinctInto(o *op, start int, cs ...coll) (coll, error) {
 	for _, c := range cs {
 		total += len(c)
 	}
-	var seen map[string]struct{}
+	var seen map[valueKey]struct{}
 	if total > 16 {
-		seen = make(map[string]struct{}, total)
+		if ev.union == nil {
+			ev.union = make(map[valueKey]struct{}, total)
+		}
+		seen = ev.union
+		clear(seen)
 	}
 	for _, c := range cs {
 	items:
@@ -853,34 +958,57 @@ func (ev *Evaluator) distinctInto(o *op, start int, cs ...coll) (coll, error) {
 	return ev.since(start), nil
 }
 
-// key is a string that equal items share, for the values equality can be
-// hashed for (primitives and nodes of primitive types); ok is false for
-// others, which are compared pairwise.
-func (ev *Evaluator) key(v Value) (string, bool) {
+// valueKey is what equal items share, for the values whose equality can be
+// hashed (strings, booleans, whole numbers, and nodes of those types).
+type valueKey struct {
+	kind Kind
+	s    string
+	f    float64
+}
+
+// key returns v's hash key; ok is false for values compared pairwise.
+func (ev *Evaluator) key(v Value) (valueKey, bool) {
 	s, ok := ev.sys(v)
 	if !ok {
-		if v.IsNode() {
-			return "", false
-		}
-		return "", false
+		return valueKey{}, false
 	}
 	switch s.kind {
 	case KindString:
-		return "s" + s.s, true
+		return valueKey{kind: KindString, s: s.s}, true
 	case KindBoolean:
-		if s.Bool() {
-			return "b1", true
-		}
-		return "b0", true
+		return valueKey{kind: KindBoolean, f: float64(s.i)}, true
 	case KindInteger:
-		return "n" + strconv.FormatFloat(float64(s.i), 'g', -1, 64), true
+		return valueKey{kind: KindInteger, f: float64(s.i)}, true
 	case KindDecimal:
 		if s.f == math.Trunc(s.f) {
-			return "n" + strconv.FormatFloat(s.f, 'g', -1, 64), true
+			return valueKey{kind: KindInteger, f: s.f}, true
 		}
-		return "", false
 	}
-	return "", false
+	return valueKey{}, false
+}
+
+// indexSet returns the hash index of a cached collection, building it on
+// first use; nil when some item cannot be hashed.
+func (ev *Evaluator) indexSet(c *cacheEntry) map[valueKey]struct{} {
+	if c.set != nil || c.setTried {
+		return c.set
+	}
+	c.setTried = true
+	m := c.spare
+	if m == nil {
+		m = make(map[valueKey]struct{}, len(c.val))
+		c.spare = m
+	}
+	clear(m)
+	for _, v := range c.val {
+		k, ok := ev.key(v)
+		if !ok {
+			return nil
+		}
+		m[k] = struct{}{}
+	}
+	c.set = m
+	return m
 }
 
 // collEqual is the = operator on collections.
@@ -1075,6 +1203,14 @@ func (ev *Evaluator) compare(o *op, a, b Value) (int, bool, error) {
 		return 0, false, evalErr(o, "these values cannot be compared")
 	}
 	switch {
+	case as.kind == KindInteger && bs.kind == KindInteger:
+		switch {
+		case as.i < bs.i:
+			return -1, true, nil
+		case as.i > bs.i:
+			return 1, true, nil
+		}
+		return 0, true, nil
 	case isNumber(as.kind) && isNumber(bs.kind):
 		x, xs := numberOf(as)
 		y, ys := numberOf(bs)

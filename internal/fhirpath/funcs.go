@@ -6,9 +6,11 @@ import (
 	"html"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -233,11 +235,13 @@ func (c *compiler) function(a *ast, input *stype, sc *cscope) (*op, stype, error
 		}
 		if a.op == "matches" || a.op == "matchesFull" || a.op == "replaceMatches" {
 			if k == 0 && ao.kind == oLiteral && ao.lit.kind == KindString {
-				re, err := compileRegex(ao.lit.s, a.op == "matchesFull")
-				if err != nil {
+				// Check the pattern now; compile it on first use (RE2 compiles
+				// bounded repeats such as {1,64} slowly, and most constraints
+				// with patterns never run).
+				if _, err := syntax.Parse("(?s)"+ao.lit.s, syntax.Perl); err != nil {
 					return nil, unknownType, semErr(a.pos, "bad regular expression %q: %v", ao.lit.s, err)
 				}
-				o.re = re
+				o.re = &lazyRegex{pattern: ao.lit.s, full: a.op == "matchesFull"}
 			}
 		}
 	}
@@ -269,6 +273,20 @@ func typeName(a *ast) (string, bool) {
 	return "", false
 }
 
+// lazyRegex is a constant pattern argument, compiled on first use and then
+// shared by every evaluation.
+type lazyRegex struct {
+	pattern string
+	full    bool
+	once    sync.Once
+	re      *regexp.Regexp
+}
+
+func (l *lazyRegex) get() *regexp.Regexp {
+	l.once.Do(func() { l.re, _ = compileRegex(l.pattern, l.full) })
+	return l.re
+}
+
 func compileRegex(pattern string, full bool) (*regexp.Regexp, error) {
 	if full {
 		pattern = "^(?:" + pattern + ")$"
@@ -280,8 +298,10 @@ func compileRegex(pattern string, full bool) (*regexp.Regexp, error) {
 
 // lambda evaluates a per-item argument with $this = item.
 func (ev *Evaluator) lambda(arg *op, item Value, index int, sc *scope) (coll, error) {
-	inner := &scope{this: coll{item}, index: index, total: sc.total, hasTotal: sc.hasTotal}
-	return ev.eval(arg, nil, inner)
+	ns, sl := ev.nslab, ev.slab
+	r, err := ev.eval(arg, nil, ev.newScope(ev.push(item), index, sc.total, sc.hasTotal))
+	ev.nslab, ev.slab = ns, sl
+	return r, err
 }
 
 // arg evaluates a plain argument in the caller's scope.
@@ -332,12 +352,12 @@ func (ev *Evaluator) intArg(o *op, k int, sc *scope) (int64, bool, error) {
 // Existence.
 
 func fnEmpty(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
-	return ev.push(boolValue(len(in) == 0)), nil
+	return ev.pushBool((len(in) == 0)), nil
 }
 
 func fnExists(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 	if len(o.args) == 0 {
-		return ev.push(boolValue(len(in) > 0)), nil
+		return ev.pushBool((len(in) > 0)), nil
 	}
 	mark := len(ev.arena)
 	for k, v := range in {
@@ -351,10 +371,10 @@ func fnExists(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 			return nil, err
 		}
 		if t == True {
-			return ev.push(boolValue(true)), nil
+			return ev.pushBool((true)), nil
 		}
 	}
-	return ev.push(boolValue(false)), nil
+	return ev.pushBool((false)), nil
 }
 
 func fnAll(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
@@ -370,28 +390,28 @@ func fnAll(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 			return nil, err
 		}
 		if t != True {
-			return ev.push(boolValue(false)), nil
+			return ev.pushBool((false)), nil
 		}
 	}
-	return ev.push(boolValue(true)), nil
+	return ev.pushBool((true)), nil
 }
 
 func fnBoolAgg(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 	want := strings.HasSuffix(o.name, "True")
 	anyOf := strings.HasPrefix(o.name, "any")
-	for _, v := range in {
-		b, ok := ev.boolOf(v)
+	for k := range in {
+		b, ok := ev.boolOf(&in[k])
 		if !ok {
 			return nil, evalErr(o, "%s() applies to booleans", o.name)
 		}
 		if anyOf && b == want {
-			return ev.push(boolValue(true)), nil
+			return ev.pushBool((true)), nil
 		}
 		if !anyOf && b != want {
-			return ev.push(boolValue(false)), nil
+			return ev.pushBool((false)), nil
 		}
 	}
-	return ev.push(boolValue(!anyOf)), nil
+	return ev.pushBool((!anyOf)), nil
 }
 
 func (ev *Evaluator) contains(set coll, v Value) (bool, error) {
@@ -421,10 +441,10 @@ func fnSubset(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 			return nil, err
 		}
 		if !ok {
-			return ev.push(boolValue(false)), nil
+			return ev.pushBool((false)), nil
 		}
 	}
-	return ev.push(boolValue(true)), nil
+	return ev.pushBool((true)), nil
 }
 
 func fnCount(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
@@ -443,7 +463,7 @@ func fnIsDistinct(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 	}
 	n := len(d)
 	ev.arena = ev.arena[:mark]
-	return ev.push(boolValue(n == len(in))), nil
+	return ev.pushBool((n == len(in))), nil
 }
 
 // Filtering and projection.
@@ -644,7 +664,7 @@ func fnIif(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 			return nil, evalErr(o, "iif() on %d items", len(in))
 		}
 		if len(in) == 1 {
-			inner = &scope{this: in, index: sc.index, total: sc.total, hasTotal: sc.hasTotal}
+			inner = ev.newScope(in, sc.index, sc.total, sc.hasTotal)
 		}
 	}
 	crit, err := ev.eval(o.args[0], nil, inner)
@@ -659,7 +679,7 @@ func fnIif(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		return nil, err
 	}
 	if len(crit) == 1 {
-		if _, ok := ev.boolOf(crit[0]); !ok {
+		if _, ok := ev.boolOf(&crit[0]); !ok {
 			return nil, evalErr(o, "the criterion of iif() must be a Boolean")
 		}
 	}
@@ -705,7 +725,7 @@ func fnConvert(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		}
 	}
 	if checking {
-		return ev.push(boolValue(ok)), nil
+		return ev.pushBool((ok)), nil
 	}
 	if !ok {
 		return nil, nil
@@ -885,8 +905,10 @@ func fnString(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		}
 		return ev.push(strValue(string(rs[startIdx:end]))), nil
 	case "matches", "matchesFull":
-		re := o.re
-		if re == nil {
+		var re *regexp.Regexp
+		if o.re != nil {
+			re = o.re.get()
+		} else {
 			p, ok, err := ev.stringArg(o, 0, sc)
 			if err != nil || !ok {
 				return nil, err
@@ -895,7 +917,10 @@ func fnString(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 				return nil, evalErr(o, "bad regular expression %q", p)
 			}
 		}
-		return ev.push(boolValue(re.MatchString(s))), nil
+		if re == nil {
+			return nil, evalErr(o, "bad regular expression")
+		}
+		return ev.pushBool((re.MatchString(s))), nil
 	case "replaceMatches":
 		p, ok, err := ev.stringArg(o, 0, sc)
 		if err != nil || !ok {
@@ -908,11 +933,14 @@ func fnString(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		if p == "" {
 			return ev.push(strValue(s)), nil
 		}
-		re := o.re
+		var re *regexp.Regexp
+		if o.re != nil {
+			re = o.re.get()
+		} else if re, err = compileRegex(p, false); err != nil {
+			return nil, evalErr(o, "bad regular expression %q", p)
+		}
 		if re == nil {
-			if re, err = compileRegex(p, false); err != nil {
-				return nil, evalErr(o, "bad regular expression %q", p)
-			}
+			return nil, evalErr(o, "bad regular expression %q", p)
 		}
 		return ev.push(strValue(re.ReplaceAllString(s, sub))), nil
 	case "replace":
@@ -938,11 +966,11 @@ func fnString(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		}
 		return ev.push(intValue(int64(i))), nil
 	case "startsWith":
-		return ev.push(boolValue(strings.HasPrefix(s, arg))), nil
+		return ev.pushBool((strings.HasPrefix(s, arg))), nil
 	case "endsWith":
-		return ev.push(boolValue(strings.HasSuffix(s, arg))), nil
+		return ev.pushBool((strings.HasSuffix(s, arg))), nil
 	case "contains":
-		return ev.push(boolValue(strings.Contains(s, arg))), nil
+		return ev.pushBool((strings.Contains(s, arg))), nil
 	case "split":
 		start := len(ev.arena)
 		for _, part := range strings.Split(s, arg) {
@@ -1243,7 +1271,7 @@ func fnAggregate(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		total = append([]Value(nil), init...)
 	}
 	for k, v := range in {
-		inner := &scope{this: coll{v}, index: k, total: total, hasTotal: true}
+		inner := ev.newScope(ev.push(v), k, total, true)
 		r, err := ev.eval(o.args[0], nil, inner)
 		if err != nil {
 			return nil, err
@@ -1330,7 +1358,7 @@ func fnIs(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return ev.push(boolValue(ev.isType(v, o.typ))), nil
+	return ev.pushBool((ev.isType(v, o.typ))), nil
 }
 
 func fnAs(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
@@ -1474,7 +1502,7 @@ func fnComparable(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		return nil, evalErr(o, "comparable() applies to quantities")
 	}
 	_, ok = quantityCompare(a, b)
-	return ev.push(boolValue(ok)), nil
+	return ev.pushBool((ok)), nil
 }
 
 // FHIR functions.
@@ -1509,13 +1537,13 @@ func fnExtension(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 
 func fnHasValue(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 	if len(in) != 1 {
-		return ev.push(boolValue(false)), nil
+		return ev.pushBool((false)), nil
 	}
 	v := in[0]
 	if v.kind != KindNone {
-		return ev.push(boolValue(v.kind != kindTypeInfo)), nil
+		return ev.pushBool((v.kind != kindTypeInfo)), nil
 	}
-	return ev.push(boolValue(v.node != NoNode && ev.doc.HasValue(v.node))), nil
+	return ev.pushBool((v.node != NoNode && ev.doc.HasValue(v.node))), nil
 }
 
 func fnGetValue(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
@@ -1546,7 +1574,7 @@ func fnConformsTo(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 	if err != nil || !ok {
 		return nil, err
 	}
-	return ev.push(boolValue(ev.typeNamed(v, name))), nil
+	return ev.pushBool((ev.typeNamed(v, name))), nil
 }
 
 func fnMemberOf(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
@@ -1562,13 +1590,13 @@ func fnHTMLChecks(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 	s, ok := ev.sys(v)
 	if !ok || s.kind != KindString {
 		ev.reason = "the narrative is not a string"
-		return ev.push(boolValue(false)), nil
+		return ev.pushBool((false)), nil
 	}
 	if p := CheckNarrative(s.s); p != nil {
 		ev.reason = p.Error()
-		return ev.push(boolValue(false)), nil
+		return ev.pushBool((false)), nil
 	}
-	return ev.push(boolValue(true)), nil
+	return ev.pushBool((true)), nil
 }
 
 // fnResolve follows references: "#id" to a contained resource of the

@@ -11,12 +11,13 @@ const maxDepth = 512
 
 var errSyntax = errors.New("fhirpath: the resource is not well-formed JSON")
 
-// member is one member of the object being read, for the _name merge.
+// member is one member of an object being built, for the _name merge: its
+// nodes (one, or the items of an array) are consecutive siblings.
 type member struct {
 	name  string
 	under bool
-	first NodeID // first node made for it (arrays make several, consecutive siblings)
-	n     int32  // how many
+	first NodeID
+	n     int32
 }
 
 // Parse reads the resource JSON data into d (reusing its storage) with m's
@@ -25,24 +26,26 @@ type member struct {
 // its resourceType names its type (a type the model does not know gives an
 // untyped root without children).
 func (m *Model) Parse(d *Doc, data []byte) error {
-	d.reset(m, data)
+	d.Begin(m, data)
 	p := reader{d: d, s: data}
 	i := p.ws(0)
 	if i >= len(data) || data[i] != '{' {
 		return errSyntax
 	}
 	t := p.resourceType(i)
-	root := d.add(NoNode, "", t, nil, -1)
-	end, ok := p.object(i, root, t, 1)
+	d.Open(nil, t, -1, false)
+	end, ok := p.object(i, t, 1)
 	if !ok || p.ws(end) != len(data) {
 		return errSyntax
 	}
-	return nil
+	d.Close()
+	return d.End()
 }
 
 type reader struct {
-	d *Doc
-	s []byte
+	d       *Doc
+	s       []byte
+	scratch []byte
 }
 
 func (p *reader) ws(i int) int {
@@ -98,27 +101,16 @@ func (p *reader) resourceType(i int) *Type {
 	return nil
 }
 
-// object reads the members of the object at s[i] as children of n, of type t
-// (nil: skip them all), and returns the offset after it.
-func (p *reader) object(i int, n NodeID, t *Type, depth int) (int, bool) {
-	s, d := p.s, p.d
+// object reads the members of the object at s[i], of type t (nil: skip them
+// all), into the open node, and returns the offset after it.
+func (p *reader) object(i int, t *Type, depth int) (int, bool) {
+	s := p.s
 	if depth > maxDepth {
 		return i, false
 	}
 	i = p.ws(i + 1)
 	if i < len(s) && s[i] == '}' {
 		return i + 1, true
-	}
-	mStart := len(d.members)
-	last := NoNode
-	hasUnder := false
-	link := func(c NodeID) {
-		if last == NoNode {
-			d.nodes[n].first = c
-		} else {
-			d.nodes[last].next = c
-		}
-		last = c
 	}
 	for {
 		if i >= len(s) || s[i] != '"' {
@@ -142,52 +134,31 @@ func (p *reader) object(i int, n NodeID, t *Type, depth int) (int, bool) {
 		if t != nil {
 			k, known = t.keys[string(key)]
 		}
-		if !known {
+		switch {
+		case !known:
 			if i, ok = skipValue(s, i, depth); !ok {
 				return i, false
 			}
-		} else {
-			mem := member{name: k.elem.Name, under: k.under, first: NoNode}
-			hasUnder = hasUnder || k.under
-			if i < len(s) && s[i] == '[' {
-				i = p.ws(i + 1)
-				var idx int32
-				for i < len(s) && s[i] != ']' {
-					var c NodeID
-					if c, i, ok = p.value(i, n, k, idx, depth+1); !ok {
-						return i, false
-					}
-					if c != NoNode {
-						link(c)
-						if mem.first == NoNode {
-							mem.first = c
-						}
-						mem.n++
-					}
-					idx++
-					i = p.ws(i)
-					if i < len(s) && s[i] == ',' {
-						i = p.ws(i + 1)
-					} else if i >= len(s) || s[i] != ']' {
-						return i, false
-					}
-				}
-				if i >= len(s) {
+		case i < len(s) && s[i] == '[':
+			i = p.ws(i + 1)
+			for idx := 0; i < len(s) && s[i] != ']'; idx++ {
+				if i, ok = p.value(i, k, idx, depth+1); !ok {
 					return i, false
 				}
-				i++
-			} else {
-				var c NodeID
-				if c, i, ok = p.value(i, n, k, -1, depth); !ok {
+				i = p.ws(i)
+				if i < len(s) && s[i] == ',' {
+					i = p.ws(i + 1)
+				} else if i >= len(s) || s[i] != ']' {
 					return i, false
-				}
-				if c != NoNode {
-					link(c)
-					mem.first, mem.n = c, 1
 				}
 			}
-			if mem.n > 0 {
-				d.members = append(d.members, mem)
+			if i >= len(s) {
+				return i, false
+			}
+			i++
+		default:
+			if i, ok = p.value(i, k, -1, depth); !ok {
+				return i, false
 			}
 		}
 		i = p.ws(i)
@@ -195,91 +166,70 @@ func (p *reader) object(i int, n NodeID, t *Type, depth int) (int, bool) {
 			return i, false
 		}
 		if s[i] == '}' {
-			i++
-			break
+			return i + 1, true
 		}
 		if s[i] != ',' {
 			return i, false
 		}
 		i = p.ws(i + 1)
 	}
-	if hasUnder {
-		p.merge(n, d.members[mStart:])
-	}
-	d.members = d.members[:mStart]
-	return i, true
 }
 
-// value reads one value of the member k at s[i] (not an array) and returns
-// the node made for it, or NoNode for null and for values of the wrong kind.
-func (p *reader) value(i int, parent NodeID, k jsonKey, idx int32, depth int) (NodeID, int, bool) {
+// value reads one value of the member k at s[i] (not an array) into the open
+// node; null and values of the wrong kind make no node.
+func (p *reader) value(i int, k jsonKey, idx int, depth int) (int, bool) {
 	s, d := p.s, p.d
 	if i >= len(s) {
-		return NoNode, i, false
+		return i, false
 	}
 	c := s[i]
 	if k.under || k.typ.Kind == KindNone {
 		if c != '{' {
-			end, ok := skipValue(s, i, depth)
-			return NoNode, end, ok
+			return skipValue(s, i, depth)
 		}
 		t := k.typ
-		if k.under {
-			t = d.model.element
-		} else if t == d.model.resource {
+		walk := t
+		switch {
+		case k.under:
+			walk = d.model.element
+		case t == d.model.resource:
 			t = p.resourceType(i)
+			walk = t
 		}
-		nt := t
-		if k.under {
-			nt = k.typ
+		d.Open(k.elem, t, idx, k.under)
+		end, ok := p.object(i, walk, depth+1)
+		if ok {
+			d.Close()
 		}
-		id := d.add(parent, k.elem.Name, nt, k.elem, idx)
-		if k.under {
-			d.nodes[id].flags |= flagUnder
-		}
-		end, ok := p.object(i, id, t, depth+1)
-		return id, end, ok
+		return end, ok
 	}
-	// A primitive.
 	switch {
 	case c == '"':
 		end, esc, ok := scanString(s, i)
 		if !ok {
-			return NoNode, end, false
+			return end, false
 		}
-		id := d.add(parent, k.elem.Name, k.typ, k.elem, idx)
-		nd := &d.nodes[id]
-		nd.flags |= flagValue | flagString
 		if esc {
-			start := len(d.buf)
-			d.buf = unescape(d.buf, s[i+1:end-1])
-			nd.vs, nd.ve = int32(start), int32(len(d.buf))
-			nd.flags |= flagEsc
+			d.DecodedValue(k.elem, k.typ, idx, unescape(p.scratch[:0], s[i+1:end-1]))
 		} else {
-			nd.vs, nd.ve = int32(i+1), int32(end-1)
+			d.Value(k.elem, k.typ, idx, i+1, end-1, true)
 		}
-		return id, end, true
+		return end, true
 	case c == 't' || c == 'f' || c == '-' || c >= '0' && c <= '9':
 		end, ok := skipValue(s, i, depth)
-		if !ok {
-			return NoNode, end, false
+		if ok {
+			d.Value(k.elem, k.typ, idx, i, end, false)
 		}
-		id := d.add(parent, k.elem.Name, k.typ, k.elem, idx)
-		nd := &d.nodes[id]
-		nd.flags |= flagValue
-		nd.vs, nd.ve = int32(i), int32(end)
-		return id, end, true
+		return end, ok
 	}
-	end, ok := skipValue(s, i, depth)
-	return NoNode, end, ok
+	return skipValue(s, i, depth)
 }
 
-// merge joins each _name node of an object with the value node of the same
+// merge joins each _name node of object n with the value node of the same
 // name and index: the value node takes its children (id, extension) and the
 // _name node leaves the tree. A _name node without a value stays, as a
 // primitive without a value.
-func (p *reader) merge(n NodeID, members []member) {
-	d := p.d
+func (d *Doc) merge(n NodeID, members []member) {
 	var byName map[string]int
 	if len(members) > 32 {
 		byName = make(map[string]int, len(members))

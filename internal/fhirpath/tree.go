@@ -1,6 +1,7 @@
 package fhirpath
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"unsafe"
@@ -20,8 +21,17 @@ type Doc struct {
 	src   []byte
 	buf   []byte // decoded strings that held escapes
 	nodes []node
-	// scratch for Parse
+	// Building state.
 	members []member
+	stack   []openNode
+}
+
+// openNode is a node being built.
+type openNode struct {
+	id       NodeID
+	last     NodeID // last child so far
+	mStart   int    // first of its members in Doc.members
+	hasUnder bool
 }
 
 // NodeID identifies a node of a Doc; the root resource is 0.
@@ -134,6 +144,9 @@ func (d *Doc) Child(n NodeID, name string) NodeID {
 // the HL7 validator: Observation.referenceRange[0].low, with the JSON name of
 // choice elements (valueQuantity).
 func (d *Doc) Path(n NodeID) string {
+	if nd := &d.nodes[n]; nd.parent == NoNode && nd.index < 0 && nd.typ != nil {
+		return nd.typ.Name
+	}
 	var steps []NodeID
 	for c := n; c != NoNode; c = d.nodes[c].parent {
 		steps = append(steps, c)
@@ -159,17 +172,113 @@ func (d *Doc) Path(n NodeID) string {
 	return sb.String()
 }
 
-// Builder use by Parse.
+// Building a Doc. Model.Parse builds one from JSON; a reader that walks the
+// JSON itself (the validator) can build it as it goes, with Begin, then
+// Open/Close around each object value and Value for each primitive, in
+// document order, and End.
 
-func (d *Doc) reset(m *Model, src []byte) {
+// Begin starts a Doc over src (reusing d's storage).
+func (d *Doc) Begin(m *Model, src []byte) {
 	d.model, d.src = m, src
 	d.buf = d.buf[:0]
-	clear(d.nodes[:cap(d.nodes)]) // drop pointers into the last input
+	clear(d.nodes) // drop pointers into the last input
 	d.nodes = d.nodes[:0]
 	d.members = d.members[:0]
+	d.stack = d.stack[:0]
 	if cap(d.buf) > 1<<20 {
 		d.buf = nil
 	}
+	if cap(d.nodes) > 1<<16 {
+		d.nodes = nil
+	}
+}
+
+// Open starts the node of an object value of element e (nil for the root
+// resource) with type t, at index in its JSON array (-1 when not in one).
+// under marks the _name object of primitive e (t its type), whose members
+// are the primitive's id and extensions.
+func (d *Doc) Open(e *Element, t *Type, index int, under bool) {
+	parent := NoNode
+	name := ""
+	if len(d.stack) > 0 {
+		parent = d.stack[len(d.stack)-1].id
+	}
+	if e != nil {
+		name = e.Name
+	}
+	id := d.add(parent, name, t, e, int32(index))
+	if under {
+		d.nodes[id].flags |= flagUnder
+	}
+	d.link(id, name, under)
+	d.stack = append(d.stack, openNode{id: id, last: NoNode, mStart: len(d.members)})
+}
+
+// Close ends the node Open started.
+func (d *Doc) Close() {
+	top := d.stack[len(d.stack)-1]
+	d.stack = d.stack[:len(d.stack)-1]
+	if top.hasUnder {
+		d.merge(top.id, d.members[top.mStart:])
+	}
+	d.members = d.members[:top.mStart]
+}
+
+// Value adds a primitive of element e with type t whose value is src[start:end]
+// (a string's content without quotes, or a number or literal token).
+func (d *Doc) Value(e *Element, t *Type, index int, start, end int, str bool) {
+	id := d.value(e, t, index, str)
+	d.nodes[id].vs, d.nodes[id].ve = int32(start), int32(end)
+}
+
+// DecodedValue adds a primitive string whose content held escapes, decoded.
+func (d *Doc) DecodedValue(e *Element, t *Type, index int, text []byte) {
+	id := d.value(e, t, index, true)
+	start := len(d.buf)
+	d.buf = append(d.buf, text...)
+	nd := &d.nodes[id]
+	nd.vs, nd.ve = int32(start), int32(len(d.buf))
+	nd.flags |= flagEsc
+}
+
+func (d *Doc) value(e *Element, t *Type, index int, str bool) NodeID {
+	parent := d.stack[len(d.stack)-1].id
+	id := d.add(parent, e.Name, t, e, int32(index))
+	d.nodes[id].flags |= flagValue
+	if str {
+		d.nodes[id].flags |= flagString
+	}
+	d.link(id, e.Name, false)
+	return id
+}
+
+// link makes id the last child of the open node, and records which member
+// of the object it belongs to (for the _name merge).
+func (d *Doc) link(id NodeID, name string, under bool) {
+	if len(d.stack) == 0 {
+		return
+	}
+	top := &d.stack[len(d.stack)-1]
+	if top.last == NoNode {
+		d.nodes[top.id].first = id
+	} else {
+		d.nodes[top.last].next = id
+	}
+	top.last = id
+	top.hasUnder = top.hasUnder || under
+	if k := len(d.members) - 1; k >= top.mStart && d.members[k].name == name && d.members[k].under == under {
+		d.members[k].n++
+		return
+	}
+	d.members = append(d.members, member{name: name, under: under, first: id, n: 1})
+}
+
+// End finishes the Doc; every Open must have been closed.
+func (d *Doc) End() error {
+	if len(d.stack) != 0 || len(d.nodes) == 0 {
+		return errors.New("fhirpath: unbalanced Doc building")
+	}
+	return nil
 }
 
 func (d *Doc) add(parent NodeID, name string, t *Type, e *Element, index int32) NodeID {

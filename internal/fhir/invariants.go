@@ -70,8 +70,8 @@ type invariants struct {
 	model     *fhirpath.Model
 	types     map[string]*fhirpath.Type
 	extension *fhirpath.Type
-	byElem [][][]*constraint // [element ID][type index]: the constraints of a node
-	byType map[*fhirpath.Type][]*constraint
+	byElem    [][][]*constraint // [element ID][type index]: the constraints of a node
+	byType    map[*fhirpath.Type][]*constraint
 }
 
 func newInvariants(t *tables) (*invariants, error) {

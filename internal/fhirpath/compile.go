@@ -84,10 +84,10 @@ type op struct {
 	deps        uint8 // what the result depends on besides %resource (depFocus, depLambda)
 	cacheable   bool  // deps == 0 and the subtree calls a function: cached per resource
 	hasFunc     bool
-	re          *lazyRegex     // a constant regex argument, compiled once
-	slot        int            // cache slot of a cacheable op: equal subexpressions share one
-	text        string         // canonical text of the subexpression (for slots)
-	typeFilter  bool           // oCount of a root name: items of that type count as themselves
+	re          *lazyRegex // a constant regex argument, compiled once
+	slot        int        // cache slot of a cacheable op: equal subexpressions share one
+	text        string     // canonical text of the subexpression (for slots)
+	typeFilter  bool       // oCount of a root name: items of that type count as themselves
 	id          int
 	lenientAs   bool
 	pos         int

@@ -47,22 +47,22 @@ type Evaluator struct {
 	// when zero.
 	Now time.Time
 
-	doc    *Doc
-	gen    uint64
-	arena  []Value
-	scopes [][]scope // slabs of scopes, reused across evaluations
-	slab   int       // scopes used in the current slab
-	nslab  int       // current slab
-	union  map[valueKey]struct{}
-	root   scope // the scope of the evaluation's top level
+	doc           *Doc
+	gen           uint64
+	arena         []Value
+	scopes        [][]scope // slabs of scopes, reused across evaluations
+	slab          int       // scopes used in the current slab
+	nslab         int       // current slab
+	union         map[valueKey]struct{}
+	root          scope // the scope of the evaluation's top level
 	trueC, falseC coll
-	steps  int
-	limit  int
-	focus  NodeID
-	expr   *Expr
-	cache  []cacheEntry
-	trace  func(name string, values []Value)
-	reason string // why htmlChecks() failed, for the caller's diagnostic
+	steps         int
+	limit         int
+	focus         NodeID
+	expr          *Expr
+	cache         []cacheEntry
+	trace         func(name string, values []Value)
+	reason        string // why htmlChecks() failed, for the caller's diagnostic
 }
 
 type cacheEntry struct {

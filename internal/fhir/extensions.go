@@ -69,7 +69,7 @@ func (w *walker) checkExtension(doc *fhirpath.Doc, n fhirpath.NodeID) {
 		if c.prog == nil {
 			continue
 		}
-		if truth, err := w.ev.Check(c.prog, n); err == nil && truth == fhirpath.False {
+		if truth, err := w.ev.Check(c.prog, n); err == nil && truth != fhirpath.True {
 			w.constraintIssue(c, doc, n, w.ev, len(w.issues))
 		}
 	}

@@ -16,11 +16,11 @@ import (
 // or type; a result of false is an issue with the constraint's key and
 // severity (error rejects, warning is reported), located at the node.
 //
-// A result that is empty is not a violation: the expression could not
-// decide (a date compared with a dateTime of another precision, a quantity
-// without a unit). The HL7 validator reads such constraints with the guards
-// it adds to them (below); reading empty as satisfied gives the same answer
-// without rewriting every expression.
+// A constraint holds only when its expression is true: false, and also an
+// empty result, are violations, as the HL7 validator reads them. The R4
+// expressions that give empty on valid content (an optional element that
+// is absent, dateTimes of different precisions) are corrected below, with
+// the guards the HL7 validator adds to the same expressions.
 
 // constraint is one constraint of the definitions.
 type constraint struct {
@@ -43,6 +43,19 @@ type correction struct {
 }
 
 var corrections = []correction{
+	{"ref-1", "reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))",
+		"reference.exists() implies (reference = '#' or (reference.startsWith('#').not() or (reference.substring(1).trace('url') in %rootResource.contained.id.trace('ids'))))",
+		`a Reference without a reference (only a display or an identifier) makes the published expression empty; "#" alone refers to the container`},
+	{"bdl-8", "fullUrl.contains('/_history/').not()", "fullUrl.exists() implies fullUrl.contains('/_history/').not()",
+		"an entry without a fullUrl makes the published expression empty"},
+	{"ras-2", "probability is decimal implies (probability as decimal) <= 100", "probability.empty() or ((probability is decimal) implies ((probability as decimal) <= 100))",
+		"a prediction without a probability makes the published expression empty"},
+	{"per-1", "start.hasValue().not() or end.hasValue().not() or (start <= end)", "start.hasValue().not() or end.hasValue().not() or (start.lowBoundary() <= end.highBoundary())",
+		"dateTimes of different precisions (2020 and 2020-06-01T10:00:00Z) do not compare, which makes the published expression empty; comparing the earliest start with the latest end is the R5 expression"},
+	{"mdd-1", "whenHandedOver.empty() or whenPrepared.empty() or whenHandedOver >= whenPrepared", "whenHandedOver.empty() or whenPrepared.empty() or (whenHandedOver.highBoundary() >= whenPrepared.lowBoundary())",
+		"dateTimes of different precisions do not compare, which makes the published expression empty; compared by their boundaries as per-1 is"},
+	{"inv-1", "lastModified.exists().not() or authoredOn.exists().not() or lastModified >= authoredOn", "lastModified.exists().not() or authoredOn.exists().not() or (lastModified.highBoundary() >= authoredOn.lowBoundary())",
+		"dateTimes of different precisions do not compare, which makes the published expression empty; compared by their boundaries as per-1 is"},
 	{"que-12", "enableWhen.count() > 2 implies enableBehavior.exists()", "enableWhen.count() >= 2 implies enableBehavior.exists()",
 		`the rule is "If there are more than one enableWhen, enableBehavior must be specified"; the published expression waits for three`},
 	{"que-7", "operator = 'exists' implies (answer is Boolean)", "operator = 'exists' implies (answer is boolean)",
@@ -50,8 +63,8 @@ var corrections = []correction{
 	{"con-3", "clinicalStatus.exists() or verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and code = 'entered-in-error').exists() or category.select($this='problem-list-item').empty()",
 		"clinicalStatus.exists() or verificationStatus.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-ver-status' and code = 'entered-in-error').exists() or category.coding.where(system='http://terminology.hl7.org/CodeSystem/condition-category' and code = 'problem-list-item').empty()",
 		"the published expression compares the CodeableConcept category with a string, which is never equal, so it asks every Condition with a category for a clinicalStatus; the rule is about problem-list items"},
-	{"*-0", "name.matches('[A-Z]([A-Za-z0-9_]){0,254}')", "name.matches('^[A-Z]([A-Za-z0-9_]){0,254}$')",
-		"the rule is that the whole name is computer friendly; FHIRPath's matches() finds the pattern anywhere in the string"},
+	{"*-0", "name.matches('[A-Z]([A-Za-z0-9_]){0,254}')", "name.exists() implies name.matches('^[A-Z]([A-Za-z0-9_]){0,254}$')",
+		"the rule is that the whole name is computer friendly, when there is a name: FHIRPath's matches() finds the pattern anywhere in the string, and an absent name makes the published expression empty"},
 	{"eld-19", `path.matches('[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(\\:[^\\s\\.]+)?)*')`,
 		`path.matches('^[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\.[^\\s\\.,:;\\\'"\\/|?!@#$%&*()\\[\\]{}]{1,64}(\\[x\\])?(\\:[^\\s\\.]+)?)*$')`,
 		"the pattern is meant for the whole path; matches() finds it anywhere"},
@@ -62,6 +75,7 @@ var corrections = []correction{
 // leftOut are the constraints that are not evaluated, each with its reason.
 var leftOut = map[string]string{
 	// key + " " + source
+	"cid-0 http://hl7.org/fhir/StructureDefinition/ChargeItemDefinition": "ChargeItemDefinition has no name element in R4, so the expression (name.matches(...)) never applies",
 	"inv-1 http://hl7.org/fhir/StructureDefinition/allergyintolerance-substanceExposureRisk": "its expression (substanceExposureRisk.exists() and code.empty()) names elements that an Extension does not have, so it is false for every use of the extension; the rule it means (substance and exposureRisk nested extensions) is checked with the extension's nested extensions",
 }
 
@@ -210,7 +224,7 @@ func (w *walker) checkInvariants() {
 			w.steps += ev.Steps()
 			switch {
 			case err == nil:
-				if truth == fhirpath.False {
+				if truth != fhirpath.True {
 					w.constraintIssue(c, doc, n, ev, walkerErrs)
 				}
 			case errors.Is(err, fhirpath.ErrTooCostly):

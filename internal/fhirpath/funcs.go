@@ -660,12 +660,12 @@ func fnCombine(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 func fnIif(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 	inner := sc
 	if !o.rooted {
+		// X.iif(...): the arguments are read on X, even when it is empty
+		// (ctm-1: member.resolve().iif(empty(), true, ...)).
 		if len(in) > 1 {
 			return nil, evalErr(o, "iif() on %d items", len(in))
 		}
-		if len(in) == 1 {
-			inner = ev.newScope(in, sc.index, sc.total, sc.hasTotal)
-		}
+		inner = ev.newScope(in, sc.index, sc.total, sc.hasTotal)
 	}
 	crit, err := ev.eval(o.args[0], nil, inner)
 	if err != nil {

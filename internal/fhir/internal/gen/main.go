@@ -149,6 +149,7 @@ type elementDefinition struct {
 	} `json:"constraint"`
 	Type []struct {
 		Code          string      `json:"code"`
+		Profile       []string    `json:"profile"`
 		TargetProfile []string    `json:"targetProfile"`
 		Extension     []extension `json:"extension"`
 	} `json:"type"`
@@ -222,7 +223,15 @@ func run(shared, out string) error {
 	if err != nil {
 		return err
 	}
-	g := &generator{vsIndex: map[string]int{}, vsByURL: vsByURL, regexes: map[string]string{}, consIndex: map[outConstraint]int{}}
+	g := &generator{vsIndex: map[string]int{}, vsByURL: vsByURL, regexes: map[string]string{}, consIndex: map[outConstraint]int{},
+		profiles: map[string]*structureDefinition{}}
+	// Constraint profiles of data types (SimpleQuantity, MoneyQuantity): an
+	// element whose type names one carries the profile's constraints.
+	for i := range sds {
+		if sd := &sds[i]; sd.Derivation == "constraint" && sd.Kind == "complex-type" {
+			g.profiles[sdPrefix+sd.ID] = sd
+		}
+	}
 	for i := range sds {
 		if err := g.addDefinition(&sds[i]); err != nil {
 			return fmt.Errorf("%s: %w", sds[i].ID, err)
@@ -325,6 +334,7 @@ type generator struct {
 	constraints []outConstraint
 	consIndex   map[outConstraint]int
 	extensions  []outExtension
+	profiles    map[string]*structureDefinition // data type constraint profiles by URL
 }
 
 // cons returns the indexes of an element's constraints, adding new ones to
@@ -346,6 +356,20 @@ func (g *generator) cons(el *elementDefinition, owner string) []int {
 		out = append(out, k)
 	}
 	return out
+}
+
+// appendNew appends the indexes of b that a lacks.
+func appendNew(a, b []int) []int {
+	for _, k := range b {
+		found := false
+		for _, j := range a {
+			found = found || j == k
+		}
+		if !found {
+			a = append(a, k)
+		}
+	}
+	return a
 }
 
 func baseName(url string) string { return url[strings.LastIndexByte(url, '/')+1:] }
@@ -428,6 +452,13 @@ func (g *generator) addDefinition(sd *structureDefinition) error {
 				return err
 			}
 			e.Cons = g.cons(el, sd.ID)
+			for _, ty := range el.Type {
+				for _, p := range ty.Profile {
+					if prof := g.profiles[p]; prof != nil && len(prof.Snapshot.Element) > 0 {
+						e.Cons = appendNew(e.Cons, g.cons(&prof.Snapshot.Element[0], prof.ID))
+					}
+				}
+			}
 			t.Elems = append(t.Elems, e)
 		}
 		g.types = append(g.types, t)

@@ -228,7 +228,8 @@ func (p *reader) value(i int, k jsonKey, idx int, depth int) (int, bool) {
 // merge joins each _name node of object n with the value node of the same
 // name and index: the value node takes its children (id, extension) and the
 // _name node leaves the tree. A _name node without a value stays, as a
-// primitive without a value.
+// primitive without a value, in its place among the values by index
+// (given: ["a", null], _given: [null, {...}] is a, then the valueless one).
 func (d *Doc) merge(n NodeID, members []member) {
 	var byName map[string]int
 	if len(members) > 32 {
@@ -239,7 +240,9 @@ func (d *Doc) merge(n NodeID, members []member) {
 			}
 		}
 	}
-	dead := false
+	relink := false
+	// placed[first node of a value member] = its valueless _name nodes.
+	var placed map[NodeID][]NodeID
 	for _, u := range members {
 		if !u.under {
 			continue
@@ -269,6 +272,7 @@ func (d *Doc) merge(n NodeID, members []member) {
 				vc, vn = d.nodes[vc].next, vn-1
 			}
 			un.flags &^= flagUnder
+			relink = true
 			if vn > 0 && d.nodes[vc].index == un.index && d.nodes[vc].first == NoNode {
 				vnode := &d.nodes[vc]
 				vnode.first = un.first
@@ -277,20 +281,29 @@ func (d *Doc) merge(n NodeID, members []member) {
 				}
 				un.first = NoNode
 				un.flags |= flagDead
-				dead = true
+			} else if vk >= 0 {
+				if placed == nil {
+					placed = map[NodeID][]NodeID{}
+				}
+				first := members[vk].first
+				placed[first] = append(placed[first], uc)
+				un.flags |= flagPlaced
 			}
 			uc = next
 		}
 	}
-	if !dead {
+	if !relink {
 		return
 	}
-	// Relink the object's children without the merged _name nodes.
-	last := NoNode
+	// Relink the children: merged _name nodes leave, valueless ones move
+	// among the values of their element, by index.
+	kids := d.kids[:0]
 	for c := d.nodes[n].first; c != NoNode; c = d.nodes[c].next {
-		if d.nodes[c].flags&flagDead != 0 {
-			continue
-		}
+		kids = append(kids, c)
+	}
+	d.kids = kids
+	last := NoNode
+	emit := func(c NodeID) {
 		if last == NoNode {
 			d.nodes[n].first = c
 		} else {
@@ -298,10 +311,39 @@ func (d *Doc) merge(n NodeID, members []member) {
 		}
 		last = c
 	}
+	for i := 0; i < len(kids); {
+		c := kids[i]
+		if d.nodes[c].flags&(flagDead|flagPlaced) != 0 {
+			i++
+			continue
+		}
+		extra, ok := placed[c]
+		if !ok {
+			emit(c)
+			i++
+			continue
+		}
+		// The value nodes of this element are consecutive siblings from c:
+		// merge them with the valueless ones by index.
+		name, k := d.nodes[c].name, 0
+		for ; i < len(kids) && d.nodes[kids[i]].name == name && d.nodes[kids[i]].flags&(flagDead|flagPlaced) == 0; i++ {
+			for k < len(extra) && d.nodes[extra[k]].index < d.nodes[kids[i]].index {
+				emit(extra[k])
+				k++
+			}
+			emit(kids[i])
+		}
+		for ; k < len(extra); k++ {
+			emit(extra[k])
+		}
+	}
 	if last == NoNode {
 		d.nodes[n].first = NoNode
 	} else {
 		d.nodes[last].next = NoNode
+	}
+	for _, c := range kids {
+		d.nodes[c].flags &^= flagPlaced
 	}
 }
 

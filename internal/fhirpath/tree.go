@@ -24,6 +24,7 @@ type Doc struct {
 	// Building state.
 	members []member
 	stack   []openNode
+	kids    []NodeID // scratch for the _name merge
 }
 
 // openNode is a node being built.
@@ -59,6 +60,7 @@ const (
 	flagUnder              // a _name object not yet merged with its value
 	flagString             // the JSON value is a string (else a number or literal)
 	flagDead               // unlinked by a merge
+	flagPlaced             // a valueless _name node being moved among its element's values
 )
 
 // Model returns the model the Doc was parsed with.

@@ -58,6 +58,9 @@ const xhtmlNS = "http://www.w3.org/1999/xhtml"
 func CheckNarrative(s string) *NarrativeError {
 	x := xhtmlReader{s: s}
 	x.skipMisc()
+	if x.err != nil {
+		return x.err
+	}
 	if x.i >= len(s) || s[x.i] != '<' {
 		return narrErr("txt-1", "the narrative is not XHTML: it must be a single <div> element")
 	}

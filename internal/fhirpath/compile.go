@@ -327,7 +327,11 @@ func (c *compiler) finish(o *op, parts ...*op) {
 		o.deps |= p.deps
 		o.hasFunc = o.hasFunc || p.hasFunc
 	}
-	o.cacheable = o.deps == 0 && o.hasFunc && (o.kind == oInvoke || o.kind == oBinary)
+	// A path or operator that depends only on %resource and %rootResource
+	// is computed once per resource: bdl-3 reads %resource.type for every
+	// entry of a Bundle, and navigating the Bundle each time would be
+	// quadratic in its entries.
+	o.cacheable = o.deps == 0 && (o.kind == oInvoke || o.kind == oBinary) && !constantOnly(o)
 	if o.cacheable {
 		o.text = opText(o)
 		slot, ok := c.slots[o.text]
@@ -337,6 +341,23 @@ func (c *compiler) finish(o *op, parts ...*op) {
 		}
 		o.slot = slot
 	}
+}
+
+// constantOnly reports whether o reads no node (literals, %ucum...): such
+// ops are cheaper to compute than to look up.
+func constantOnly(o *op) bool {
+	if o == nil {
+		return true
+	}
+	switch o.kind {
+	case oLiteral, oEmpty:
+		return true
+	case oConst:
+		return o.name != "resource" && o.name != "rootResource" && o.name != "context"
+	case oInvoke, oBinary:
+		return constantOnly(o.left) && constantOnly(o.right)
+	}
+	return false
 }
 
 // opText renders a compiled subexpression canonically, so that equal

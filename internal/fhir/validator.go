@@ -3,6 +3,8 @@ package fhir
 import (
 	"strings"
 	"sync"
+
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
 )
 
 // Level is a HealthLake import validation level.
@@ -45,8 +47,9 @@ type Issue struct {
 
 // Issue severities.
 const (
-	SeverityError   = "error"
-	SeverityWarning = "warning"
+	SeverityError       = "error"
+	SeverityWarning     = "warning"
+	SeverityInformation = "information"
 )
 
 // Result is the outcome of validating one resource.
@@ -113,6 +116,49 @@ func ResourceTypes() []string {
 	}
 	return append([]string(nil), t.resourceNames...)
 }
+
+// Options select what Check validates.
+type Options struct {
+	// Level is the validation level; "" (or an unknown level) is LevelStrict.
+	Level Level
+	// BaseOnly validates against the base R4 definitions and says nothing
+	// about the profiles the resource declares. Without it, each profile in
+	// meta.profile gets an information issue saying that it was not checked:
+	// the validator knows the base R4 definitions only.
+	BaseOnly bool
+}
+
+// Check validates one resource with opts and returns its issues, ready for
+// an OperationOutcome (MarshalOperationOutcome): errors, warnings and, when
+// profiles are not ignored, information. It never panics, whatever the
+// bytes. Import jobs use Validate, which is Check at a level with BaseOnly.
+func (v *Validator) Check(resource []byte, opts Options) Result {
+	level := opts.Level
+	if _, ok := ParseLevel(string(level)); !ok {
+		level = LevelStrict
+	}
+	res := v.Validate(resource, level)
+	if opts.BaseOnly || v.t == nil {
+		return res
+	}
+	var doc fhirpath.Doc
+	if err := v.t.inv.model.Parse(&doc, resource); err != nil {
+		return res
+	}
+	if meta := doc.Child(0, "meta"); meta != fhirpath.NoNode {
+		doc.Children(meta, func(c fhirpath.NodeID) bool {
+			if doc.Name(c) == "profile" && doc.HasValue(c) {
+				res.Issues = append(res.Issues, Issue{Severity: SeverityInformation, Code: "informational",
+					Diagnostics: "profile " + doc.String(c) + " was not checked: only the base R4 definitions are known", Expression: doc.Path(c)})
+			}
+			return true
+		})
+	}
+	return res
+}
+
+// OperationOutcome renders the result's issues as an OperationOutcome.
+func (r Result) OperationOutcome() []byte { return MarshalOperationOutcome(r.Issues) }
 
 // Validate checks one resource at level; an unknown level is treated as
 // LevelStrict. It never panics, whatever the bytes.

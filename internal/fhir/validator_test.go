@@ -216,3 +216,30 @@ func TestDom6Warning(t *testing.T) {
 		t.Errorf("got %+v, want one dom-6 warning", res.Issues)
 	}
 }
+
+func TestCheckOptions(t *testing.T) {
+	t.Parallel()
+	v := NewValidator()
+	in := []byte(`{"resourceType":"Patient","id":"p","meta":{"profile":["http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"]},"gender":"x"}`)
+	res := v.Check(in, Options{})
+	info, gender := false, false
+	for _, is := range res.Issues {
+		info = info || is.Severity == SeverityInformation && strings.Contains(is.Diagnostics, "us-core-patient was not checked") && is.Expression == "Patient.meta.profile[0]"
+		gender = gender || is.Severity == SeverityError && is.Expression == "Patient.gender"
+	}
+	if !info || !gender || res.Valid() {
+		t.Errorf("Check: %+v", res.Issues)
+	}
+	for _, is := range v.Check(in, Options{BaseOnly: true}).Issues {
+		if is.Severity == SeverityInformation {
+			t.Errorf("BaseOnly reported %+v", is)
+		}
+	}
+	if !v.Check(in, Options{Level: LevelMinimal, BaseOnly: true}).Valid() {
+		t.Error("minimal rejected a bad code")
+	}
+	out := string(res.OperationOutcome())
+	if !strings.Contains(out, `"severity":"information"`) || !strings.Contains(out, `"expression":["Patient.gender"]`) {
+		t.Errorf("OperationOutcome: %s", out)
+	}
+}

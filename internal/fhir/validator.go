@@ -21,7 +21,9 @@ const (
 	// formats, no empty or null values, one variant per choice, no duplicate keys.
 	LevelStructureOnly Level = "structure-only"
 	// LevelStrict adds minimum cardinalities, required bindings, reference
-	// syntax and targets, and the invariants ele-1, ext-1 and dom-2..dom-6.
+	// syntax and targets, every constraint of the R4 definitions (evaluated
+	// with the FHIRPath engine), narrative XHTML and the core extensions'
+	// definitions.
 	LevelStrict Level = "strict"
 )
 

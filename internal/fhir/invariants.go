@@ -75,7 +75,7 @@ var corrections = []correction{
 // leftOut are the constraints that are not evaluated, each with its reason.
 var leftOut = map[string]string{
 	// key + " " + source
-	"cid-0 http://hl7.org/fhir/StructureDefinition/ChargeItemDefinition": "ChargeItemDefinition has no name element in R4, so the expression (name.matches(...)) never applies",
+	"cid-0 http://hl7.org/fhir/StructureDefinition/ChargeItemDefinition":                     "ChargeItemDefinition has no name element in R4, so the expression (name.matches(...)) never applies",
 	"inv-1 http://hl7.org/fhir/StructureDefinition/allergyintolerance-substanceExposureRisk": "its expression (substanceExposureRisk.exists() and code.empty()) names elements that an Extension does not have, so it is false for every use of the extension; the rule it means (substance and exposureRisk nested extensions) is checked with the extension's nested extensions",
 }
 

@@ -113,3 +113,22 @@ func shorten(issues []Issue) []Issue {
 	}
 	return out
 }
+
+func TestSubstanceExposureRisk(t *testing.T) {
+	t.Parallel()
+	v := NewValidator()
+	ext := `"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/allergyintolerance-substanceExposureRisk","extension":[{"url":"substance","valueCodeableConcept":{"text":"peanut"}},{"url":"exposureRisk","valueCodeableConcept":{"coding":[{"system":"http://hl7.org/fhir/allerg-intol-substance-exp-risk","code":"known-reaction-risk"}]}}]}]`
+	bad := `{"resourceType":"AllergyIntolerance","id":"a","patient":{"reference":"Patient/p"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"code":{"text":"peanut"},` + ext + `}`
+	good := `{"resourceType":"AllergyIntolerance","id":"a","patient":{"reference":"Patient/p"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},` + ext + `}`
+	res := v.Validate([]byte(bad), LevelStrict)
+	found := false
+	for _, is := range res.Issues {
+		found = found || is.Key == "inv-1" && is.Expression == "AllergyIntolerance.extension[0]"
+	}
+	if !found {
+		t.Errorf("bad: %+v", res.Issues)
+	}
+	if res := v.Validate([]byte(good), LevelStrict); !res.Valid() {
+		t.Errorf("good: %+v", res.Issues)
+	}
+}

@@ -203,6 +203,9 @@ func (w *walker) checkInvariants() {
 	inv := w.t.inv
 	doc := &w.doc
 	if err := doc.End(); err != nil {
+		// The walk found the resource well-formed, so this is a bug: say so
+		// rather than pass the resource unchecked in silence.
+		w.addAt(SeverityWarning, "exception", "the constraints of the definitions were not evaluated: "+err.Error(), "")
 		return
 	}
 	if w.ev == nil {

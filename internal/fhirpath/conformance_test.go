@@ -211,10 +211,7 @@ func sameValue(got, want, typ string) bool {
 // sameType compares a result's type with the suite's (lower-case System
 // kinds, FHIR type names).
 func sameType(got, want string) bool {
-	if strings.EqualFold(got, want) {
-		return true
-	}
-	return false
+	return strings.EqualFold(got, want)
 }
 
 // TestConformance runs the official FHIRPath test suite and compares the
@@ -271,10 +268,21 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("%v (run with -update to create it)", err)
 	}
 	wantFails := map[string]bool{}
+	wantGroups := map[string]string{}
 	for _, l := range strings.Split(string(wantRaw), "\n") {
 		if rest, ok := strings.CutPrefix(l, "fail "); ok {
 			name, _, _ := strings.Cut(rest, ": ")
 			wantFails[name] = true
+		}
+		if rest, ok := strings.CutPrefix(l, "group "); ok {
+			name, counts, _ := strings.Cut(rest, ": ")
+			wantGroups[name] = counts
+		}
+	}
+	for _, name := range order {
+		g := groups[name]
+		if got := fmt.Sprintf("%d/%d", g.pass, g.total); wantGroups[name] != got {
+			t.Errorf("group %s: %s pass, the expectation says %s", name, got, wantGroups[name])
 		}
 	}
 	for _, r := range results {

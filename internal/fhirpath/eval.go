@@ -693,16 +693,6 @@ func (ev *Evaluator) truth(o *op, c coll) (Truth, error) {
 	return Empty, evalErr(o, "a boolean operand must be a single item, found %d", len(c))
 }
 
-func truthValue(t Truth) coll {
-	switch t {
-	case True:
-		return coll{boolValue(true)}
-	case False:
-		return coll{boolValue(false)}
-	}
-	return nil
-}
-
 func (ev *Evaluator) pushTruth(t Truth) coll {
 	switch t {
 	case True:

@@ -166,7 +166,7 @@ func iifType(_ stype, a []stype) stype {
 	return unknownType
 }
 
-var extensionType = func(stype, []stype) stype { return unknownType }
+func extensionType(stype, []stype) stype { return unknownType }
 
 // function compiles a function call.
 func (c *compiler) function(a *ast, input *stype, sc *cscope) (*op, stype, error) {

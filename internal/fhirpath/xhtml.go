@@ -378,9 +378,24 @@ func checkNarrativeURL(tag, attr, val string) string {
 			}
 		}
 	case "style":
-		if strings.Contains(v, "url(") || strings.Contains(v, "expression(") || strings.Contains(v, "@import") {
+		if strings.Contains(v, "expression(") || strings.Contains(v, "@import") || externalStyleURL(v) {
 			return "the style of <" + tag + "> refers to an external resource or a script, which a narrative must not"
 		}
 	}
 	return ""
+}
+
+// externalStyleURL reports whether a style names a url(...) other than
+// inline data (data:) or a fragment of the resource (#...).
+func externalStyleURL(style string) bool {
+	for rest := style; ; {
+		i := strings.Index(rest, "url(")
+		if i < 0 {
+			return false
+		}
+		rest = strings.TrimLeft(rest[i+4:], " \t'\"")
+		if !strings.HasPrefix(rest, "data:") && !strings.HasPrefix(rest, "#") {
+			return true
+		}
+	}
 }

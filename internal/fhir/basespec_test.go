@@ -59,6 +59,21 @@ func TestBaseSpecRules(t *testing.T) {
 		{"unknown core extension is a warning", `{"resourceType":"Patient","id":"p","extension":[{"url":"http://hl7.org/fhir/StructureDefinition/not-an-r4-extension","valueString":"a"}]}`, "", "not an R4 core extension"},
 		{"other extensions are not checked", `{"resourceType":"Patient","id":"p","extension":[{"url":"http://example.org/anything","valueString":"a"}]}`, "", ""},
 
+		// Attachment.size is the size of the data.
+		{"attachment size right", `{"resourceType":"DocumentReference","id":"d","status":"current","content":[{"attachment":{"contentType":"text/plain","data":"aGVsbG8=","size":5}}]}`, "", ""},
+		{"attachment size wrong", `{"resourceType":"DocumentReference","id":"d","status":"current","content":[{"attachment":{"contentType":"text/plain","data":"aGVsbG8=","size":100}}]}`, "stated attachment size 100 does not match", ""},
+
+		// A code with a required binding needs a code, even with extensions.
+		{"code only as extensions", `{"resourceType":"AllergyIntolerance","id":"a","patient":{"reference":"Patient/p"},"clinicalStatus":{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical","code":"active"}]},"_category":[{"extension":[{"url":"http://hl7.org/fhir/StructureDefinition/data-absent-reason","valueCode":"unknown"}]}]}`, "no code provided", ""},
+		{"code from a cross-version extension", `{"resourceType":"ValueSet","id":"v","status":"draft","compose":{"include":[{"system":"http://x.org","filter":[{"property":"concept","_op":{"extension":[{"url":"http://hl7.org/fhir/5.0/StructureDefinition/extension-ValueSet.compose.include.filter.op","valueCode":"child-of"}]},"value":"1"}]}]}}`, "", ""},
+
+		// uri values: urn forms, absolute fullUrls and canonical URLs.
+		{"uri urn:uuid bad", `{"resourceType":"Patient","id":"p","identifier":[{"system":"urn:uuid:C757873D-EC9A-4326-A141-556F43239520","value":"1"}]}`, "not a valid urn:uuid", ""},
+		{"uri urn:oid with version", `{"resourceType":"Patient","id":"p","identifier":[{"system":"urn:oid:2.16.840.1.113883|1","value":"1"}]}`, "", ""},
+		{"fullUrl relative", `{"resourceType":"Bundle","id":"b","type":"collection","entry":[{"fullUrl":"Patient/1","resource":{"resourceType":"Patient","id":"1"}}]}`, "must be an absolute URL", ""},
+		{"canonical url relative", `{"resourceType":"ValueSet","id":"v","url":"ValueSet/v","status":"draft"}`, "must be an absolute URL", ""},
+		{"canonical url absolute", `{"resourceType":"ValueSet","id":"v","url":"http://x.org/ValueSet/v","status":"draft"}`, "", ""},
+
 		// Codes a grammar-checked value set admits beside its grammar.
 		{"CapabilityStatement format json and xml", `{"resourceType":"CapabilityStatement","id":"c","status":"active","date":"2020","kind":"instance","implementation":{"description":"x"},"fhirVersion":"4.0.1","format":["json","xml","ttl","application/fhir+json"],"rest":[{"mode":"server"}]}`, "", ""},
 		{"CapabilityStatement format bad", `{"resourceType":"CapabilityStatement","id":"c","status":"active","date":"2020","kind":"instance","implementation":{"description":"x"},"fhirVersion":"4.0.1","format":["jsn"],"rest":[{"mode":"server"}]}`, `code "jsn" is not in the required value set`, ""},

@@ -35,6 +35,8 @@ var knownInvalidExamples = map[string]string{
 	"TestScript/testscript-example-readtest":    `code "xml" is not in the required value set http://hl7.org/fhir/ValueSet/mimetypes`,
 	"TestScript/testscript-example-search":      `code "xml" is not in the required value set http://hl7.org/fhir/ValueSet/mimetypes`,
 	"TestScript/testscript-example-update":      `code "xml" is not in the required value set http://hl7.org/fhir/ValueSet/mimetypes`,
+	// A placeholder OID (urn:oid:X.Y.Z) where a value set's canonical URL goes.
+	"Library/zika-virus-intervention-logic": `"urn:oid:X.Y.Z" is not a valid urn:oid`,
 	// Narratives whose div holds only white space break txt-2 ("The
 	// narrative SHALL have some non-whitespace content"), found by the
 	// constraint evaluation.

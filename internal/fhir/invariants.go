@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/fhirlake/fhirlake/internal/fhirpath"
@@ -50,12 +51,6 @@ var corrections = []correction{
 		"an entry without a fullUrl makes the published expression empty"},
 	{"ras-2", "probability is decimal implies (probability as decimal) <= 100", "probability.empty() or ((probability is decimal) implies ((probability as decimal) <= 100))",
 		"a prediction without a probability makes the published expression empty"},
-	{"per-1", "start.hasValue().not() or end.hasValue().not() or (start <= end)", "start.hasValue().not() or end.hasValue().not() or (start.lowBoundary() <= end.highBoundary())",
-		"dateTimes of different precisions (2020 and 2020-06-01T10:00:00Z) do not compare, which makes the published expression empty; comparing the earliest start with the latest end is the R5 expression"},
-	{"mdd-1", "whenHandedOver.empty() or whenPrepared.empty() or whenHandedOver >= whenPrepared", "whenHandedOver.empty() or whenPrepared.empty() or (whenHandedOver.highBoundary() >= whenPrepared.lowBoundary())",
-		"dateTimes of different precisions do not compare, which makes the published expression empty; compared by their boundaries as per-1 is"},
-	{"inv-1", "lastModified.exists().not() or authoredOn.exists().not() or lastModified >= authoredOn", "lastModified.exists().not() or authoredOn.exists().not() or (lastModified.highBoundary() >= authoredOn.lowBoundary())",
-		"dateTimes of different precisions do not compare, which makes the published expression empty; compared by their boundaries as per-1 is"},
 	{"inv-1", "substanceExposureRisk.exists() and code.empty()", "%resource.code.empty()",
 		"the published expression (on the extension allergyintolerance-substanceExposureRisk) names elements an Extension does not have, so it is false for every use; the rule is that AllergyIntolerance.code is omitted when the extension is present, which is what is evaluated"},
 	{"que-12", "enableWhen.count() > 2 implies enableBehavior.exists()", "enableWhen.count() >= 2 implies enableBehavior.exists()",
@@ -82,11 +77,15 @@ var leftOut = map[string]string{
 
 // invariants holds the FHIRPath model and the compiled constraints.
 type invariants struct {
-	model     *fhirpath.Model
-	types     map[string]*fhirpath.Type
-	extension *fhirpath.Type
-	byElem    [][][]*constraint // [element ID][type index]: the constraints of a node
-	byType    map[*fhirpath.Type][]*constraint
+	model      *fhirpath.Model
+	types      map[string]*fhirpath.Type
+	extension  *fhirpath.Type
+	attachment *fhirpath.Type
+	byElem     [][][]*constraint // [element ID][type index]: the constraints of a node
+	byType     map[*fhirpath.Type][]*constraint
+	// required are the required bindings of code elements, by element ID
+	// (nil when none), for codes given only as _name.
+	required []*valueSet
 }
 
 func newInvariants(t *tables) (*invariants, error) {
@@ -94,7 +93,7 @@ func newInvariants(t *tables) (*invariants, error) {
 	if err != nil {
 		return nil, err
 	}
-	inv := &invariants{model: m, types: types, extension: types["Extension"], byType: map[*fhirpath.Type][]*constraint{}}
+	inv := &invariants{model: m, types: types, extension: types["Extension"], attachment: types["Attachment"], byType: map[*fhirpath.Type][]*constraint{}}
 	for i, c := range t.constraints {
 		c.index = i
 		c.run = c.expr
@@ -127,9 +126,13 @@ func newInvariants(t *tables) (*invariants, error) {
 		inv.byType[td.fp] = list(td.cons)
 	}
 	inv.byElem = make([][][]*constraint, len(m.Elements()))
+	inv.required = make([]*valueSet, len(m.Elements()))
 	for _, td := range t.types {
 		for i := range td.elems {
 			e := &td.elems[i]
+			if e.vs != nil && e.vs.kind != vsNone && len(e.types) == 1 && e.types[0].prim == primCode {
+				inv.required[e.fp.ID] = e.vs
+			}
 			perType := make([][]*constraint, len(e.types))
 			for j := range e.types {
 				et := &e.types[j]
@@ -237,9 +240,70 @@ func (w *walker) checkInvariants() {
 				w.addAt(SeverityWarning, "exception", c.key+" could not be evaluated: "+err.Error(), doc.Path(n))
 			}
 		}
-		if doc.Type(n) == inv.extension {
+		switch t := doc.Type(n); {
+		case t == inv.extension:
 			w.checkExtension(doc, n)
+		case t == inv.attachment:
+			w.checkAttachmentSize(doc, n)
+		case !doc.HasValue(n):
+			w.checkAbsentCode(doc, n)
 		}
+	}
+}
+
+// checkAttachmentSize checks an Attachment's size against its data: "The
+// number of bytes of data that make up this attachment (before base64
+// encoding)".
+func (w *walker) checkAttachmentSize(doc *fhirpath.Doc, n fhirpath.NodeID) {
+	data, size := doc.Child(n, "data"), doc.Child(n, "size")
+	if data == fhirpath.NoNode || size == fhirpath.NoNode || !doc.HasValue(data) || !doc.HasValue(size) {
+		return
+	}
+	stated, err := strconv.ParseInt(doc.String(size), 10, 64)
+	if err != nil {
+		return
+	}
+	b64 := doc.String(data)
+	chars, pad := 0, 0
+	for k := 0; k < len(b64); k++ {
+		switch c := b64[k]; {
+		case c == '=':
+			pad++
+			chars++
+		case !isSpace(c):
+			chars++
+		}
+	}
+	if chars%4 != 0 {
+		return // not base64: the type's rule reports it
+	}
+	if actual := int64(chars/4*3 - pad); actual != stated {
+		w.addAt(SeverityError, "value", "the stated attachment size "+strconv.FormatInt(stated, 10)+" does not match the size of its data ("+strconv.FormatInt(actual, 10)+" bytes)", doc.Path(size))
+	}
+}
+
+// checkAbsentCode reports a code with a required binding that is given only
+// as _name (its id and extensions, such as a data-absent-reason): the
+// binding still needs a code. A cross-version extension that carries the
+// code of another FHIR version (http://hl7.org/fhir/5.0/StructureDefinition/
+// extension-...) stands in for it.
+func (w *walker) checkAbsentCode(doc *fhirpath.Doc, n fhirpath.NodeID) {
+	e := doc.Element(n)
+	if e == nil || w.t.inv.required[e.ID] == nil {
+		return
+	}
+	crossVersion := false
+	doc.Children(n, func(c fhirpath.NodeID) bool {
+		if doc.Name(c) == "extension" {
+			u := doc.String(doc.Child(c, "url"))
+			if rest, ok := strings.CutPrefix(u, "http://hl7.org/fhir/"); ok && strings.Contains(rest, "/StructureDefinition/extension-") {
+				crossVersion = true
+			}
+		}
+		return !crossVersion
+	})
+	if !crossVersion {
+		w.addAt(SeverityError, "code-invalid", "no code provided, and a code is required from the value set "+w.t.inv.required[e.ID].url, doc.Path(n))
 	}
 }
 

@@ -128,6 +128,9 @@ type Options struct {
 	// meta.profile gets an information issue saying that it was not checked:
 	// the validator knows the base R4 definitions only.
 	BaseOnly bool
+	// IDOptional accepts a top-level resource without an id (a resource to
+	// be created); imports always need one.
+	IDOptional bool
 }
 
 // Check validates one resource with opts and returns its issues, ready for
@@ -140,6 +143,15 @@ func (v *Validator) Check(resource []byte, opts Options) Result {
 		level = LevelStrict
 	}
 	res := v.Validate(resource, level)
+	if opts.IDOptional {
+		kept := res.Issues[:0]
+		for _, is := range res.Issues {
+			if !(is.Code == "required" && is.Diagnostics == "id is missing" && (is.Expression == res.ResourceType+".id" || is.Expression == "id")) {
+				kept = append(kept, is)
+			}
+		}
+		res.Issues = kept
+	}
 	if opts.BaseOnly || v.t == nil {
 		return res
 	}

@@ -238,6 +238,13 @@ func TestCheckOptions(t *testing.T) {
 	if !v.Check(in, Options{Level: LevelMinimal, BaseOnly: true}).Valid() {
 		t.Error("minimal rejected a bad code")
 	}
+	noID := []byte(`{"resourceType":"Patient","gender":"male"}`)
+	if v.Check(noID, Options{BaseOnly: true}).Valid() {
+		t.Error("a resource without an id passed")
+	}
+	if r := v.Check(noID, Options{BaseOnly: true, IDOptional: true}); !r.Valid() {
+		t.Errorf("IDOptional: %+v", r.Issues)
+	}
 	out := string(res.OperationOutcome())
 	if !strings.Contains(out, `"severity":"information"`) || !strings.Contains(out, `"expression":["Patient.gender"]`) {
 		t.Errorf("OperationOutcome: %s", out)

@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -654,6 +655,9 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 		valid = validString(s)
 	case primURI, primURL, primCanonical:
 		valid = validURI(s)
+		if valid && w.strict {
+			w.checkURI(o, e, s)
+		}
 	case primCode:
 		valid = validCode(s)
 	case primID:
@@ -704,6 +708,44 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 		w.checkReference(s, esc, o.targets)
 	}
 	return end
+}
+
+// checkURI applies the strict rules on uri values: urn:uuid and urn:oid
+// values must be well-formed (the uuid and oid types' rules); a Bundle
+// entry's fullUrl and a canonical resource's url must be absolute.
+func (w *walker) checkURI(o *objState, e *elemDef, s []byte) {
+	id := s
+	if k := bytes.IndexByte(id, '|'); k >= 0 {
+		id = id[:k] // a canonical's version
+	}
+	switch {
+	case bytes.HasPrefix(s, []byte("urn:uuid:")) && !validUUID(id):
+		w.add("value", "value "+quote(s)+" is not a valid urn:uuid (a lowercase UUID, 8-4-4-4-12 hex digits)", "")
+		return
+	case bytes.HasPrefix(s, []byte("urn:oid:")) && !validOID(id):
+		w.add("value", "value "+quote(s)+" is not a valid urn:oid", "")
+		return
+	}
+	switch {
+	case e.name == "fullUrl" && o.td.name == "Bundle.entry" && !hasScheme(s):
+		w.add("value", "fullUrl "+quote(s)+" must be an absolute URL", "")
+	case e.name == "url" && o.flags&flagResourceRoot != 0 && s[0] != '#' && !hasScheme(s):
+		w.add("value", "the canonical URL "+quote(s)+" must be an absolute URL", "")
+	}
+}
+
+// hasScheme reports whether s starts with a URI scheme and a colon.
+func hasScheme(s []byte) bool {
+	for k, c := range s {
+		switch {
+		case c == ':':
+			return k > 0 && k < len(s)-1
+		case isAlpha(c), k > 0 && (isDigit(c) || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return false
 }
 
 // maxString is R4's limit on the size of a string: "Strings SHALL NOT exceed

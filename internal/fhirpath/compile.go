@@ -28,7 +28,8 @@ type Options struct {
 	// Strict also rejects a path that starts with a type name other than the
 	// context's ("Encounter.name" on a Patient), which otherwise selects
 	// nothing (search parameters use that to share one expression between
-	// types).
+	// types) and is compiled to an empty collection, so that it costs
+	// nothing when evaluated.
 	Strict bool
 	// CheckOrdered rejects functions that depend on order (first(), skip(),
 	// an indexer...) applied to the output of children() or descendants(),
@@ -231,6 +232,9 @@ func (c *compiler) compile(a *ast, input *stype, sc *cscope) (*op, stype, error)
 		if lt.unordered && r.kind == oMember {
 			rt.unordered = true
 		}
+		if l.kind == oEmpty && emptyOnEmpty(r) {
+			return l, known(), nil
+		}
 		if f := c.countOf(l, r); f != nil {
 			return f, rt, nil
 		}
@@ -252,6 +256,9 @@ func (c *compiler) compile(a *ast, input *stype, sc *cscope) (*op, stype, error)
 		}
 		if c.opts.CheckOrdered && lt.unordered {
 			return nil, it, semErr(a.pos, "an indexer needs an ordered collection; children() and descendants() are not")
+		}
+		if l.kind == oEmpty {
+			return l, lt, nil
 		}
 		o := c.newOp(oIndexer, a.pos)
 		o.left, o.args = l, []*op{idx}
@@ -282,6 +289,9 @@ func (c *compiler) compile(a *ast, input *stype, sc *cscope) (*op, stype, error)
 		st := sysType(KindBoolean)
 		if a.op == "as" {
 			kind, st = oAs, known(ref)
+		}
+		if l.kind == oEmpty {
+			return l, known(), nil
 		}
 		o := c.newOp(kind, a.pos)
 		o.left, o.typ, o.lenientAs = l, ref, c.opts.LenientAs
@@ -487,6 +497,12 @@ func (c *compiler) ident(a *ast, input *stype, sc *cscope) (*op, stype, error) {
 			if c.opts.Strict {
 				return nil, unknownType, semErr(a.pos, "the context is %s, not %s", typesText(this), a.name)
 			}
+			if c.concrete(this) {
+				// $this cannot be of that type and has no such member: the path
+				// selects nothing ("Encounter.subject" on a Patient, as the
+				// unions of search parameters shared between types have).
+				return c.newOp(oEmpty, a.pos), known(), nil
+			}
 			return o, known(typeRef{fhir: t}), nil
 		}
 		_, err := c.member(a.pos, this, a.name)
@@ -496,6 +512,37 @@ func (c *compiler) ident(a *ast, input *stype, sc *cscope) (*op, stype, error) {
 		return o, known(typeRef{fhir: t}), nil
 	}
 	return o, unknownType, nil
+}
+
+// emptyOnEmpty reports whether o, applied to an empty input, yields empty
+// whatever else it reads.
+func emptyOnEmpty(o *op) bool {
+	switch o.kind {
+	case oMember, oEmpty:
+		return true
+	case oFunc:
+		switch o.name {
+		case "where", "select", "ofType", "as", "first", "last", "tail", "skip", "take", "single",
+			"distinct", "children", "descendants", "repeat", "resolve", "extension", "getValue":
+			return true
+		}
+	}
+	return false
+}
+
+// concrete reports whether the items of t are known to be of FHIR types none
+// of which is an abstract resource type (Resource, DomainResource), so that
+// they are of no resource type other than t's own.
+func (c *compiler) concrete(t stype) bool {
+	if !t.known || len(t.types) == 0 {
+		return false
+	}
+	for _, r := range t.types {
+		if r.fhir == nil || r.anySys || r.fhir == c.m.resource || r.fhir.Resource && r.fhir.Name == "DomainResource" {
+			return false
+		}
+	}
+	return true
 }
 
 func typesText(t stype) string {
@@ -590,6 +637,9 @@ func (c *compiler) binary(a *ast, input *stype, sc *cscope) (*op, stype, error) 
 	r, rt, err := c.compile(a.right, nil, sc)
 	if err != nil {
 		return nil, rt, err
+	}
+	if bo == bUnion && l.kind == oEmpty && r.kind == oEmpty {
+		return l, known(), nil
 	}
 	o := c.newOp(oBinary, a.pos)
 	o.binop, o.left, o.right = bo, l, r

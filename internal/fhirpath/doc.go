@@ -6,7 +6,9 @@
 // nodes over the bytes, one per element, each with its element and type.
 // Expressions are compiled once against the model (Model.Compile), which
 // checks paths against the types when a context type is given, and are then
-// evaluated by an Evaluator on any number of Docs.
+// evaluated by an Evaluator on any number of Docs. Expr.TopMembers tells
+// which top-level members of a resource an expression can read, so that a
+// caller can leave the others of a large resource unparsed.
 //
 // The engine covers the language (paths, choice types, indexers, every
 // operator with FHIRPath's empty-collection and singleton rules, three-valued

@@ -151,6 +151,18 @@ func (ev *Evaluator) Eval(e *Expr, focus NodeID) ([]Value, error) {
 	return out, nil
 }
 
+// EvalAppend is Eval that appends the result to dst, which saves the copy
+// when the caller keeps a buffer across evaluations.
+func (ev *Evaluator) EvalAppend(dst []Value, e *Expr, focus NodeID) ([]Value, error) {
+	res, err := ev.run(e, focus)
+	if err != nil {
+		return dst, err
+	}
+	dst = append(dst, res...)
+	ev.arena = ev.arena[:0]
+	return dst, nil
+}
+
 // Truth is the outcome of an invariant: an expression's result read as a
 // boolean.
 type Truth uint8

@@ -3,6 +3,8 @@ package search
 import (
 	"fmt"
 	"strings"
+
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
 )
 
 // Composite parameters (code-value-quantity, component-code-value-quantity, ...) combine two
@@ -59,21 +61,10 @@ type composite struct {
 type compiledPart struct {
 	code string
 	kind kind
-	expr expr
-}
-
-// relative compiles an expression evaluated on a node reached by the composite's expression: each
-// term of its union starts at that node.
-func relative(src string) (expr, error) {
-	terms := strings.Split(src, "|")
-	for i, t := range terms {
-		t = strings.TrimSpace(t)
-		if strings.HasPrefix(t, "%") || strings.ContainsAny(t, "()") && !strings.Contains(t, ".as(") {
-			return nil, fmt.Errorf("unsupported component expression %q", src)
-		}
-		terms[i] = "Resource." + t
-	}
-	return compile(strings.Join(terms, " | "))
+	// expr is evaluated on each value the composite's expression reaches.
+	expr *fhirpath.Expr
+	// as converts the part's values into entries (a parameter of the part's kind).
+	as *Param
 }
 
 // compositeKey is the separator of a composite's name and its first component's value in the
@@ -84,7 +75,7 @@ const compositeKey = "$"
 func (r *registry) buildComposites(all []string) {
 	for i := range compositeDefinitions {
 		d := &compositeDefinitions[i]
-		c, base, err := compileComposite(d)
+		c, err := r.compileComposite(d)
 		if err != nil {
 			r.skipped[d.url] = err.Error()
 			continue
@@ -104,6 +95,11 @@ func (r *registry) buildComposites(all []string) {
 				if _, dup := m[d.code]; dup {
 					continue
 				}
+				base, err := r.compile(d.expr, t)
+				if err != nil {
+					r.skipped[d.url] = err.Error()
+					continue
+				}
 				p := &Param{Code: d.code, Kind: c.second.kind, URL: d.url, Expr: d.expr, compiled: base, composite: c, owner: t}
 				if d.single {
 					first, ok1 := m[d.parts[0].code]
@@ -114,9 +110,22 @@ func (r *registry) buildComposites(all []string) {
 				}
 				m[d.code] = p
 				r.sorted[t] = append(r.sorted[t], p)
+				if p.indexed() {
+					// What the composite reads, for trimming: its expression with each component.
+					for _, part := range d.parts {
+						e, _ := r.compile("("+d.expr+").select("+part.expr+")", t)
+						r.reads[t] = append(r.reads[t], e) // nil (reads anything) if it does not compile
+					}
+				}
 			}
 		}
 	}
+}
+
+// indexed reports whether composite p has entries of its own: it is neither a conjunction nor a
+// union of other parameters.
+func (p *Param) indexed() bool {
+	return p.composite != nil && p.composite.union == nil && p.conjunction == nil
 }
 
 // unionOf returns the composites whose expressions, taken together, are d's, with the same
@@ -154,92 +163,79 @@ func unionOf(d *compositeDefinition) []string {
 	return out
 }
 
-func compileComposite(d *compositeDefinition) (*composite, expr, error) {
+func (r *registry) compileComposite(d *compositeDefinition) (*composite, error) {
 	if d.code == "relationship" && len(d.parts) == 2 && d.parts[0].expr == "code" {
 		// R4's DocumentReference-relationship gives the reference component the expression of
 		// the code and the token component that of the target.
-		return nil, nil, fmt.Errorf("the component expressions do not match their parameters' types")
+		return nil, fmt.Errorf("the component expressions do not match their parameters' types")
 	}
 	if len(d.parts) != 2 {
-		return nil, nil, fmt.Errorf("%d components (two are supported)", len(d.parts))
+		return nil, fmt.Errorf("%d components (two are supported)", len(d.parts))
 	}
 	if k := d.parts[0].kind; k != kindToken && k != kindReference {
-		return nil, nil, fmt.Errorf("the first component is a %s (a token or a reference is supported)", k)
+		return nil, fmt.Errorf("the first component is a %s (a token or a reference is supported)", k)
 	}
 	if d.parts[1].kind == 0 {
-		return nil, nil, fmt.Errorf("the second component's parameter is not a type this package indexes")
-	}
-	base, err := compile(d.expr)
-	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("the second component's parameter is not a type this package indexes")
 	}
 	c := &composite{}
 	for i, p := range d.parts {
-		e, err := relative(p.expr)
+		// A component is evaluated on each value the composite's expression reaches, whatever
+		// its type: it is compiled without a context.
+		e, err := r.compile(p.expr, "")
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		cp := compiledPart{code: p.code, kind: p.kind, expr: e}
+		cp := compiledPart{code: p.code, kind: p.kind, expr: e, as: &Param{Kind: p.kind}}
 		if i == 0 {
 			c.first = cp
 		} else {
 			c.second = cp
 		}
 	}
-	return c, base, nil
+	return c, nil
 }
 
-// collectTop adds to t the top-level members a composite reads on a resource of type typ: where
-// its expression is the resource itself ("Observation"), the members its components start from.
-func (c *composite) collectTop(base expr, typ string, t *topMembers) {
-	terms := []expr{base}
-	if u, ok := base.(unionExpr); ok {
-		terms = u
-	}
-	for _, term := range terms {
-		if root, ok := term.(rootExpr); ok && root.applies(typ) {
-			collectTop(c.first.expr, "Resource", t)
-			collectTop(c.second.expr, "Resource", t)
-			continue
-		}
-		collectTop(term, typ, t)
-	}
-}
-
-// appendComposite appends the entries of composite parameter p for one node its expression
+// appendComposite appends the entries of composite parameter p for one value v its expression
 // reached: each value of the second component under each key of the first.
-func appendComposite(out []Entry, p *Param, n node) []Entry {
+func (x *extractor) appendComposite(out []Entry, p *Param, v fhirpath.Value) []Entry {
 	c := p.composite
-	if c.union != nil || p.conjunction != nil {
-		return out // other parameters' entries answer it
+	focus := v.Node()
+	if focus == fhirpath.NoNode {
+		return out
+	}
+	d := &x.doc
+	vals, err := x.ev.EvalAppend(x.parts[:0], c.first.expr, focus)
+	x.parts = vals[:0]
+	if err != nil {
+		return out
 	}
 	var keys []string
-	for _, v := range c.first.expr.eval(n, "Resource", nil) {
-		switch c.first.kind {
-		case kindToken:
-			for _, e := range appendToken(nil, "", v) {
-				if e.Code != "" {
-					keys = append(keys, e.System+"|"+e.Code, "*|"+e.Code)
-				}
-			}
-		case kindReference:
-			for _, e := range appendEntries(nil, &Param{Kind: kindReference}, v) {
-				if e.RefType != "" {
-					keys = append(keys, e.RefType+"/"+e.RefID)
-				} else {
-					keys = append(keys, e.RefID)
-				}
+	for _, fv := range vals {
+		for _, e := range appendValue(x.scratch[:0], c.first.as, d, fv) {
+			switch {
+			case c.first.kind == kindToken && e.Code != "":
+				keys = append(keys, e.System+"|"+e.Code, "*|"+e.Code)
+			case c.first.kind == kindReference && e.Kind == kindReference && e.RefType != "":
+				keys = append(keys, e.RefType+"/"+e.RefID)
+			case c.first.kind == kindReference && e.Kind == kindReference:
+				keys = append(keys, e.RefID)
 			}
 		}
 	}
 	if len(keys) == 0 {
 		return out
 	}
-	second := &Param{Code: p.Code, Kind: c.second.kind}
-	var values []Entry
-	for _, v := range c.second.expr.eval(n, "Resource", nil) {
-		values = appendEntries(values, second, v)
+	vals, err = x.ev.EvalAppend(x.parts[:0], c.second.expr, focus)
+	x.parts = vals[:0]
+	if err != nil {
+		return out
 	}
+	values := x.scratch[:0]
+	for _, sv := range vals {
+		values = appendValue(values, c.second.as, d, sv)
+	}
+	x.scratch = values[:0]
 	for _, k := range keys {
 		for _, e := range values {
 			e.Param = p.Code + compositeKey + k

@@ -4,13 +4,16 @@
 // of index entries from resource JSON at write time (Extract, used by imports and REST writes
 // alike), and the parsing of search URLs into a typed Query (Parse).
 //
-// Extraction evaluates each parameter's FHIRPath expression with a small evaluator
-// (fhirpath.go) that covers the forms the R4 definitions use: paths, "|" unions, choice
-// elements, "as"/"as()"/"ofType()", ".where(resolve() is Type)" and ".where(field='x')". Three
-// definitions use more and are not indexed (Skipped lists them): Bundle-composition and
-// Bundle-message (indexers "[0]" and resolve() into contained entries) and Patient-deceased
-// ("exists() and != false"). Special parameters, _text/_content (no expression) and the
-// composites composites.go cannot pair are not indexed either.
+// Extraction evaluates each parameter's FHIRPath expression with fhirlake's FHIRPath engine
+// (package fhirpath) on the resource read into a fhirpath.Doc. Every R4 definition compiles,
+// each for every one of its base types, so that the paths of a union shared between types that
+// start with another type cost nothing; a composite's components are evaluated on each value of
+// its expression. resolve() answers "is Type" from the reference (TypeOnlyReferences), so
+// conditional references ("Practitioner?identifier=...") count as their type; references within
+// the resource ("#id") are not indexed. Bundle-composition and Bundle-message
+// (Bundle.entry[0].resource) index the first entry's resource when it is of the target type.
+// Special parameters, _text/_content (no expression) and the composites composites.go cannot
+// pair are not indexed.
 //
 // Values are indexed by kind: strings lower-cased and accent-folded (Normalize) with the exact
 // text kept for :exact; tokens as system, code and display/text; references as target type
@@ -40,6 +43,7 @@
 // parameters that put a resource in a Patient's, Encounter's, ... compartment.
 //
 // The package imports no storage backend: index entries (Entry) and queries are the store
-// contract's own types. It holds no mutable state beyond a pool of JSON parsers; the registry is
-// built once and never changed.
+// contract's own types. It holds no mutable state beyond a pool of Docs and evaluators; the
+// registry is built once and never changed. Entries own their strings (one allocation per
+// resource), so a caller may reuse the body.
 package search

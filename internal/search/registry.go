@@ -2,9 +2,11 @@ package search
 
 import (
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
 )
 
 // Kind is a search parameter type.
@@ -33,12 +35,14 @@ type definition struct {
 
 // Param is a search parameter of one resource type.
 type Param struct {
-	Code     string
-	Kind     Kind
-	URL      string   // the canonical URL of the SearchParameter definition
-	Expr     string   // its FHIRPath expression
-	Targets  []string // reference target types
-	compiled expr     // nil for _id and _lastUpdated, which the store answers from the resource row
+	Code    string
+	Kind    Kind
+	URL     string   // the canonical URL of the SearchParameter definition
+	Expr    string   // its FHIRPath expression
+	Targets []string // reference target types
+	// compiled is Expr compiled for the type; nil for _id and _lastUpdated, which the store
+	// answers from the resource row.
+	compiled *fhirpath.Expr
 	// composite, for a composite parameter, holds its two components; Kind is then the second
 	// component's (composites.go).
 	composite *composite
@@ -61,60 +65,17 @@ type registry struct {
 	byType  map[string]map[string]*Param
 	sorted  map[string][]*Param
 	skipped map[string]string // definition URL -> why it is not indexed
-	// tops holds, per type, the top-level members the type's expressions start from.
-	tops map[string]*topMembers
+	model   *fhirpath.Model
+	// keep holds, per type, the top-level JSON members its parameters' expressions can read;
+	// nil when they can read any.
+	keep map[string]map[string]bool
+	// reads holds, per type, the expressions of what its composites read (their expressions
+	// with each component's), for keep.
+	reads map[string][]*fhirpath.Expr
 	// compartments: compartment type -> resource type -> member parameters (sorted);
 	// compartmentTypes: compartment type -> resource types with members (sorted).
 	compartments     map[string]map[string][]string
 	compartmentTypes map[string][]string
-}
-
-// topMembers are the top-level members of a resource type that its parameters' expressions
-// read: extraction parses only these. A choice element's base name ("value") stands for its
-// typed members ("valueQuantity").
-type topMembers struct {
-	names map[string]bool
-	all   bool // an expression selects the resource itself: parse everything
-}
-
-// keep reports whether a top-level member is read by some expression.
-func (t *topMembers) keep(key []byte) bool {
-	if t.names[string(key)] {
-		return true
-	}
-	for n := range t.names {
-		if len(key) > len(n) && string(key[:len(n)]) == n && isTypeSuffix(key[len(n):]) {
-			return true
-		}
-	}
-	return false
-}
-
-// collectTop adds to t the top-level members e reads on a resource of type typ.
-func collectTop(e expr, typ string, t *topMembers) {
-	switch e := e.(type) {
-	case unionExpr:
-		for _, x := range e {
-			collectTop(x, typ, t)
-		}
-	case rootExpr:
-		if e.applies(typ) {
-			t.all = true // the resource itself is a value
-		}
-	case *stepExpr:
-		root, ok := e.src.(rootExpr)
-		switch {
-		case !ok:
-			collectTop(e.src, typ, t)
-		case !root.applies(typ):
-		case e.name != "":
-			t.names[e.name] = true
-		default:
-			t.all = true // a filter on the resource itself
-		}
-	default:
-		t.all = true
-	}
 }
 
 // reg builds the registry once per process; it is never modified afterwards.
@@ -122,18 +83,10 @@ var reg = sync.OnceValue(buildRegistry)
 
 func buildRegistry() *registry {
 	r := &registry{byType: map[string]map[string]*Param{}, sorted: map[string][]*Param{}, skipped: map[string]string{},
-		tops: map[string]*topMembers{}}
+		model: fhir.FHIRPathModel(), keep: map[string]map[string]bool{}, reads: map[string][]*fhirpath.Expr{}}
 	all := fhir.ResourceTypes()
 	for i := range definitions {
 		d := &definitions[i]
-		var c expr
-		if d.code != "_id" && d.code != "_lastUpdated" {
-			var err error
-			if c, err = compile(d.expr); err != nil {
-				r.skipped[d.url] = err.Error()
-				continue
-			}
-		}
 		for _, base := range d.bases {
 			types := []string{base}
 			if base == "Resource" || base == "DomainResource" {
@@ -151,6 +104,14 @@ func buildRegistry() *registry {
 				if _, dup := m[d.code]; dup {
 					continue
 				}
+				var c *fhirpath.Expr
+				if d.code != "_id" && d.code != "_lastUpdated" {
+					var err error
+					if c, err = r.compile(d.expr, t); err != nil {
+						r.skipped[d.url] = err.Error()
+						continue
+					}
+				}
 				p := &Param{Code: d.code, Kind: d.kind, URL: d.url, Expr: d.expr, Targets: d.targets, compiled: c}
 				m[d.code] = p
 				r.sorted[t] = append(r.sorted[t], p)
@@ -160,19 +121,58 @@ func buildRegistry() *registry {
 	r.buildComposites(all)
 	for t, ps := range r.sorted {
 		sort.Slice(ps, func(i, j int) bool { return ps[i].Code < ps[j].Code })
-		top := &topMembers{names: map[string]bool{}}
+		var reads []*fhirpath.Expr
 		for _, p := range ps {
-			switch {
-			case p.composite != nil:
-				p.composite.collectTop(p.compiled, t, top)
-			case p.compiled != nil:
-				collectTop(p.compiled, t, top)
+			if p.compiled != nil && p.composite == nil {
+				reads = append(reads, p.compiled)
 			}
 		}
-		r.tops[t] = top
+		r.keep[t] = keepOf(r.model.Type(t), append(reads, r.reads[t]...))
 	}
+	r.reads = nil
 	r.buildCompartments()
 	return r
+}
+
+// compile compiles a definition's expression for resource type typ (nil typ: for any input):
+// the paths of a union shared between types that start with another type ("Encounter.subject"
+// for a Patient) compile to nothing.
+func (r *registry) compile(src, typ string) (*fhirpath.Expr, error) {
+	opts := fhirpath.Options{LenientAs: true}
+	if typ != "" {
+		opts.Context = r.model.Type(typ)
+	}
+	return r.model.Compile(src, opts)
+}
+
+// keepOf returns the top-level JSON members of a resource of type t that exprs can read, or nil
+// when they may read any.
+func keepOf(t *fhirpath.Type, exprs []*fhirpath.Expr) map[string]bool {
+	if t == nil {
+		return nil
+	}
+	keep := map[string]bool{"resourceType": true}
+	for _, e := range exprs {
+		if e == nil {
+			return nil
+		}
+		names, all := e.TopMembers()
+		if all {
+			return nil
+		}
+		for _, n := range names {
+			el := t.Element(n)
+			if el == nil || !el.Choice {
+				keep[n], keep["_"+n] = true, true
+				continue
+			}
+			for _, et := range el.Types {
+				j := n + strings.ToUpper(et.Name[:1]) + et.Name[1:]
+				keep[j], keep["_"+j] = true, true
+			}
+		}
+	}
+	return keep
 }
 
 // Params returns the search parameters of a resource type, sorted by code.
@@ -186,8 +186,9 @@ func Lookup(typ, code string) (*Param, bool) {
 	return p, ok
 }
 
-// Skipped returns the definitions (by URL) whose expression this package cannot evaluate, with
-// the reason.
+// Skipped returns the definitions (by URL) that are not indexed, with the reason: composites of
+// other than two components or whose components do not fit their parameters (every other R4
+// definition compiles for each of its base types).
 func Skipped() map[string]string {
 	return reg().skipped
 }

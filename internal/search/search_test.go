@@ -2,6 +2,7 @@ package search
 
 import (
 	"bytes"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,62 +14,67 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/valyala/fastjson"
 
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
 	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
-func TestEvaluate(t *testing.T) {
+// TestExpressions evaluates the forms of FHIRPath the R4 definitions use, compiled as the
+// registry compiles them (for the resource type, with lenient as), and names what they reach.
+func TestExpressions(t *testing.T) {
 	t.Parallel()
 	body := `{"resourceType":"Observation","id":"o","status":"final",
 	 "code":{"coding":[{"system":"http://loinc.org","code":"1-8","display":"One"}],"text":"One eight"},
-	 "subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/d1"},{"reference":"Patient/p2"}],
+	 "subject":{"reference":"Patient/p1"},"performer":[{"reference":"Practitioner/d1"},{"reference":"Patient/p2"},{"reference":"#c"}],
+	 "contained":[{"resourceType":"Patient","id":"c"}],
 	 "effectivePeriod":{"start":"2020-01-01","end":"2020-02-01"},"valueQuantity":{"value":5.5,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"},
-	 "component":[{"code":{"text":"c"},"valueCodeableConcept":{"coding":[{"system":"s","code":"x"}]}},{"code":{"text":"d"},"valueString":"str"}],
-	 "classHistory":[{"class":{"code":"no"}}]}`
+	 "component":[{"code":{"text":"c"},"valueCodeableConcept":{"coding":[{"system":"s","code":"x"}]}},{"code":{"text":"d"},"valueString":"str"}]}`
 	tests := []struct {
 		name string
 		expr string
-		want []string // JSON of the values reached, with their type after '@'
+		want []string // the paths of the values reached, with their type after '@'
 	}{
-		{"path", "Observation.status", []string{`"final"@`}},
+		{"path", "Observation.status", []string{"Observation.status@code"}},
 		{"other type selects nothing", "Patient.status", nil},
-		{"union", "Observation.status | Observation.subject", []string{`"final"@`, `{"reference":"Patient/p1"}@`}},
-		{"choice by base name", "Observation.effective", []string{`{"start":"2020-01-01","end":"2020-02-01"}@Period`}},
-		{"as on a choice", "(Observation.value as Quantity)", []string{`{"value":5.5,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"}@Quantity`}},
+		{"union", "Observation.status | Observation.subject", []string{"Observation.status@code", "Observation.subject@Reference"}},
+		{"union shared between types", "Encounter.subject | Observation.subject | Group.member.entity", []string{"Observation.subject@Reference"}},
+		{"relative path", "status", []string{"Observation.status@code"}},
+		{"choice by base name", "Observation.effective", []string{"Observation.effectivePeriod@Period"}},
+		{"as on a choice", "(Observation.value as Quantity)", []string{"Observation.valueQuantity@Quantity"}},
 		{"as filters other types", "(Observation.value as string)", nil},
-		{"as() function", "Observation.component.value.as(string)", []string{`"str"@string`}},
-		{"ofType", "Observation.component.value.ofType(CodeableConcept)", []string{`{"coding":[{"system":"s","code":"x"}]}@CodeableConcept`}},
-		{"parenthesised path then step", "(Observation.value as CodeableConcept).text", nil},
-		{"where resolve is", "Observation.performer.where(resolve() is Patient)", []string{`{"reference":"Patient/p2"}@`}},
-		{"where field equals", "Observation.component.code.where(text='d')", []string{`{"text":"d"}@`}},
-		{"a suffix that is not a type is not a choice", "Observation.class", nil},
-		{"Resource base", "Resource.id", []string{`"o"@`}},
+		{"as() function", "Observation.component.value.as(string)", []string{"Observation.component[1].valueString@string"}},
+		{"ofType", "Observation.component.value.ofType(CodeableConcept)", []string{"Observation.component[0].valueCodeableConcept@CodeableConcept"}},
+		{"where resolve is", "Observation.performer.where(resolve() is Patient)", []string{"Observation.performer[1]@Reference", "Observation.performer[2]@Reference"}},
+		{"where field equals", "Observation.component.code.where(text='d')", []string{"Observation.component[1].code@CodeableConcept"}},
+		{"Resource base", "Resource.id", []string{"Observation.id@id"}},
 	}
+	m := reg().model
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			e, err := compile(tc.expr)
+			e, err := m.Compile(tc.expr, fhirpath.Options{Context: m.Type("Observation"), LenientAs: true})
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := fastjson.MustParse(body)
+			var d fhirpath.Doc
+			if err := m.Parse(&d, []byte(body)); err != nil {
+				t.Fatal(err)
+			}
+			ev := fhirpath.NewEvaluator()
+			ev.TypeOnlyReferences = true
+			ev.Reset(&d)
+			vals, err := ev.Eval(e, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			var got []string
-			for _, n := range e.eval(node{v: v}, "Observation", nil) {
-				got = append(got, n.v.String()+"@"+n.typ)
+			for _, v := range vals {
+				got = append(got, d.Path(v.Node())+"@"+d.Type(v.Node()).Name)
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", tc.expr, diff)
 			}
 		})
-	}
-}
-
-func TestCompileRejects(t *testing.T) {
-	t.Parallel()
-	for _, expr := range []string{"Patient.deceased.exists() and Patient.deceased != false", "Bundle.entry[0].resource", "Patient.name.first()", "(Patient.name"} {
-		if _, err := compile(expr); err == nil {
-			t.Errorf("compile(%q) succeeded, want an error", expr)
-		}
 	}
 }
 
@@ -80,14 +86,11 @@ func TestSkipped(t *testing.T) {
 	}
 	sort.Strings(got)
 	want := []string{
-		"http://hl7.org/fhir/SearchParameter/Bundle-composition",                                  // Bundle.entry[0].resource: indexers
-		"http://hl7.org/fhir/SearchParameter/Bundle-message",                                      // Bundle.entry[0].resource
 		"http://hl7.org/fhir/SearchParameter/DocumentReference-relationship",                      // components swapped in R4
 		"http://hl7.org/fhir/SearchParameter/MolecularSequence-chromosome-variant-coordinate",     // three components
 		"http://hl7.org/fhir/SearchParameter/MolecularSequence-chromosome-window-coordinate",      // three components
 		"http://hl7.org/fhir/SearchParameter/MolecularSequence-referenceseqid-variant-coordinate", // three components
 		"http://hl7.org/fhir/SearchParameter/MolecularSequence-referenceseqid-window-coordinate",  // three components
-		"http://hl7.org/fhir/SearchParameter/Patient-deceased",                                    // exists() and != false
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("skipped definitions (-want +got):\n%s", diff)
@@ -159,6 +162,68 @@ func TestExtractComposite(t *testing.T) {
 	sort.Slice(refIDs, func(i, j int) bool { return refIDs[i].Param < refIDs[j].Param })
 	if diff := cmp.Diff(wantRef, refIDs); diff != "" {
 		t.Errorf(":identifier entries (-want +got):\n%s", diff)
+	}
+}
+
+// TestExtractForms covers the definitions that need more of FHIRPath than paths, and the
+// lifetime of the entries.
+func TestExtractForms(t *testing.T) {
+	t.Parallel()
+	params := func(typ, body, param string) []Entry {
+		var out []Entry
+		for _, e := range Extract(typ, []byte(body)) {
+			if e.Param == param {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	tok := func(param, code string) []Entry { return []Entry{{Param: param, Kind: KindToken, Code: code}} }
+	ref := func(param, typ, id string) []Entry {
+		return []Entry{{Param: param, Kind: KindReference, RefType: typ, RefID: id}}
+	}
+	cases := []struct {
+		name, typ, body, param string
+		want                   []Entry
+	}{
+		// Patient.deceased.exists() and Patient.deceased != false
+		{"deceased absent", "Patient", `{"resourceType":"Patient","id":"p"}`, "deceased", tok("deceased", "false")},
+		{"deceased false", "Patient", `{"resourceType":"Patient","id":"p","deceasedBoolean":false}`, "deceased", tok("deceased", "false")},
+		{"deceased date", "Patient", `{"resourceType":"Patient","id":"p","deceasedDateTime":"2020-01-01"}`, "deceased", tok("deceased", "true")},
+		// name | alias: a path without the type name
+		{"relative paths", "InsurancePlan", `{"resourceType":"InsurancePlan","id":"i","name":"Gold","alias":["Au"]}`, "name",
+			[]Entry{{Param: "name", Kind: KindString, Value: "gold", Exact: "Gold"}, {Param: "name", Kind: KindString, Value: "au", Exact: "Au"}}},
+		// Bundle.entry[0].resource, for the parameter's target type
+		{"document", "Bundle", `{"resourceType":"Bundle","id":"b","type":"document","entry":[{"resource":{"resourceType":"Composition","id":"c1"}}]}`,
+			"composition", ref("composition", "Composition", "c1")},
+		{"message", "Bundle", `{"resourceType":"Bundle","id":"b","type":"message","entry":[{"resource":{"resourceType":"MessageHeader","id":"m1"}}]}`,
+			"message", ref("message", "MessageHeader", "m1")},
+		{"not a document", "Bundle", `{"resourceType":"Bundle","id":"b","type":"collection","entry":[{"resource":{"resourceType":"Patient","id":"p"}}]}`,
+			"composition", nil},
+		// where(resolve() is Practitioner) on a conditional reference: its type is known
+		{"conditional reference", "Encounter", `{"resourceType":"Encounter","id":"e","status":"finished","class":{"code":"AMB"},
+			"participant":[{"individual":{"reference":"Practitioner?identifier=urn:npi|1"}},{"individual":{"reference":"#p"}}]}`,
+			"practitioner", []Entry{{Param: "practitioner", Kind: KindReference, RefID: "Practitioner?identifier=urn:npi|1"}}},
+		{"resourceType is not the type", "Patient", `{"resourceType":"Person","id":"p","gender":"male"}`, "gender", nil},
+	}
+	for _, c := range cases {
+		if diff := cmp.Diff(c.want, params(c.typ, c.body, c.param)); diff != "" {
+			t.Errorf("%s: %s (-want +got):\n%s", c.name, c.param, diff)
+		}
+	}
+
+	// Entries own their strings: they survive the reuse of the body and of the parser.
+	body := []byte(`{"resourceType":"Patient","id":"p","name":[{"family":"Fam\u00edlia"}],"identifier":[{"system":"urn:s","value":"42"}],"managingOrganization":{"reference":"Organization/o1"}}`)
+	got := Extract("Patient", body)
+	want := fmt.Sprintf("%+v", got)
+	for i := range body {
+		body[i] = 'x'
+	}
+	for range 4 {
+		Extract("Patient", []byte(`{"resourceType":"Patient","id":"q","name":[{"family":"Oth\u00e9r"}],"identifier":[{"system":"urn:t","value":"43"}]}`))
+	}
+	if after := fmt.Sprintf("%+v", got); after != want || len(got) < 3 {
+		t.Errorf("entries changed with the body:\n%s\n%s", want, after)
 	}
 }
 
@@ -375,7 +440,7 @@ func TestExtractTrimmed(t *testing.T) {
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Fatalf("%s in %s: trimmed extraction differs (-full +trimmed):\n%s", typ, f, diff)
 				}
-				if top := reg().tops[typ]; top != nil && !top.all {
+				if reg().keep[typ] != nil {
 					trimmedTypes[typ] = true
 				}
 				n++

@@ -368,7 +368,7 @@ func (ev *Evaluator) eval(o *op, in coll, sc *scope) (coll, error) {
 			}
 			for c := d.nodes[v.node].first; c != NoNode; c = d.nodes[c].next {
 				steps++
-				if o.name == "" || d.nodes[c].name == o.name {
+				if o.name == "" || d.nodes[c].name() == o.name {
 					n++
 				}
 			}
@@ -469,7 +469,7 @@ func (ev *Evaluator) member(in coll, name string) (coll, error) {
 		}
 		for c := d.nodes[v.node].first; c != NoNode; c = d.nodes[c].next {
 			n++
-			if d.nodes[c].name == name {
+			if d.nodes[c].name() == name {
 				ev.arena = append(ev.arena, nodeValue(c))
 			}
 		}
@@ -500,7 +500,7 @@ func (ev *Evaluator) rootIdent(this coll, name string) (coll, error) {
 		}
 		for c := d.nodes[v.node].first; c != NoNode; c = d.nodes[c].next {
 			n++
-			if d.nodes[c].name == name {
+			if d.nodes[c].name() == name {
 				ev.arena = append(ev.arena, nodeValue(c))
 			}
 		}
@@ -1110,7 +1110,7 @@ func (ev *Evaluator) deepEqual(a, b NodeID, equiv bool) bool {
 	}
 	ca, cb := d.nodes[a].first, d.nodes[b].first
 	for ca != NoNode && cb != NoNode {
-		if d.nodes[ca].name != d.nodes[cb].name {
+		if d.nodes[ca].name() != d.nodes[cb].name() {
 			return false
 		}
 		x, y := nodeValue(ca), nodeValue(cb)

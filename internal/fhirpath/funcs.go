@@ -1521,7 +1521,7 @@ func fnExtension(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		}
 		for c := d.nodes[v.node].first; c != NoNode; c = d.nodes[c].next {
 			n++
-			if d.nodes[c].name != "extension" {
+			if d.nodes[c].name() != "extension" {
 				continue
 			}
 			if u := d.Child(c, "url"); u != NoNode && d.String(u) == url {
@@ -1646,7 +1646,7 @@ func (ev *Evaluator) resolveRef(at NodeID, ref string) NodeID {
 			return res
 		}
 		for c := d.nodes[res].first; c != NoNode; c = d.nodes[c].next {
-			if d.nodes[c].name == "contained" {
+			if d.nodes[c].name() == "contained" {
 				if idn := d.Child(c, "id"); idn != NoNode && d.String(idn) == id {
 					return c
 				}
@@ -1660,7 +1660,7 @@ func (ev *Evaluator) resolveRef(at NodeID, ref string) NodeID {
 			steps := 0
 			for e := d.nodes[r].first; e != NoNode; e = d.nodes[e].next {
 				steps++
-				if d.nodes[e].name != "entry" {
+				if d.nodes[e].name() != "entry" {
 					continue
 				}
 				res := d.Child(e, "resource")

@@ -325,8 +325,8 @@ func (d *Doc) merge(n NodeID, members []member) {
 		}
 		// The value nodes of this element are consecutive siblings from c:
 		// merge them with the valueless ones by index.
-		name, k := d.nodes[c].name, 0
-		for ; i < len(kids) && d.nodes[kids[i]].name == name && d.nodes[kids[i]].flags&(flagDead|flagPlaced) == 0; i++ {
+		name, k := d.nodes[c].name(), 0
+		for ; i < len(kids) && d.nodes[kids[i]].name() == name && d.nodes[kids[i]].flags&(flagDead|flagPlaced) == 0; i++ {
 			for k < len(extra) && d.nodes[extra[k]].index < d.nodes[kids[i]].index {
 				emit(extra[k])
 				k++

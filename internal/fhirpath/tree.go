@@ -42,7 +42,6 @@ type NodeID int32
 const NoNode NodeID = -1
 
 type node struct {
-	name   string
 	typ    *Type
 	elem   *Element // nil for the root resource and for unknown elements
 	vs, ve int32    // value bytes: in src, or in buf when flagEsc
@@ -80,7 +79,15 @@ func (d *Doc) Element(n NodeID) *Element { return d.nodes[n].elem }
 func (d *Doc) Parent(n NodeID) NodeID { return d.nodes[n].parent }
 
 // Name returns the node's FHIRPath name ("value" for valueQuantity).
-func (d *Doc) Name(n NodeID) string { return d.nodes[n].name }
+func (d *Doc) Name(n NodeID) string { return d.nodes[n].name() }
+
+// name is the node's FHIRPath name: its element's ("" for the root).
+func (n *node) name() string {
+	if n.elem == nil {
+		return ""
+	}
+	return n.elem.Name
+}
 
 // Resource returns the nearest resource at or above the node.
 func (d *Doc) Resource(n NodeID) NodeID { return d.nodes[n].res }
@@ -92,7 +99,7 @@ func (d *Doc) RootResource(n NodeID) NodeID {
 	r := d.nodes[n].res
 	for {
 		p := d.nodes[r].parent
-		if p == NoNode || d.nodes[r].name != "contained" {
+		if p == NoNode || d.nodes[r].name() != "contained" {
 			return r
 		}
 		r = d.nodes[p].res
@@ -135,7 +142,7 @@ func (d *Doc) Children(n NodeID, fn func(NodeID) bool) {
 // Child returns the first child of n called name, or NoNode.
 func (d *Doc) Child(n NodeID, name string) NodeID {
 	for c := d.nodes[n].first; c != NoNode; c = d.nodes[c].next {
-		if d.nodes[c].name == name {
+		if d.nodes[c].name() == name {
 			return c
 		}
 	}
@@ -158,7 +165,7 @@ func (d *Doc) Path(n NodeID) string {
 		nd := &d.nodes[steps[k]]
 		if k < len(steps)-1 {
 			sb.WriteByte('.')
-			sb.WriteString(nd.name)
+			sb.WriteString(nd.name())
 			if nd.elem != nil && nd.elem.Choice && nd.typ != nil {
 				sb.WriteString(upperFirst(nd.typ.Name))
 			}
@@ -193,6 +200,52 @@ func (d *Doc) Begin(m *Model, src []byte) {
 	if cap(d.nodes) > 1<<16 {
 		d.nodes = nil
 	}
+	if len(src) >= presizeFrom {
+		// Size the nodes once: growing a slice of millions of nodes by
+		// appending allocates five times its final size.
+		if n := maxNodes(src); cap(d.nodes) < n {
+			d.nodes = make([]node, 0, n)
+		}
+	}
+}
+
+// presizeFrom is the input size from which Begin counts the nodes a Doc can
+// need before building it.
+const presizeFrom = 64 << 10
+
+// maxNodes bounds the nodes of a Doc over the JSON src: one per value that
+// is not an array (the root, each member's value, each array item), counted
+// as one for the root, one per member (':'), one per array ('[') and one per
+// comma between array items.
+func maxNodes(src []byte) int {
+	n := 1
+	var arrays []bool // per open container: whether it is an array
+	for i := 0; i < len(src); i++ {
+		switch src[i] {
+		case '"':
+			for i++; i < len(src) && src[i] != '"'; i++ {
+				if src[i] == '\\' {
+					i++
+				}
+			}
+		case ':':
+			n++
+		case '[':
+			n++
+			arrays = append(arrays, true)
+		case '{':
+			arrays = append(arrays, false)
+		case ']', '}':
+			if len(arrays) > 0 {
+				arrays = arrays[:len(arrays)-1]
+			}
+		case ',':
+			if len(arrays) > 0 && arrays[len(arrays)-1] {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Open starts the node of an object value of element e (nil for the root
@@ -208,7 +261,7 @@ func (d *Doc) Open(e *Element, t *Type, index int, under bool) {
 	if e != nil {
 		name = e.Name
 	}
-	id := d.add(parent, name, t, e, int32(index))
+	id := d.add(parent, t, e, int32(index))
 	if under {
 		d.nodes[id].flags |= flagUnder
 	}
@@ -245,7 +298,7 @@ func (d *Doc) DecodedValue(e *Element, t *Type, index int, text []byte) {
 
 func (d *Doc) value(e *Element, t *Type, index int, str bool) NodeID {
 	parent := d.stack[len(d.stack)-1].id
-	id := d.add(parent, e.Name, t, e, int32(index))
+	id := d.add(parent, t, e, int32(index))
 	d.nodes[id].flags |= flagValue
 	if str {
 		d.nodes[id].flags |= flagString
@@ -283,7 +336,7 @@ func (d *Doc) End() error {
 	return nil
 }
 
-func (d *Doc) add(parent NodeID, name string, t *Type, e *Element, index int32) NodeID {
+func (d *Doc) add(parent NodeID, t *Type, e *Element, index int32) NodeID {
 	id := NodeID(len(d.nodes))
 	res := id
 	if parent != NoNode {
@@ -292,6 +345,6 @@ func (d *Doc) add(parent NodeID, name string, t *Type, e *Element, index int32) 
 	if t != nil && t.Resource {
 		res = id
 	}
-	d.nodes = append(d.nodes, node{name: name, typ: t, elem: e, parent: parent, first: NoNode, next: NoNode, index: index, res: res})
+	d.nodes = append(d.nodes, node{typ: t, elem: e, parent: parent, first: NoNode, next: NoNode, index: index, res: res})
 	return id
 }

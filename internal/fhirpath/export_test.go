@@ -1,0 +1,4 @@
+package fhirpath
+
+// MaxNodes exposes maxNodes to the tests.
+var MaxNodes = maxNodes

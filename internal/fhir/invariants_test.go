@@ -65,6 +65,10 @@ var invariantCases = []struct {
 		`{"resourceType":"Patient","id":"p","maritalStatus":{"id":"m"}}`,
 		`{"resourceType":"Patient","id":"p","maritalStatus":{"id":"m","text":"married"}}`,
 		"Patient.maritalStatus"},
+	{"ele-1", // an empty object (found by the walker, with the same key)
+		`{"resourceType":"Patient","id":"p","maritalStatus":{}}`,
+		`{"resourceType":"Patient","id":"p","maritalStatus":{"text":"married"}}`,
+		"Patient.maritalStatus"},
 	{"ele-1", // a primitive's _name with only an id
 		`{"resourceType":"Patient","id":"p","_birthDate":{"id":"b"}}`,
 		`{"resourceType":"Patient","id":"p","birthDate":"1970","_birthDate":{"id":"b"}}`,

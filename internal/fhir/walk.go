@@ -295,7 +295,11 @@ func (w *walker) object(i int, o *objState) int {
 	start := len(w.seen)
 	i = skipWS(d, i+1)
 	if i < len(d) && d[i] == '}' {
+		n := len(w.issues)
 		w.add("invariant", "ele-1: an element must have a value or children (empty object)", "")
+		if len(w.issues) > n {
+			w.issues[n].Key = "ele-1"
+		}
 		return i + 1
 	}
 	rtSeen := false

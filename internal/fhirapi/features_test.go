@@ -186,7 +186,6 @@ func TestSearchFeatures(t *testing.T) {
 			{"unknown parameter", "foo", "bar"},
 			{"unsupported token modifier", "gender:in", "http://hl7.org/fhir/ValueSet/administrative-gender"},
 			{"unsupported identifier modifier", "identifier:of-type", "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123"},
-			{"parameter the registry cannot index", "deceased", "true"},
 			{"unsupported result parameter", "_contained", "true"},
 			{"unsupported format", "_format", "xml"},
 			{"nested _elements", "_elements", "name.family"},

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fhirlake/fhirlake/internal/fhirpath"
+	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata")
@@ -99,4 +100,58 @@ func TestConstraintReport(t *testing.T) {
 	if len(all) < 240 || left > 5 {
 		t.Errorf("%d constraints, %d left out", len(all), left)
 	}
+}
+
+// TestValuedConstraints checks the constraints strict does not evaluate on a
+// primitive with a value because their expression is "hasValue() or (...)":
+// they are ele-1, and the engine finds them true on every such node of the
+// corpora.
+func TestValuedConstraints(t *testing.T) {
+	t.Parallel()
+	tb, err := loadTables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := map[string]bool{}
+	for _, c := range tb.constraints {
+		if c.valued {
+			keys[c.key] = true
+		}
+	}
+	if len(keys) != 1 || !keys["ele-1"] {
+		t.Fatalf("valued constraints: %v, want ele-1", keys)
+	}
+	m := tb.inv.model
+	var d fhirpath.Doc
+	ev := fhirpath.NewEvaluator()
+	checked := 0
+	for _, dir := range []string{"synthea", "hl7-r4-examples"} {
+		for _, f := range ndjsonFiles(t, filepath.Join(testenv.SharedDir(t), "data", dir)) {
+			forEachLine(t, f, func(line []byte, _ int) {
+				if m.Parse(&d, line) != nil {
+					return
+				}
+				ev.Reset(&d)
+				for i := 0; i < d.Len(); i++ {
+					n := fhirpath.NodeID(i)
+					if !d.Live(n) || !d.HasValue(n) {
+						continue
+					}
+					for _, c := range tb.inv.forNode(&d, n) {
+						if !c.valued {
+							continue
+						}
+						checked++
+						if truth, err := ev.Check(c.prog, n); err != nil || truth != fhirpath.True {
+							t.Fatalf("%s on %s: %v %v", c.key, d.Path(n), truth, err)
+						}
+					}
+				}
+			})
+		}
+	}
+	if checked < 100000 {
+		t.Errorf("checked %d nodes", checked)
+	}
+	t.Logf("ele-1 true on %d primitives with a value", checked)
 }

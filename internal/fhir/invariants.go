@@ -33,6 +33,9 @@ type constraint struct {
 	left  string         // why the constraint is not evaluated, "" when it is
 	prog  *fhirpath.Expr // nil when left out
 	index int
+	// valued: the expression is "hasValue() or ...", true on a primitive with a value without
+	// being evaluated (ele-1, on most nodes of a resource).
+	valued bool
 }
 
 // correction is a published R4 expression that is known to be wrong, with
@@ -112,6 +115,8 @@ func newInvariants(t *tables) (*invariants, error) {
 			return nil, fmt.Errorf("fhir: constraint %s (%s): %w", c.key, c.source, err)
 		}
 		c.prog = prog
+		rest, ok := strings.CutPrefix(c.run, "hasValue() or ")
+		c.valued = ok && enclosed(rest)
 	}
 	list := func(idx []int) []*constraint {
 		var out []*constraint
@@ -195,6 +200,33 @@ func (inv *invariants) forNode(d *fhirpath.Doc, n fhirpath.NodeID) []*constraint
 	return nil
 }
 
+// enclosed reports whether s is one parenthesised expression, "(...)", so that
+// "hasValue() or " + s is an "or" at the top.
+func enclosed(s string) bool {
+	if len(s) < 2 || s[0] != '(' {
+		return false
+	}
+	depth := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\'':
+			for i++; i < len(s) && s[i] != '\''; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		case '(':
+			depth++
+		case ')':
+			depth--
+			if depth == 0 {
+				return i == len(s)-1
+			}
+		}
+	}
+	return false
+}
+
 // stepBound bounds one constraint evaluation: generous for any real
 // resource (an evaluation visits a node a few times at most), small enough
 // that hostile input cannot run away.
@@ -226,6 +258,9 @@ func (w *walker) checkInvariants() {
 		for _, c := range inv.forNode(doc, n) {
 			if c.key == "dom-6" && n != 0 {
 				continue // narrative is asked of the resource itself, not of contained or nested ones
+			}
+			if c.valued && doc.HasValue(n) {
+				continue
 			}
 			truth, err := ev.Check(c.prog, n)
 			w.steps += ev.Steps()

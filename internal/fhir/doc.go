@@ -25,9 +25,10 @@
 // warning is reported) and the node it failed on
 // (Observation.referenceRange[1]). A constraint holds only when its result
 // is true; the published expressions that are wrong or give empty on valid
-// content are corrected, and two that cannot apply are left out, each with
-// its reason (Constraints lists them all; testdata/constraints.txt is the
-// list).
+// content are corrected, and one that cannot apply (cid-0) is left out, each
+// with its reason (Constraints lists them all; testdata/constraints.txt is
+// the list). ValidateThen hands the Doc of a valid resource to the caller,
+// so that search index extraction does not read the resource again.
 //
 // Decisions worth knowing:
 //   - Reference policy: see references.go. Conditional references

@@ -234,14 +234,15 @@ func stepBound(nodes int) int { return 100_000 + 64*nodes }
 
 // checkInvariants evaluates the constraints of the definitions and the core
 // extension rules on the resource the walker read (and built w.doc of).
-func (w *walker) checkInvariants() {
+// It reports whether the Doc was complete.
+func (w *walker) checkInvariants() bool {
 	inv := w.t.inv
 	doc := &w.doc
 	if err := doc.End(); err != nil {
 		// The walk found the resource well-formed, so this is a bug: say so
 		// rather than pass the resource unchecked in silence.
 		w.addAt(SeverityWarning, "exception", "the constraints of the definitions were not evaluated: "+err.Error(), "")
-		return
+		return false
 	}
 	if w.ev == nil {
 		w.ev = fhirpath.NewEvaluator()
@@ -284,6 +285,7 @@ func (w *walker) checkInvariants() {
 			w.checkAbsentCode(doc, n)
 		}
 	}
+	return true
 }
 
 // checkAttachmentSize checks an Attachment's size against its data: "The

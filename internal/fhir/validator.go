@@ -195,6 +195,29 @@ func (v *Validator) Validate(resource []byte, level Level) Result {
 	return res
 }
 
+// ValidateThen is Validate that also hands the resource, as the constraints
+// read it, to use: at the strict level, when the resource is valid, use is
+// called with the Doc the constraints were evaluated on, so that another
+// reader of the resource (search index extraction) evaluates its own
+// expressions on it instead of reading the JSON again. The Doc is the one
+// Model.Parse with FHIRPathModel would give. use must not keep the Doc, nor
+// strings it gives, after it returns. At the other levels, and for a resource
+// with errors, use is not called.
+func (v *Validator) ValidateThen(resource []byte, level Level, use func(*fhirpath.Doc)) Result {
+	if v == nil || v.t == nil || level == LevelMinimal || level == LevelStructureOnly {
+		return v.Validate(resource, level)
+	}
+	w := v.pool.Get().(*walker)
+	w.noInvariants = v.skipInvariants
+	res := w.run(resource, true)
+	if w.docDone && res.Valid() {
+		use(&w.doc)
+	}
+	w.reset()
+	v.pool.Put(w)
+	return res
+}
+
 // minimal runs the minimal level: one syntax pass that also picks out the
 // top-level resourceType and id.
 func (v *Validator) minimal(d []byte) Result {

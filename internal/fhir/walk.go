@@ -34,6 +34,8 @@ type walker struct {
 	// The constraint evaluation of the strict level: the walk builds doc.
 	noInvariants bool
 	build        bool
+	built        bool // doc holds the last input
+	docDone      bool // doc is the whole resource, for Validator.ValidateThen
 	doc          fhirpath.Doc
 	ev           *fhirpath.Evaluator
 	steps        int // FHIRPath steps taken on the last resource
@@ -92,7 +94,11 @@ func (w *walker) reset() {
 	// Drop the slices into the last input so that pooled walkers do not pin it.
 	clear(w.frames[:cap(w.frames)])
 	w.frames = w.frames[:0]
-	w.failed, w.capped, w.depth, w.steps = false, false, 0, 0
+	w.failed, w.capped, w.depth, w.steps, w.docDone = false, false, 0, 0, false
+	if w.built {
+		w.doc.Begin(nil, nil) // nor does its Doc
+		w.built = false
+	}
 	if cap(w.buf) > 1<<20 {
 		w.buf = nil
 	}
@@ -104,6 +110,7 @@ func (w *walker) run(d []byte, strict bool) Result {
 	w.build = strict && !w.noInvariants
 	if w.build {
 		w.doc.Begin(w.t.inv.model, d)
+		w.built = true
 	}
 	var res Result
 	i := skipWS(d, 0)
@@ -123,7 +130,7 @@ func (w *walker) run(d []byte, strict bool) Result {
 		return res
 	}
 	if w.build && td != nil {
-		w.checkInvariants()
+		w.docDone = w.checkInvariants()
 	}
 	if len(w.issues) > 0 {
 		res.Issues = append([]Issue(nil), w.issues...)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
 	"github.com/fhirlake/fhirlake/internal/jobs"
 	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/search"
@@ -357,15 +358,30 @@ func trimLine(b []byte, first bool) []byte {
 func (r *run) validate(c chunk) result {
 	res := result{seq: c.seq, endOffset: c.endOffset, endLine: c.endLine, rawPos: c.rawPos}
 	v := r.im.cfg.Validator
+	// A validator that reads the resource for its constraints (strict) hands it to the index
+	// extraction, which then does not read the line again.
+	dv, shares := v.(docValidator)
+	var index []store.IndexEntry
+	var indexed bool
+	useDoc := func(d *fhirpath.Doc) { index, indexed = search.ExtractDoc(d), true }
 	for i, line := range c.lines {
 		// Validation keeps every core busy; yielding after each line lets the goroutines of REST
 		// requests run at once instead of at the next preemption (up to 10ms later).
 		runtime.Gosched()
-		vr := v.Validate(line, r.level)
+		var vr fhir.Result
+		index, indexed = nil, false
+		if shares {
+			vr = dv.ValidateThen(line, r.level, useDoc)
+		} else {
+			vr = v.Validate(line, r.level)
+		}
 		res.scanned++
 		if vr.Valid() {
+			if !indexed {
+				index = search.Extract(vr.ResourceType, line)
+			}
 			res.writes = append(res.writes, store.ResourceWrite{Type: vr.ResourceType, ID: vr.ID, Body: line,
-				Index: search.Extract(vr.ResourceType, line)})
+				Index: index})
 			res.okLines = append(res.okLines, c.lineNos[i])
 			res.okBytes += int64(len(line))
 			continue

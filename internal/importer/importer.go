@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/fhirpath"
 	"github.com/fhirlake/fhirlake/internal/jobs"
 	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/store"
@@ -48,6 +49,12 @@ type Store interface {
 // Validator checks one resource at a level.
 type Validator interface {
 	Validate(resource []byte, level fhir.Level) fhir.Result
+}
+
+// docValidator is a Validator that can hand the resource it read to the index extraction
+// (fhir.Validator.ValidateThen).
+type docValidator interface {
+	ValidateThen(resource []byte, level fhir.Level, use func(*fhirpath.Doc)) fhir.Result
 }
 
 // Config configures an Importer.

@@ -204,7 +204,7 @@ func (x *extractor) appendComposite(out []Entry, p *Param, v fhirpath.Value) []E
 	if focus == fhirpath.NoNode {
 		return out
 	}
-	d := &x.doc
+	d := x.d
 	vals, err := x.ev.EvalAppend(x.parts[:0], c.first.expr, focus)
 	x.parts = vals[:0]
 	if err != nil {

@@ -34,6 +34,7 @@ const trimFrom = 64 << 10
 // extractor is the per-call state of extraction: a Doc and an Evaluator, reused through a pool.
 type extractor struct {
 	doc     fhirpath.Doc
+	d       *fhirpath.Doc // the Doc being evaluated: doc, or the caller's
 	ev      *fhirpath.Evaluator
 	vals    []fhirpath.Value
 	parts   []fhirpath.Value // a composite's component values
@@ -71,6 +72,29 @@ func extract(typ string, body []byte, trim bool) []Entry {
 	if t := d.Type(0); t == nil || t.Name != typ { // resourceType is not typ
 		return nil
 	}
+	return x.entries(ps, d)
+}
+
+// ExtractDoc is Extract on a resource already read into a Doc (by the strict validator, which
+// evaluates the constraints on one: fhir.Validator.ValidateThen), with the model of
+// fhir.FHIRPathModel. The entries do not point into the Doc.
+func ExtractDoc(d *fhirpath.Doc) []Entry {
+	t := d.Type(0)
+	if d.Len() == 0 || t == nil || d.Model() != reg().model {
+		return nil
+	}
+	ps := Params(t.Name)
+	if len(ps) == 0 {
+		return nil
+	}
+	x := extractors.Get().(*extractor)
+	defer x.put()
+	return x.entries(ps, d)
+}
+
+// entries evaluates the parameters ps on the resource d.
+func (x *extractor) entries(ps []*Param, d *fhirpath.Doc) []Entry {
+	x.d = d
 	x.ev.Reset(d)
 	out := x.out[:0]
 	for _, prm := range ps {
@@ -102,6 +126,8 @@ func extract(typ string, body []byte, trim bool) []Entry {
 		out = out[:k]
 	}
 	x.out = out[:0]
+	x.d = nil
+	x.ev.Reset(nil)
 	if len(out) == 0 {
 		return nil
 	}
@@ -157,6 +183,7 @@ func own(out []Entry) {
 
 // put returns x to the pool, without the buffers a large resource grew.
 func (x *extractor) put() {
+	x.doc.Begin(nil, nil) // drop the body
 	if cap(x.out) > 1<<12 || cap(x.vals) > 1<<14 || cap(x.parts) > 1<<14 || cap(x.scratch) > 1<<12 {
 		x.out, x.vals, x.parts, x.scratch = nil, nil, nil, nil
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/valyala/fastjson"
 
+	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/fhirpath"
 	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/testenv"
@@ -451,6 +452,44 @@ func TestExtractTrimmed(t *testing.T) {
 	if len(trimmedTypes) < 100 {
 		t.Errorf("only %d types are trimmed", len(trimmedTypes))
 	}
+}
+
+// TestExtractDoc checks that the entries of a resource extracted from the Doc the strict validator
+// read it into are those Extract gives, over the reference corpora.
+func TestExtractDoc(t *testing.T) {
+	t.Parallel()
+	shared := testenv.SharedDir(t)
+	v := fhir.NewValidator()
+	n := 0
+	for _, dir := range []string{"synthea", "hl7-r4-examples", "bulk-export-10-patients"} {
+		files, _ := filepath.Glob(filepath.Join(shared, "data", dir, "*.ndjson"))
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for line := range bytes.SplitSeq(bytes.TrimSpace(data), []byte("\n")) {
+				var got []Entry
+				called := false
+				res := v.ValidateThen(line, fhir.LevelStrict, func(d *fhirpath.Doc) { got, called = ExtractDoc(d), true })
+				if called != res.Valid() {
+					t.Fatalf("%s: use called %v for a resource valid %v", f, called, res.Valid())
+				}
+				if !called {
+					continue
+				}
+				want := Extract(res.ResourceType, line)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Fatalf("%s %s/%s: entries from the validator's Doc differ (-Extract +ExtractDoc):\n%s", f, res.ResourceType, res.ID, diff)
+				}
+				n++
+			}
+		}
+	}
+	if n < 10000 {
+		t.Errorf("only %d resources compared", n)
+	}
+	t.Logf("%d resources agree", n)
 }
 
 // BenchmarkExtract extracts the index entries of every resource of synthea/ (8,315 resources),

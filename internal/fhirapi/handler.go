@@ -46,6 +46,8 @@ type Budget interface {
 // Validator checks one resource at a level.
 type Validator interface {
 	Validate(resource []byte, level fhir.Level) fhir.Result
+	// Check is Validate with options, for $validate.
+	Check(resource []byte, opts fhir.Options) fhir.Result
 }
 
 // Options configures a Handler.

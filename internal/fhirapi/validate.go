@@ -13,8 +13,8 @@ import (
 
 // validate serves POST [base]/{type}/$validate and [base]/{type}/{id}/$validate. The body is a
 // Parameters resource (resource, mode, profile) or the resource itself (mode and profile then
-// come from the query string). The resource is checked with the validator at the strict level,
-// the level of the strict import and of every REST write, and nothing is stored. The answer is
+// come from the query string). The resource is checked with the validator's Check at the strict
+// level, the level of the strict import and of every REST write, and nothing is stored. The answer is
 // 200 with an OperationOutcome listing the issues (one "informational" issue when there are
 // none); a request that cannot be read is 400.
 //
@@ -147,16 +147,10 @@ func (h *Handler) validateResource(res []byte, typ, id, mode string) ([]fhir.Iss
 	if mode == "update" && typ == "AuditEvent" {
 		problem("not-supported", "AuditEvent resources cannot be updated")
 	}
-	if mode == "create" {
-		// The server assigns the id of a created resource; validate it with one.
-		if withID, err := fhir.SetID(res, newID()); err == nil {
-			res = withID
-		}
-	}
-	if result := h.v.Validate(res, fhir.LevelStrict); len(result.Issues) > 0 {
-		issues = append(issues, result.Issues...)
-	}
-	return issues, nil
+	// The server assigns the id of a created resource, so a create needs none. Check also says of
+	// each profile in meta.profile that it was not checked.
+	result := h.v.Check(res, fhir.Options{Level: fhir.LevelStrict, IDOptional: mode == "create"})
+	return append(issues, result.Issues...), nil
 }
 
 // validateDelete tells whether typ/id could be deleted.

@@ -163,6 +163,12 @@ func TestValidate(t *testing.T) {
 		if !verdict(t, r) || !strings.Contains(string(r.body), "was not checked") {
 			t.Errorf("Parameters with mode and profile: %s, want valid with a warning that the profile was not checked", r.body)
 		}
+		// A profile the resource declares is not known to the validator: an information issue says so.
+		declared := `{"resourceType":"Patient","meta":{"profile":["http://example.org/declared"]},"gender":"male"}`
+		if r := e.do("POST", "Patient/$validate?mode=create", []byte(declared)); !verdict(t, r) ||
+			!strings.Contains(string(r.body), `"information"`) || !strings.Contains(string(r.body), "http://example.org/declared") {
+			t.Errorf("a declared meta.profile: %s, want valid with an information issue naming the profile", r.body)
+		}
 		if verdict(t, e.do("POST", "Patient/nobody/$validate?mode=delete", nil)) {
 			t.Errorf("mode=delete of a patient that does not exist passed")
 		}

@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"errors"
+	"github.com/fhirlake/fhirlake/internal/jsonscan"
 	"time"
 )
 
@@ -81,7 +82,7 @@ func locateMeta(d []byte) (metaSplice, error) {
 		}
 		return metaSplice{headEnd: metaStart, tailStart: metaEnd, existing: true}, nil
 	}
-	sp := metaSplice{empty: d[skipWS(d, open+1)] == '}'}
+	sp := metaSplice{empty: d[jsonscan.SkipWS(d, open+1)] == '}'}
 	if insertAt < 0 {
 		insertAt, sp.first = open+1, true
 	}
@@ -120,27 +121,27 @@ func setMetaMembers(b, m []byte, versionID string, stamp []byte) []byte {
 	var repl []span // value spans of versionId (kind 0) and lastUpdated (kind 1)
 	var kinds []int
 	hasVersion, hasUpdated := false, false
-	j := skipWS(m, 1)
+	j := jsonscan.SkipWS(m, 1)
 	if j < len(m) && m[j] != '}' {
 		for j < len(m) {
-			kEnd, kEsc, _ := scanString(m, j)
+			kEnd, kEsc, _ := jsonscan.String(m, j)
 			key := m[j+1 : kEnd-1]
 			if kEsc {
-				key = unescape(nil, key)
+				key = jsonscan.Unescape(nil, key)
 			}
-			vStart := skipWS(m, skipWS(m, kEnd)+1)
-			vEnd, _ := skipValue(m, vStart, 1)
+			vStart := jsonscan.SkipWS(m, jsonscan.SkipWS(m, kEnd)+1)
+			vEnd, _ := jsonscan.Skip(m, vStart, 1)
 			switch string(key) {
 			case "versionId":
 				repl, kinds, hasVersion = append(repl, span{vStart, vEnd}), append(kinds, 0), true
 			case "lastUpdated":
 				repl, kinds, hasUpdated = append(repl, span{vStart, vEnd}), append(kinds, 1), true
 			}
-			j = skipWS(m, vEnd)
+			j = jsonscan.SkipWS(m, vEnd)
 			if j >= len(m) || m[j] == '}' {
 				break
 			}
-			j = skipWS(m, j+1)
+			j = jsonscan.SkipWS(m, j+1)
 		}
 	}
 	b = append(b, '{')
@@ -161,7 +162,7 @@ func setMetaMembers(b, m []byte, versionID string, stamp []byte) []byte {
 	}
 	rest := 1
 	if inserted {
-		if k := skipWS(m, 1); k < len(m) && m[k] != '}' {
+		if k := jsonscan.SkipWS(m, 1); k < len(m) && m[k] != '}' {
 			b = append(b, ',')
 		}
 	}

@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"github.com/fhirlake/fhirlake/internal/jsonscan"
 	"regexp"
 	"testing"
 )
@@ -14,22 +15,28 @@ var primitiveCheckers = map[string]func([]byte) bool{
 	"code":         validCode,
 	"date":         validDate,
 	"dateTime":     validDateTime,
-	"decimal":      func(s []byte) bool { end, ok := scanNumber(s, 0); return ok && end == len(s) },
+	"decimal":      func(s []byte) bool { end, ok := jsonscan.Number(s, 0); return ok && end == len(s) },
 	"id":           validID,
 	"instant":      validInstant,
 	"integer": func(s []byte) bool {
-		end, ok := scanNumber(s, 0)
+		end, ok := jsonscan.Number(s, 0)
 		return ok && end == len(s) && integerToken(s, -1<<31)
 	},
-	"markdown":    validString,
-	"oid":         validOID,
-	"positiveInt": func(s []byte) bool { end, ok := scanNumber(s, 0); return ok && end == len(s) && integerToken(s, 1) },
-	"string":      validString,
-	"time":        validTime,
-	"unsignedInt": func(s []byte) bool { end, ok := scanNumber(s, 0); return ok && end == len(s) && integerToken(s, 0) },
-	"uri":         validURI,
-	"url":         validURI,
-	"uuid":        validUUID,
+	"markdown": validString,
+	"oid":      validOID,
+	"positiveInt": func(s []byte) bool {
+		end, ok := jsonscan.Number(s, 0)
+		return ok && end == len(s) && integerToken(s, 1)
+	},
+	"string": validString,
+	"time":   validTime,
+	"unsignedInt": func(s []byte) bool {
+		end, ok := jsonscan.Number(s, 0)
+		return ok && end == len(s) && integerToken(s, 0)
+	},
+	"uri":  validURI,
+	"url":  validURI,
+	"uuid": validUUID,
 }
 
 // Values whose verdicts differ on purpose: the regexes do not bound the

@@ -1,5 +1,7 @@
 package fhir
 
+import "github.com/fhirlake/fhirlake/internal/jsonscan"
+
 // This file rewrites the top level of a resource object at the byte level: members are found
 // with the validator's scanner, values are checked for well-formed JSON but not decoded, and
 // every byte not rewritten is kept as it was.
@@ -8,11 +10,11 @@ package fhir
 // the offset of the key and the span [vStart, vEnd) of its value. It returns the offsets of
 // the opening brace and of the byte after the closing one.
 func members(d []byte, fn func(key []byte, kStart, vStart, vEnd int)) (open, end int, err error) {
-	open = skipWS(d, 0)
+	open = jsonscan.SkipWS(d, 0)
 	if open >= len(d) || d[open] != '{' {
 		return 0, 0, ErrNotJSONObject
 	}
-	j := skipWS(d, open+1)
+	j := jsonscan.SkipWS(d, open+1)
 	if j < len(d) && d[j] == '}' {
 		end = j + 1
 	} else {
@@ -21,24 +23,24 @@ func members(d []byte, fn func(key []byte, kStart, vStart, vEnd int)) (open, end
 				return 0, 0, ErrNotJSONObject
 			}
 			kStart := j
-			kEnd, kEsc, ok := scanString(d, j)
+			kEnd, kEsc, ok := jsonscan.String(d, j)
 			if !ok {
 				return 0, 0, ErrNotJSONObject
 			}
 			key := d[j+1 : kEnd-1]
 			if kEsc {
-				key = unescape(nil, key)
+				key = jsonscan.Unescape(nil, key)
 			}
-			j = skipWS(d, kEnd)
+			j = jsonscan.SkipWS(d, kEnd)
 			if j >= len(d) || d[j] != ':' {
 				return 0, 0, ErrNotJSONObject
 			}
-			vStart := skipWS(d, j+1)
-			if j, ok = skipValue(d, vStart, 1); !ok {
+			vStart := jsonscan.SkipWS(d, j+1)
+			if j, ok = jsonscan.Skip(d, vStart, 1); !ok {
 				return 0, 0, ErrNotJSONObject
 			}
 			fn(key, kStart, vStart, j)
-			j = skipWS(d, j)
+			j = jsonscan.SkipWS(d, j)
 			if j >= len(d) {
 				return 0, 0, ErrNotJSONObject
 			}
@@ -49,10 +51,10 @@ func members(d []byte, fn func(key []byte, kStart, vStart, vEnd int)) (open, end
 			if d[j] != ',' {
 				return 0, 0, ErrNotJSONObject
 			}
-			j = skipWS(d, j+1)
+			j = jsonscan.SkipWS(d, j+1)
 		}
 	}
-	if skipWS(d, end) != len(d) {
+	if jsonscan.SkipWS(d, end) != len(d) {
 		return 0, 0, ErrNotJSONObject
 	}
 	return open, end, nil
@@ -85,7 +87,7 @@ func SetID(resource []byte, id string) ([]byte, error) {
 		out = appendJSONString(out, id)
 		return append(out, d[idEnd:]...), nil
 	}
-	empty := skipWS(d, open+1) < len(d) && d[skipWS(d, open+1)] == '}'
+	empty := jsonscan.SkipWS(d, open+1) < len(d) && d[jsonscan.SkipWS(d, open+1)] == '}'
 	switch {
 	case afterRT >= 0:
 		out = append(out, d[:afterRT]...)

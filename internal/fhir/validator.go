@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"github.com/fhirlake/fhirlake/internal/jsonscan"
 	"strings"
 	"sync"
 
@@ -222,13 +223,13 @@ func (v *Validator) ValidateThen(resource []byte, level Level, use func(*fhirpat
 // top-level resourceType and id.
 func (v *Validator) minimal(d []byte) Result {
 	var res Result
-	i := skipWS(d, 0)
+	i := jsonscan.SkipWS(d, 0)
 	if i >= len(d) || d[i] != '{' {
 		res.Issues = []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: "the resource is not a JSON object"}}
 		return res
 	}
 	env, ok := scanEnvelope(d, i)
-	if ok && skipWS(d, env.end) != len(d) {
+	if ok && jsonscan.SkipWS(d, env.end) != len(d) {
 		ok = false
 	}
 	if !ok {
@@ -272,7 +273,7 @@ func decoded(raw []byte, esc bool) []byte {
 	if !esc {
 		return raw
 	}
-	return unescape(nil, raw)
+	return jsonscan.Unescape(nil, raw)
 }
 
 // envelopeID returns the top-level id and whether it is valid.

@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"bytes"
+	"github.com/fhirlake/fhirlake/internal/jsonscan"
 	"strconv"
 	"strings"
 
@@ -113,13 +114,13 @@ func (w *walker) run(d []byte, strict bool) Result {
 		w.built = true
 	}
 	var res Result
-	i := skipWS(d, 0)
+	i := jsonscan.SkipWS(d, 0)
 	if i >= len(d) || d[i] != '{' {
 		res.Issues = []Issue{{Severity: SeverityError, Code: "structure", Diagnostics: "the resource is not a JSON object"}}
 		return res
 	}
 	td, end := w.resource(i, frameTop, nil, &res)
-	if !w.failed && skipWS(d, end) != len(d) {
+	if !w.failed && jsonscan.SkipWS(d, end) != len(d) {
 		w.failed = true
 	}
 	if w.failed {
@@ -188,7 +189,7 @@ func (w *walker) add(code, diag, extra string) {
 
 // skip scans over a value the tables do not describe.
 func (w *walker) skip(i int) int {
-	end, ok := skipValue(w.d, i, w.depth)
+	end, ok := jsonscan.Skip(w.d, i, w.depth)
 	if !ok {
 		return w.fail()
 	}
@@ -202,15 +203,15 @@ func (w *walker) resource(i int, kind frameKind, e *elemDef, res *Result) (*type
 	// Fast path: resourceType is the first member, as every serializer writes it.
 	var rtRaw []byte
 	var rtEsc, rtOK, rtFound bool
-	j := skipWS(d, i+1)
+	j := jsonscan.SkipWS(d, i+1)
 	const rtKey = `"resourceType"`
 	if j+len(rtKey) < len(d) && string(d[j:j+len(rtKey)]) == rtKey {
-		k := skipWS(d, j+len(rtKey))
+		k := jsonscan.SkipWS(d, j+len(rtKey))
 		if k < len(d) && d[k] == ':' {
-			k = skipWS(d, k+1)
+			k = jsonscan.SkipWS(d, k+1)
 			rtFound = true
 			if k < len(d) && d[k] == '"' {
-				end, esc, ok := scanString(d, k)
+				end, esc, ok := jsonscan.String(d, k)
 				if !ok {
 					return nil, w.fail()
 				}
@@ -295,12 +296,12 @@ func (w *walker) object(i int, o *objState) int {
 	d := w.d
 	w.depth++
 	defer func() { w.depth-- }()
-	if w.depth > maxDepth {
+	if w.depth > jsonscan.MaxDepth {
 		return w.fail()
 	}
 	td := o.td
 	start := len(w.seen)
-	i = skipWS(d, i+1)
+	i = jsonscan.SkipWS(d, i+1)
 	if i < len(d) && d[i] == '}' {
 		n := len(w.issues)
 		w.add("invariant", "ele-1: an element must have a value or children (empty object)", "")
@@ -314,19 +315,19 @@ func (w *walker) object(i int, o *objState) int {
 		if i >= len(d) || d[i] != '"' {
 			return w.fail()
 		}
-		kEnd, kEsc, ok := scanString(d, i)
+		kEnd, kEsc, ok := jsonscan.String(d, i)
 		if !ok {
 			return w.fail()
 		}
 		key := d[i+1 : kEnd-1]
 		if kEsc {
-			key = unescape(nil, key)
+			key = jsonscan.Unescape(nil, key)
 		}
-		i = skipWS(d, kEnd)
+		i = jsonscan.SkipWS(d, kEnd)
 		if i >= len(d) || d[i] != ':' {
 			return w.fail()
 		}
-		i = skipWS(d, i+1)
+		i = jsonscan.SkipWS(d, i+1)
 		if i >= len(d) {
 			return w.fail()
 		}
@@ -347,7 +348,7 @@ func (w *walker) object(i int, o *objState) int {
 		if w.failed {
 			return i
 		}
-		i = skipWS(d, i)
+		i = jsonscan.SkipWS(d, i)
 		if i >= len(d) {
 			return w.fail()
 		}
@@ -358,7 +359,7 @@ func (w *walker) object(i int, o *objState) int {
 		if d[i] != ',' {
 			return w.fail()
 		}
-		i = skipWS(d, i+1)
+		i = jsonscan.SkipWS(d, i+1)
 	}
 	if w.failed {
 		return i
@@ -468,7 +469,7 @@ func (w *walker) member(i int, o *objState, packed uint32, start int) int {
 			w.add("structure", e.path+" has maximum cardinality * and must be a JSON array", "")
 			i = w.skip(i)
 		} else {
-			i = skipWS(d, i+1)
+			i = jsonscan.SkipWS(d, i+1)
 			if i < len(d) && d[i] == ']' {
 				w.add("value", "arrays must not be empty", "")
 			}
@@ -477,7 +478,7 @@ func (w *walker) member(i int, o *objState, packed uint32, start int) int {
 				w.path[len(w.path)-1].idx = n
 				if d[i] == 'n' {
 					var ok bool
-					if i, ok = scanLiteral(d, i, "null"); !ok {
+					if i, ok = jsonscan.Literal(d, i, "null"); !ok {
 						return w.fail()
 					}
 					if et.prim < primBoolean {
@@ -492,9 +493,9 @@ func (w *walker) member(i int, o *objState, packed uint32, start int) int {
 					i = w.item(i, o, e, et, under, &child)
 				}
 				n++
-				i = skipWS(d, i)
+				i = jsonscan.SkipWS(d, i)
 				if i < len(d) && d[i] == ',' {
-					i = skipWS(d, i+1)
+					i = jsonscan.SkipWS(d, i+1)
 					if i < len(d) && d[i] == ']' {
 						return w.fail()
 					}
@@ -615,7 +616,7 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 			w.add("structure", e.path+" is a "+et.code+" and must be a JSON number", "")
 			return w.skip(i)
 		}
-		end, ok := scanNumber(d, i)
+		end, ok := jsonscan.Number(d, i)
 		if !ok {
 			return w.fail()
 		}
@@ -640,13 +641,13 @@ func (w *walker) primitive(i int, o *objState, e *elemDef, et *elemType) int {
 		w.add("structure", e.path+" is a "+et.code+" and must be a JSON string", "")
 		return w.skip(i)
 	}
-	end, esc, ok := scanString(d, i)
+	end, esc, ok := jsonscan.String(d, i)
 	if !ok {
 		return w.fail()
 	}
 	s := d[i+1 : end-1]
 	if esc {
-		w.buf = unescape(w.buf[:0], s)
+		w.buf = jsonscan.Unescape(w.buf[:0], s)
 		s = w.buf
 	}
 	if w.build {

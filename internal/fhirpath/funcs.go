@@ -3,6 +3,7 @@ package fhirpath
 import (
 	"encoding/base64"
 	"encoding/hex"
+	"github.com/fhirlake/fhirlake/internal/jsonscan"
 	"html"
 	"math"
 	"regexp"
@@ -996,7 +997,7 @@ func fnString(ev *Evaluator, o *op, in coll, sc *scope) (coll, error) {
 		case "html":
 			return ev.push(strValue(html.UnescapeString(s))), nil
 		case "json":
-			return ev.push(strValue(string(unescape(nil, []byte(s))))), nil
+			return ev.push(strValue(string(jsonscan.Unescape(nil, []byte(s))))), nil
 		}
 		return nil, nil
 	}

@@ -2,12 +2,8 @@ package fhirpath
 
 import (
 	"errors"
-	"unicode/utf8"
+	"github.com/fhirlake/fhirlake/internal/jsonscan"
 )
-
-// maxDepth bounds the nesting that Parse follows, so that hostile input
-// cannot exhaust the stack.
-const maxDepth = 512
 
 var errSyntax = errors.New("fhirpath: the resource is not well-formed JSON")
 
@@ -66,7 +62,7 @@ func (p *reader) resourceType(i int) *Type {
 	s := p.s
 	i = p.ws(i + 1)
 	for i < len(s) && s[i] == '"' {
-		kEnd, esc, ok := scanString(s, i)
+		kEnd, esc, ok := jsonscan.String(s, i)
 		if !ok {
 			return nil
 		}
@@ -78,7 +74,7 @@ func (p *reader) resourceType(i int) *Type {
 		i = p.ws(i + 1)
 		if !esc && string(key) == "resourceType" {
 			if i < len(s) && s[i] == '"' {
-				vEnd, vEsc, ok := scanString(s, i)
+				vEnd, vEsc, ok := jsonscan.String(s, i)
 				if !ok || vEsc {
 					return nil
 				}
@@ -88,7 +84,7 @@ func (p *reader) resourceType(i int) *Type {
 			}
 			return nil
 		}
-		end, ok := skipValue(s, i, 1)
+		end, ok := jsonscan.Skip(s, i, 1)
 		if !ok {
 			return nil
 		}
@@ -105,7 +101,7 @@ func (p *reader) resourceType(i int) *Type {
 // all), into the open node, and returns the offset after it.
 func (p *reader) object(i int, t *Type, depth int) (int, bool) {
 	s := p.s
-	if depth > maxDepth {
+	if depth > jsonscan.MaxDepth {
 		return i, false
 	}
 	i = p.ws(i + 1)
@@ -116,13 +112,13 @@ func (p *reader) object(i int, t *Type, depth int) (int, bool) {
 		if i >= len(s) || s[i] != '"' {
 			return i, false
 		}
-		kEnd, esc, ok := scanString(s, i)
+		kEnd, esc, ok := jsonscan.String(s, i)
 		if !ok {
 			return i, false
 		}
 		key := s[i+1 : kEnd-1]
 		if esc {
-			key = unescape(nil, key)
+			key = jsonscan.Unescape(nil, key)
 		}
 		i = p.ws(kEnd)
 		if i >= len(s) || s[i] != ':' {
@@ -136,7 +132,7 @@ func (p *reader) object(i int, t *Type, depth int) (int, bool) {
 		}
 		switch {
 		case !known:
-			if i, ok = skipValue(s, i, depth); !ok {
+			if i, ok = jsonscan.Skip(s, i, depth); !ok {
 				return i, false
 			}
 		case i < len(s) && s[i] == '[':
@@ -185,7 +181,7 @@ func (p *reader) value(i int, k jsonKey, idx int, depth int) (int, bool) {
 	c := s[i]
 	if k.under || k.typ.Kind == KindNone {
 		if c != '{' {
-			return skipValue(s, i, depth)
+			return jsonscan.Skip(s, i, depth)
 		}
 		t := k.typ
 		walk := t
@@ -205,24 +201,24 @@ func (p *reader) value(i int, k jsonKey, idx int, depth int) (int, bool) {
 	}
 	switch {
 	case c == '"':
-		end, esc, ok := scanString(s, i)
+		end, esc, ok := jsonscan.String(s, i)
 		if !ok {
 			return end, false
 		}
 		if esc {
-			d.DecodedValue(k.elem, k.typ, idx, unescape(p.scratch[:0], s[i+1:end-1]))
+			d.DecodedValue(k.elem, k.typ, idx, jsonscan.Unescape(p.scratch[:0], s[i+1:end-1]))
 		} else {
 			d.Value(k.elem, k.typ, idx, i+1, end-1, true)
 		}
 		return end, true
 	case c == 't' || c == 'f' || c == '-' || c >= '0' && c <= '9':
-		end, ok := skipValue(s, i, depth)
+		end, ok := jsonscan.Skip(s, i, depth)
 		if ok {
 			d.Value(k.elem, k.typ, idx, i, end, false)
 		}
 		return end, ok
 	}
-	return skipValue(s, i, depth)
+	return jsonscan.Skip(s, i, depth)
 }
 
 // merge joins each _name node of object n with the value node of the same
@@ -345,244 +341,4 @@ func (d *Doc) merge(n NodeID, members []member) {
 	for _, c := range kids {
 		d.nodes[c].flags &^= flagPlaced
 	}
-}
-
-// The JSON scanner: small functions over a byte slice and an offset that
-// validate RFC 8259 syntax without building a tree. Each returns the offset
-// after what it scanned and false on a syntax error; none panics.
-
-func scanString(d []byte, i int) (end int, escaped, ok bool) {
-	i++
-	for i < len(d) {
-		c := d[i]
-		switch {
-		case c == '"':
-			return i + 1, escaped, true
-		case c == '\\':
-			escaped = true
-			if i+1 >= len(d) {
-				return i, escaped, false
-			}
-			switch d[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(d) || !isHex(d[i+2]) || !isHex(d[i+3]) || !isHex(d[i+4]) || !isHex(d[i+5]) {
-					return i, escaped, false
-				}
-				i += 6
-			default:
-				return i, escaped, false
-			}
-		case c < 0x20:
-			return i, escaped, false
-		case c < utf8.RuneSelf:
-			i++
-		default:
-			r, size := utf8.DecodeRune(d[i:])
-			if r == utf8.RuneError && size <= 1 {
-				return i, escaped, false
-			}
-			i += size
-		}
-	}
-	return i, escaped, false
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func scanNumber(d []byte, i int) (int, bool) {
-	if i < len(d) && d[i] == '-' {
-		i++
-	}
-	if i >= len(d) {
-		return i, false
-	}
-	switch {
-	case d[i] == '0':
-		i++
-	case d[i] >= '1' && d[i] <= '9':
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-	default:
-		return i, false
-	}
-	if i < len(d) && d[i] == '.' {
-		i++
-		start := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		start := i
-		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
-			i++
-		}
-		if i == start {
-			return i, false
-		}
-	}
-	return i, true
-}
-
-func skipWS(d []byte, i int) int {
-	for i < len(d) && (d[i] == ' ' || d[i] == '\n' || d[i] == '\r' || d[i] == '\t') {
-		i++
-	}
-	return i
-}
-
-// skipValue scans any JSON value starting at d[i].
-func skipValue(d []byte, i, depth int) (int, bool) {
-	if i >= len(d) {
-		return i, false
-	}
-	switch c := d[i]; c {
-	case '"':
-		end, _, ok := scanString(d, i)
-		return end, ok
-	case '{', '[':
-		if depth >= maxDepth {
-			return i, false
-		}
-		closer := byte('}')
-		if c == '[' {
-			closer = ']'
-		}
-		i = skipWS(d, i+1)
-		if i < len(d) && d[i] == closer {
-			return i + 1, true
-		}
-		for {
-			var ok bool
-			if c == '{' {
-				if i >= len(d) || d[i] != '"' {
-					return i, false
-				}
-				if i, _, ok = scanString(d, i); !ok {
-					return i, false
-				}
-				i = skipWS(d, i)
-				if i >= len(d) || d[i] != ':' {
-					return i, false
-				}
-				i = skipWS(d, i+1)
-			}
-			if i, ok = skipValue(d, i, depth+1); !ok {
-				return i, false
-			}
-			i = skipWS(d, i)
-			if i >= len(d) {
-				return i, false
-			}
-			if d[i] == closer {
-				return i + 1, true
-			}
-			if d[i] != ',' {
-				return i, false
-			}
-			i = skipWS(d, i+1)
-		}
-	case 't':
-		return lit(d, i, "true")
-	case 'f':
-		return lit(d, i, "false")
-	case 'n':
-		return lit(d, i, "null")
-	default:
-		if c == '-' || c >= '0' && c <= '9' {
-			return scanNumber(d, i)
-		}
-		return i, false
-	}
-}
-
-func lit(d []byte, i int, l string) (int, bool) {
-	if len(d)-i < len(l) || string(d[i:i+len(l)]) != l {
-		return i, false
-	}
-	return i + len(l), true
-}
-
-// unescape appends the decoded content of a scanned JSON string body to dst.
-func unescape(dst, s []byte) []byte {
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c != '\\' || i+1 >= len(s) {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		switch s[i+1] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, n := decodeU(s[i:])
-			dst = utf8.AppendRune(dst, r)
-			i += n
-			continue
-		default:
-			dst = append(dst, s[i+1])
-		}
-		i += 2
-	}
-	return dst
-}
-
-func decodeU(s []byte) (rune, int) {
-	r := hex4(s[2:])
-	if r < 0 {
-		return utf8.RuneError, 2
-	}
-	if r >= 0xD800 && r < 0xDC00 {
-		if len(s) >= 12 && s[6] == '\\' && s[7] == 'u' {
-			if r2 := hex4(s[8:]); r2 >= 0xDC00 && r2 < 0xE000 {
-				return (r-0xD800)<<10 + (r2 - 0xDC00) + 0x10000, 12
-			}
-		}
-		return utf8.RuneError, 6
-	}
-	if r >= 0xDC00 && r < 0xE000 {
-		return utf8.RuneError, 6
-	}
-	return r, 6
-}
-
-func hex4(s []byte) rune {
-	if len(s) < 4 {
-		return -1
-	}
-	var r rune
-	for _, c := range s[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			r = r<<4 | rune(c-'0')
-		case c >= 'a' && c <= 'f':
-			r = r<<4 | rune(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			r = r<<4 | rune(c-'A'+10)
-		default:
-			return -1
-		}
-	}
-	return r
 }

@@ -2,6 +2,7 @@ package fhirpath
 
 import (
 	"fmt"
+	"github.com/fhirlake/fhirlake/internal/jsonscan"
 	"strings"
 	"unicode/utf8"
 )
@@ -209,7 +210,7 @@ func quoted(src string, i int, q byte) (string, int, error) {
 			if i+6 > len(src) {
 				return "", i, &SyntaxError{i, "bad \\u escape"}
 			}
-			r := hex4([]byte(src[i+2 : i+6]))
+			r := jsonscan.Hex4([]byte(src[i+2 : i+6]))
 			if r < 0 {
 				return "", i, &SyntaxError{i, "bad \\u escape"}
 			}

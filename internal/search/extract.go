@@ -513,6 +513,3 @@ func splitReference(ref string) (typ, id string) {
 	}
 	return typ, id
 }
-
-// FormatNumber renders a float the way query values are written, for tests and messages.
-func FormatNumber(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }

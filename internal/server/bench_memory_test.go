@@ -57,12 +57,12 @@ func BenchmarkRequestMemory(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				p := startMemProc(b, bin[1], filepath.Join(tmp, fmt.Sprintf("%s-bomb-%d", bin[0], i)), nil)
 				start := processRSS(p.cmd.Process.Pid)
-				st, n := p.send(b, "POST", "Patient", []byte(bombPatient), "")
+				st, _ := p.send(b, "POST", "Patient", []byte(bombPatient), "")
 				if st != http.StatusCreated {
 					b.Fatalf("create: %d", st)
 				}
 				id := p.lastID
-				st, n = p.send(b, "PATCH", "Patient/"+id, bombOps(16), "application/json-patch+json")
+				st, n := p.send(b, "PATCH", "Patient/"+id, bombOps(16), "application/json-patch+json")
 				b.ReportMetric(float64(st), "status")
 				b.ReportMetric(float64(n)/(1<<20), "response-MiB")
 				b.ReportMetric(processRSS(p.cmd.Process.Pid)-start, "peakRSS-added-MiB")

@@ -80,28 +80,6 @@ func encodeChunk(offs []uint16) []byte {
 	return b
 }
 
-// chunkHas reports whether a chunk blob holds offset o.
-func chunkHas(b []byte, o uint16) bool {
-	if len(b) == bitmapBytes {
-		return b[o>>3]&(1<<(o&7)) != 0
-	}
-	n := len(b) / 2
-	lo, hi := 0, n
-	for lo < hi {
-		m := (lo + hi) / 2
-		v := binary.LittleEndian.Uint16(b[2*m:])
-		switch {
-		case v == o:
-			return true
-		case v < o:
-			lo = m + 1
-		default:
-			hi = m
-		}
-	}
-	return false
-}
-
 // unionChunks merges two chunk blobs (the upsert of a posting row).
 func unionChunks(a, b []byte) []byte {
 	x, y := decodeChunk(a), decodeChunk(b)

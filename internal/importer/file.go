@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fhirlake/fhirlake/internal/background"
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/fhirpath"
 	"github.com/fhirlake/fhirlake/internal/jobs"
@@ -220,7 +221,7 @@ func (r *run) stream(ctx context.Context, f inputFile) error {
 			defer workers.Done()
 			for c := range chunks {
 				select {
-				case results <- r.validate(c):
+				case results <- r.validate(pctx, c):
 				case <-pctx.Done():
 					return
 				}
@@ -252,7 +253,7 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 	// Chunks are small because each becomes one step of a commit, and the store may end a commit
 	// after any step to let a REST write in.
 	const slabSize = 128 << 10
-	const maxLines = 64
+	const maxLines = 16
 	br := bufio.NewReaderSize(src, 1<<20)
 	offset, lineNo := r.cp.Offset, r.cp.Line
 	seq := 0
@@ -355,7 +356,7 @@ func trimLine(b []byte, first bool) []byte {
 }
 
 // validate checks every line of a chunk.
-func (r *run) validate(c chunk) result {
+func (r *run) validate(ctx context.Context, c chunk) result {
 	res := result{seq: c.seq, endOffset: c.endOffset, endLine: c.endLine, rawPos: c.rawPos}
 	v := r.im.cfg.Validator
 	// A validator that reads the resource for its constraints (strict) hands it to the index
@@ -365,8 +366,10 @@ func (r *run) validate(c chunk) result {
 	var indexed bool
 	useDoc := func(d *fhirpath.Doc) { index, indexed = search.ExtractDoc(d), true }
 	for i, line := range c.lines {
-		// Validation keeps every core busy; yielding after each line lets the goroutines of REST
-		// requests run at once instead of at the next preemption (up to 10ms later).
+		// Validation keeps every core busy. It pauses while interactive requests are in flight,
+		// and yields after each line so that the goroutine of one that starts runs at once
+		// instead of at the next preemption (up to 10ms later).
+		r.im.cfg.Foreground.Wait(ctx)
 		runtime.Gosched()
 		var vr fhir.Result
 		index, indexed = nil, false
@@ -446,10 +449,13 @@ func (r *run) write(ctx context.Context, cancel context.CancelFunc, results <-ch
 	steps := make(chan store.ImportCommitParams, 1)
 	committed := make(chan error, 1)
 	go func() {
+		// The commits are SQLite work, mostly in cgo: a thread of low priority leaves the CPU to
+		// the threads that serve requests.
+		background.LowPriority()
 		var err error
 		for p := range steps {
 			if err == nil {
-				if _, err = r.im.cfg.Store.ImportCommit(ctx, p); err != nil {
+				if err = r.commitSteps(ctx, p); err != nil {
 					cancel()
 				} else {
 					r.im.cfg.Hook.At(jobs.PointImportCommitted)
@@ -464,6 +470,33 @@ func (r *run) write(ctx context.Context, cancel context.CancelFunc, results <-ch
 		return err
 	}
 	return werr
+}
+
+// interactiveWindow is how long after an interactive request began the committer keeps sending
+// steps one at a time.
+const interactiveWindow = time.Second
+
+// commitSteps commits the steps of p. While interactive requests come (one began within
+// interactiveWindow), it sends them to the store one at a time and starts none while a request
+// is in flight, so that a REST write finds the writer free or waits for one small step at most;
+// otherwise in one call, which the store may apply in one transaction.
+func (r *run) commitSteps(ctx context.Context, p store.ImportCommitParams) error {
+	fg := r.im.cfg.Foreground
+	if !fg.Recent(interactiveWindow) || len(p.Steps) == 0 {
+		_, err := r.im.cfg.Store.ImportCommit(ctx, p)
+		return err
+	}
+	steps := append([]store.ImportStep{{Writes: p.Writes, Reports: p.Reports, DeleteReports: p.DeleteReports,
+		Progress: p.Progress, Checkpoint: p.Checkpoint}}, p.Steps...)
+	for _, st := range steps {
+		fg.Wait(ctx)
+		one := p
+		one.Writes, one.Reports, one.DeleteReports, one.Progress, one.Checkpoint, one.Steps = st.Writes, st.Reports, st.DeleteReports, st.Progress, st.Checkpoint, nil
+		if _, err := r.im.cfg.Store.ImportCommit(ctx, one); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // gather reorders results and turns them into commit steps.

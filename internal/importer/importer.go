@@ -7,8 +7,12 @@
 // lines that describe them, the progress counters and the resume checkpoint (file, byte offset,
 // line) of the same input range, atomically. A run that dies resumes at the checkpoint and neither
 // loses nor repeats a line. Report objects are written out from the staged lines, idempotently.
-// Each chunk of at most 64 lines is one step, and a commit call carries up to BatchResources
+// Each chunk of at most 16 lines is one step, and a commit call carries up to BatchResources
 // resources of steps, which the store may commit apart to let REST writes in between them.
+//
+// Interactive requests go first (Config.Foreground): while one is in flight the validating
+// goroutines pause and no step is sent to the store, and while they keep coming steps go one per
+// call; commits run on an OS thread of low priority (background.LowPriority).
 // What is still staged at the end (the input listing) is dropped by the terminal write itself, so
 // a run that dies at any point before it ends exactly as an uninterrupted one.
 package importer
@@ -26,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fhirlake/fhirlake/internal/background"
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/fhirpath"
 	"github.com/fhirlake/fhirlake/internal/jobs"
@@ -75,6 +80,9 @@ type Config struct {
 	// ProgressLog is how often a running job logs its progress (counters and rate); 0 means
 	// never. Default 0.
 	ProgressLog time.Duration
+	// Foreground, when set, counts the interactive requests in flight; validating goroutines
+	// pause while any is (see background.Foreground.Wait). Default nil: they never pause.
+	Foreground *background.Foreground
 	// Hook, when set, is called at the import's phase boundaries (jobs.PointImport...). Default nil.
 	Hook   jobs.Hook
 	Logger *slog.Logger

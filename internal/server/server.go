@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/fhirlake/fhirlake/internal/awsjson"
+	"github.com/fhirlake/fhirlake/internal/background"
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/console"
 	"github.com/fhirlake/fhirlake/internal/controlplane"
@@ -194,9 +195,12 @@ func (s *Server) open(ctx context.Context) error {
 		objs = s.opts.wrapObjects(objs)
 	}
 	validator := fhir.NewValidator()
+	// Import workers step aside while interactive requests (the control plane, the FHIR API, the
+	// console's use of both) are in flight.
+	fg := &background.Foreground{}
 	imp := importer.New(importer.Config{Objects: objs, Store: mst, Validator: validator,
 		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, ProgressLog: cfg.ProgressLogInterval,
-		Hook: s.opts.hook, Logger: s.log})
+		Foreground: fg, Hook: s.opts.hook, Logger: s.log})
 	ecfg := jobs.Config{
 		Store: mst,
 		Workers: map[store.JobKind]jobs.Worker{
@@ -264,7 +268,8 @@ func (s *Server) open(ctx context.Context) error {
 	// The control plane's verifier reads no more than its router takes.
 	control := *verifier
 	control.MaxBody = min(cfg.MaxBodyBytes, awsjson.MaxBody)
-	mux.Handle("/", control.Middleware(s.control.Handler(), s.control.WriteError))
+	controlHandler := foreground(fg, s.control.Handler())
+	mux.Handle("/", control.Middleware(controlHandler, s.control.WriteError))
 	dopt := fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
 		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI, MaxBody: cfg.MaxBodyBytes, Budget: s.budget,
 		Deletes: mst, ConditionalDeleteMax: cfg.ConditionalDeleteMax}
@@ -272,9 +277,10 @@ func (s *Server) open(ctx context.Context) error {
 		dopt.Buckets = s.dir
 	}
 	data := fhirapi.New(mst, validator, dopt)
-	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
+	dataHandler := foreground(fg, data)
+	mux.Handle("/datastore/", verifier.Middleware(dataHandler, data.WriteError))
 	con := console.New(console.Options{
-		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleStorage(),
+		Credentials: creds, ControlPlane: controlHandler, FHIR: dataHandler, Objects: s.consoleStorage(),
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"), Logger: s.log,
 	})
 	mux.Handle("/console", con)
@@ -291,6 +297,14 @@ func (s *Server) open(ctx context.Context) error {
 		s.engine.Start(context.WithoutCancel(ctx))
 	}
 	return nil
+}
+
+// foreground marks the requests h serves as interactive work in flight (see background.Foreground).
+func foreground(fg *background.Foreground, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer fg.Begin()()
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ObjectsOf returns account's view of the embedded object folder (only the buckets it owns), for

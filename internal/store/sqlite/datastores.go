@@ -35,7 +35,7 @@ func (s *Store) DatastoreCreate(ctx context.Context, d store.Datastore, tags []s
 	var got store.Datastore
 	created := false
 	now := ms(time.Now())
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if d.ClientToken != "" {
 			row := tx.QueryRowContext(ctx, "SELECT "+datastoreCols+" FROM datastores WHERE account = ?2 AND region = ?3 AND client_token = ?4",
 				now, d.AccountID, d.Region, d.ClientToken)
@@ -135,7 +135,7 @@ func (s *Store) DatastoreList(ctx context.Context, p store.DatastoreListParams) 
 func (s *Store) DatastoreDelete(ctx context.Context, t store.Tenant, id string, readyAt time.Time) (store.Datastore, error) {
 	var got store.Datastore
 	now := ms(time.Now())
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		row := tx.QueryRowContext(ctx, "SELECT "+datastoreCols+" FROM datastores WHERE id = ?2 AND account = ?3 AND region = ?4",
 			now, id, t.AccountID, t.Region)
 		d, err := scanDatastore(row)
@@ -192,7 +192,7 @@ func (s *Store) DatastoreSetReady(ctx context.Context, id string, readyAt time.T
 func (s *Store) DatastoreAdvance(ctx context.Context, now time.Time) ([]store.Datastore, error) {
 	n := ms(now)
 	var activated []store.Datastore
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, "SELECT "+datastoreCols+" FROM datastores WHERE status = 'CREATING' AND ready_at <= ?1", n)
 		if err != nil {
 			return err
@@ -248,7 +248,7 @@ func (s *Store) DatastoreAdvance(ctx context.Context, now time.Time) ([]store.Da
 
 // TagsPut implements store.Store.
 func (s *Store) TagsPut(ctx context.Context, t store.Tenant, datastoreID string, tags []store.Tag) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		seq, err := tenantSeq(ctx, tx, t, datastoreID)
 		if err != nil {
 			return err
@@ -264,7 +264,7 @@ func (s *Store) TagsPut(ctx context.Context, t store.Tenant, datastoreID string,
 
 // TagsDelete implements store.Store.
 func (s *Store) TagsDelete(ctx context.Context, t store.Tenant, datastoreID string, keys []string) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		seq, err := tenantSeq(ctx, tx, t, datastoreID)
 		if err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 // ResourceErase implements store.Store.
 func (s *Store) ResourceErase(ctx context.Context, p store.EraseParams) (int64, error) {
 	var erased int64
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if p.JobID != "" {
 			if err := checkLease(ctx, tx, p.JobID, p.LeaseToken); err != nil {
 				return err

@@ -35,7 +35,7 @@ func scanJob(sc interface{ Scan(...any) error }) (store.Job, error) {
 func (s *Store) JobCreate(ctx context.Context, j store.Job) (store.Job, bool, error) {
 	var got store.Job
 	created := false
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		seq, dsStatus, err := dsState(ctx, tx, &j.Tenant, j.DatastoreID)
 		if err != nil {
 			return err
@@ -145,7 +145,7 @@ func (s *Store) JobClaim(ctx context.Context, p store.JobClaimParams) (store.Job
 	if err != nil {
 		return got, err
 	}
-	err = s.withTx(ctx, func(tx *sql.Tx) error {
+	err = s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		q := `SELECT j.seq FROM jobs j WHERE j.kind IN ` + inKinds + ` AND j.status IN ` + activeStatuses + `
 			AND NOT EXISTS (SELECT 1 FROM jobs e WHERE e.ds = j.ds AND e.kind = j.kind AND e.seq < j.seq AND e.status IN ` + activeStatuses + `)
 			AND (j.status IN ('SUBMITTED','QUEUED') OR j.lease_expires < ?)
@@ -199,7 +199,7 @@ func checkLease(ctx context.Context, tx *sql.Tx, id, token string) error {
 
 // JobProgress implements store.Store.
 func (s *Store) JobProgress(ctx context.Context, p store.JobProgressParams) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := checkLease(ctx, tx, p.ID, p.LeaseToken); err != nil {
 			return err
 		}
@@ -218,7 +218,7 @@ func nilIfEmpty(b []byte) any {
 
 // JobFinish implements store.Store.
 func (s *Store) JobFinish(ctx context.Context, p store.JobFinishParams) error {
-	return s.withTx(ctx, func(tx *sql.Tx) error {
+	return s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := checkLease(ctx, tx, p.ID, p.LeaseToken); err != nil {
 			return err
 		}
@@ -244,7 +244,7 @@ func (s *Store) JobReleaseAll(ctx context.Context) error {
 func (s *Store) JobSetStatus(ctx context.Context, t store.Tenant, datastoreID string, kind store.JobKind, id string,
 	from []store.JobStatus, to store.JobStatus) (store.Job, error) {
 	var got store.Job
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		row := tx.QueryRowContext(ctx, "SELECT "+jobCols+jobFrom+
 			"WHERE j.id = ? AND j.kind = ? AND d.id = ? AND d.account = ? AND d.region = ?",
 			id, string(kind), datastoreID, t.AccountID, t.Region)

@@ -250,7 +250,7 @@ func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []
 		return nil, nil
 	}
 	s.gate.noteREST()
-	err := s.withTx(ctx, func(tx *sql.Tx) error {
+	err := s.withTx(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		w, err := s.newTxWriter(ctx, tx, datastoreID)
 		if err != nil {
 			return err
@@ -282,7 +282,7 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 		var results []store.ResourceWriteResult
 		applied := 0
 		published := func() {}
-		err := s.writeTx(ctx, false, func(tx *sql.Tx) error {
+		err := s.writeTx(ctx, bulk, func(ctx context.Context, tx *sql.Tx) error {
 			results, applied = nil, 0
 			if err := checkLease(ctx, tx, p.JobID, p.LeaseToken); err != nil {
 				return err

@@ -8,13 +8,17 @@
 // It is meant for one process: the caller holds the data directory lock (see Open) and may therefore
 // drop every job lease at start-up. Several nodes sharing one database need a server backend.
 //
-// The WAL is bounded. A checkpointer copies it back into the database file every 250 ms without
-// blocking anyone, but that never empties it while readers keep older snapshots open, which with
-// readers running back to back is always. So a commit that leaves the -wal file larger than the
-// limit (64 MiB by default, WithWALLimit) is followed, before its call returns, by a TRUNCATE
-// checkpoint: it holds writes, waits up to a second for readers of older snapshots to finish, and
-// empties the file. The file thus stays under the limit plus one transaction; a reader that holds
-// one snapshot for longer than a second postpones the truncation to a later commit.
+// The WAL is bounded, by a checkpointer goroutine and off the writers' path. Every 250 ms it
+// copies the WAL back into the database file without blocking anyone, but that never empties it
+// while readers keep older snapshots open, which with readers running back to back is always. So
+// a commit that leaves the -wal file larger than the limit (64 MiB by default, WithWALLimit) wakes
+// the checkpointer, which holds back import commits (REST and control-plane writes go on), copies
+// the WAL, then takes the writer for a RESTART checkpoint: it waits up to a second for readers of
+// older snapshots to finish and makes the next commit write from the start of the file again, which
+// then shrinks it to the limit. The file thus stays under the limit plus one import transaction and
+// the interactive writes of one checkpoint; a reader that holds one snapshot for longer than a
+// second postpones the restart to a later commit. The file is reused, not emptied: writing into
+// blocks the file already has costs a commit about a third less than growing it again.
 //
 // The search index is written in the transaction of the resources it describes. String, date,
 // number and uri entries are one row each; token and reference entries are posting lists (one
@@ -57,10 +61,12 @@ type Store struct {
 	ckpt     *sql.DB // the checkpointer's connection
 	walPath  string
 	walLimit int64
-	// truncating is set while a commit truncates the WAL (see boundWAL).
-	truncating atomic.Bool
-	stop       chan struct{}
-	done       chan struct{}
+	// walFull wakes the checkpointer when a commit left the WAL over the limit.
+	walFull chan struct{}
+	// commits counts write commits (see boundWAL).
+	commits atomic.Uint64
+	stop    chan struct{}
+	done    chan struct{}
 	// params caches search parameter keys for the writer (see index.go).
 	params paramCache
 	gate   writeGate
@@ -86,8 +92,8 @@ func WithWALLimit(bytes int64) Option {
 // Open opens (creating if needed) the database file at path and applies pending migrations.
 // path ":memory:" is not supported (readers and writer must share the file); use a temp file.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	s := &Store{walPath: path + "-wal", walLimit: DefaultWALLimit, stop: make(chan struct{}), done: make(chan struct{}),
-		stmts: map[string]*sql.Stmt{}}
+	s := &Store{walPath: path + "-wal", walLimit: DefaultWALLimit, walFull: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}), stmts: map[string]*sql.Stmt{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -152,13 +158,18 @@ func openDB(dsn string) *sql.DB { return sql.OpenDB(connector{dsn}) }
 const (
 	// checkpointInterval is how often the WAL is copied back into the database file.
 	checkpointInterval = 250 * time.Millisecond
-	// truncateWait is how long a TRUNCATE checkpoint waits for readers of older snapshots (and
-	// so holds writes) before it gives up until a later commit.
-	truncateWait = time.Second
+	// restartWait is how long a RESTART checkpoint waits for readers of older snapshots (and so
+	// holds writes) before it gives up until a later commit.
+	restartWait = time.Second
+	// restartRetry is the pause between attempts of a RESTART checkpoint that readers block.
+	restartRetry = 100 * time.Microsecond
+	// restartCopies is how many times boundWAL copies interactive writes made during its last
+	// copy outside the writer before it lets the RESTART copy them.
+	restartCopies = 1
 )
 
 // checkpointer copies the WAL into the database file on its own connection, so writes pay for
-// checkpoints (and their fsyncs) only in the rare truncation of boundWAL; it exits when Close is
+// checkpoints (and their fsyncs) only while it restarts the WAL (boundWAL); it exits when Close is
 // called.
 func (s *Store) checkpointer() {
 	defer close(s.done)
@@ -169,38 +180,103 @@ func (s *Store) checkpointer() {
 		case <-s.stop:
 			return
 		case <-t.C:
+		case <-s.walFull:
+		}
+		if s.walOver() {
+			s.boundWAL()
+			continue
 		}
 		s.ckpt.Exec("PRAGMA wal_checkpoint(PASSIVE)")
 	}
 }
 
-// boundWAL truncates the WAL if it passed the limit; every write calls it after its commit. The
-// TRUNCATE checkpoint runs on the writer's connection, so it takes its turn among writes rather
-// than competing with them for SQLite's write lock, and most of the WAL is already copied by
-// the checkpointer. A failed truncation (a reader held its snapshot too long) is retried by the
-// next commit.
-func (s *Store) boundWAL(ctx context.Context) {
-	if fi, err := os.Stat(s.walPath); err != nil || fi.Size() <= s.walLimit {
+// walOver reports whether the -wal file is larger than the limit.
+func (s *Store) walOver() bool {
+	fi, err := os.Stat(s.walPath)
+	return err == nil && fi.Size() > s.walLimit
+}
+
+// committed is called after every write commit: it wakes the checkpointer when the WAL passed
+// the limit, and holds back interactive writers as well when they outpace the checkpointer.
+func (s *Store) committed() {
+	s.commits.Add(1)
+	fi, err := os.Stat(s.walPath)
+	if err != nil || fi.Size() <= s.walLimit {
 		return
 	}
-	if !s.truncating.CompareAndSwap(false, true) {
-		return // another commit is truncating it
+	select {
+	case s.walFull <- struct{}{}:
+	default:
 	}
-	defer s.truncating.Store(false)
-	ctx = context.WithoutCancel(ctx)
+	if fi.Size() > s.walLimit+s.walLimit/2 {
+		s.gate.raiseHold(maintenance)
+	}
+}
+
+// boundWAL brings the WAL back under the limit. Import commits wait meanwhile, so that the file
+// does not grow by more than one of them, and interactive writers do not, unless they take the
+// file half the limit beyond it: PASSIVE checkpoints copy the WAL without holding the writer, and
+// the writer is taken, before any waiting writer, only for the RESTART checkpoint once one of
+// those copied everything. With nothing left to copy, the RESTART syncs nothing and only waits for
+// readers of older snapshots; the fsyncs of the copy stay outside the writer. A failed restart (a
+// reader held its snapshot too long) is retried at the next commit or tick.
+func (s *Store) boundWAL() {
+	s.gate.holdBelow(interactive)
+	defer s.gate.holdBelow(bulk)
+	ctx := context.Background()
+	for attempt := 0; ; attempt++ {
+		before := s.commits.Load()
+		s.ckpt.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+		if err := s.gate.enter(ctx, maintenance); err != nil {
+			return
+		}
+		// Interactive writes that committed during the copy are copied by another PASSIVE
+		// checkpoint, outside the writer, once; then by the RESTART itself.
+		if s.commits.Load() != before && attempt < restartCopies {
+			s.gate.leave()
+			continue
+		}
+		s.restartWAL(ctx)
+		s.gate.leave()
+		return
+	}
+}
+
+// restartWAL runs a RESTART checkpoint on the writer's connection, which the caller holds.
+func (s *Store) restartWAL(ctx context.Context) {
 	c, err := s.w.Conn(ctx)
 	if err != nil {
 		return
 	}
 	defer c.Close()
-	if fi, err := os.Stat(s.walPath); err != nil || fi.Size() <= s.walLimit {
-		return // truncated while this call waited for the connection
-	}
-	if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout=%d", truncateWait.Milliseconds())); err != nil {
+	// SQLite's busy handler sleeps 1, 2, 5, 10 ms... between attempts; readers are shorter than
+	// that, so retry at a finer grain instead.
+	if _, err := c.ExecContext(ctx, "PRAGMA busy_timeout=0"); err != nil {
 		return
 	}
 	defer c.ExecContext(ctx, "PRAGMA busy_timeout=10000") // as in Open's DSN
-	c.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)")
+	for deadline := time.Now().Add(restartWait); ; {
+		var busy, frames, copied int
+		if err := c.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied); err != nil {
+			return
+		}
+		if busy == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(restartRetry)
+	}
+	// The next commit writes from the start of the file and shrinks it to the limit
+	// (journal_size_limit). Make that commit now, one page, so that the file is back under the
+	// limit at once rather than at the next write.
+	if s.walOver() {
+		var v int
+		if c.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v) == nil {
+			c.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version=%d", v))
+		}
+	}
 }
 
 // Close stops the checkpointer and closes the connection pools; the last connection to close
@@ -278,14 +354,46 @@ func fromMS(v int64) time.Time {
 	return time.UnixMilli(v).UTC()
 }
 
-// writeGate hands the one write connection to one writer at a time, interactive writers (REST
-// writes, the control plane) before bulk ones (import commits) that wait, so that a REST write
-// waits for at most the one import commit in progress.
+// priority orders the writers at the write gate, lowest first.
+type priority int
+
+const (
+	bulk        priority = iota // import commits
+	interactive                 // REST writes, the control plane
+	maintenance                 // the checkpointer's WAL restart
+)
+
+// writeGate hands the one write connection to one writer at a time, a waiting writer of a higher
+// priority before one of a lower (each in arrival order), so that a REST write waits for at most
+// the one import commit in progress. Writers below the hold level wait even when the connection
+// is free (see Store.boundWAL).
 type writeGate struct {
-	mu           sync.Mutex
-	busy         bool
-	urgent, bulk []chan struct{} // waiters in arrival order
-	lastREST     time.Time       // when a REST resource write last asked for the connection
+	mu       sync.Mutex
+	busy     bool
+	hold     priority // writers below it wait
+	bounding bool     // boundWAL holds writers back; raiseHold may hold more
+	waiting  [maintenance + 1][]chan struct{}
+	lastREST time.Time // when a REST resource write last asked for the connection
+}
+
+// holdBelow holds back the writers below p (bulk: none), for boundWAL: the holds it and raiseHold
+// set last until it calls holdBelow(bulk).
+func (g *writeGate) holdBelow(p priority) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.hold, g.bounding = p, p > bulk
+	if !g.busy {
+		g.handOver()
+	}
+}
+
+// raiseHold holds back the writers below p while boundWAL runs (it does nothing otherwise).
+func (g *writeGate) raiseHold(p priority) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.bounding && p > g.hold {
+		g.hold = p
+	}
 }
 
 // interactiveWindow is how long after a REST resource write bulk writers keep their transactions
@@ -302,18 +410,15 @@ func (g *writeGate) noteREST() {
 }
 
 // enter waits for the connection; a nil error means the caller holds it until leave.
-func (g *writeGate) enter(ctx context.Context, urgent bool) error {
+func (g *writeGate) enter(ctx context.Context, p priority) error {
 	g.mu.Lock()
-	if !g.busy {
+	if !g.busy && p >= g.hold {
 		g.busy = true
 		g.mu.Unlock()
 		return nil
 	}
 	ch := make(chan struct{})
-	q := &g.bulk
-	if urgent {
-		q = &g.urgent
-	}
+	q := &g.waiting[p]
 	*q = append(*q, ch)
 	g.mu.Unlock()
 	select {
@@ -333,20 +438,27 @@ func (g *writeGate) enter(ctx context.Context, urgent bool) error {
 	}
 }
 
-// urgentWaiting reports whether an interactive writer waits for the connection, and whether a
-// REST resource write asked for it within interactiveWindow.
+// urgentWaiting reports whether a writer above bulk waits for the connection, and whether a REST
+// resource write asked for it within interactiveWindow.
 func (g *writeGate) urgentWaiting() (waiting, recent bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(g.urgent) > 0, time.Since(g.lastREST) < interactiveWindow
+	return len(g.waiting[interactive])+len(g.waiting[maintenance]) > 0, time.Since(g.lastREST) < interactiveWindow
 }
 
 // leave hands the connection to the next waiter.
 func (g *writeGate) leave() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for _, q := range []*[]chan struct{}{&g.urgent, &g.bulk} {
-		if len(*q) > 0 {
+	g.handOver()
+}
+
+// handOver gives the connection to the next waiter that may have it, or marks it free; g.mu is
+// held.
+func (g *writeGate) handOver() {
+	g.busy = true
+	for p := maintenance; p >= g.hold; p-- {
+		if q := &g.waiting[p]; len(*q) > 0 {
 			next := (*q)[0]
 			*q = (*q)[1:]
 			close(next)
@@ -382,30 +494,34 @@ func (s *Store) warmStatements(ctx context.Context) error {
 	return nil
 }
 
-// withTx runs fn in a write transaction of an interactive writer and keeps the WAL bounded after
-// it commits.
-func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	return s.writeTx(ctx, true, fn)
+// withTx runs fn in a write transaction of an interactive writer.
+func (s *Store) withTx(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	return s.writeTx(ctx, interactive, fn)
 }
 
-// writeTx runs fn in a write transaction once the write gate lets it in.
-func (s *Store) writeTx(ctx context.Context, urgent bool, fn func(tx *sql.Tx) error) error {
-	if err := s.gate.enter(ctx, urgent); err != nil {
+// writeTx runs fn in a write transaction once the write gate lets it in. ctx bounds the wait at
+// the gate; once in, the transaction runs to its end whatever becomes of ctx (fn gets ctx without
+// its cancellation), because a write transaction is short and because the driver runs every
+// statement of a cancellable context in a goroutine of its own, which costs the writer a goroutine
+// switch per statement.
+func (s *Store) writeTx(ctx context.Context, p priority, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if err := s.gate.enter(ctx, p); err != nil {
 		return err
 	}
 	defer s.gate.leave()
+	ctx = context.WithoutCancel(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return classify(fmt.Errorf("begin: %w", err))
 	}
-	if err := fn(tx); err != nil {
+	if err := fn(ctx, tx); err != nil {
 		tx.Rollback()
 		return classify(err)
 	}
 	if err := tx.Commit(); err != nil {
 		return classify(fmt.Errorf("commit: %w", err))
 	}
-	s.boundWAL(ctx)
+	s.committed()
 	return nil
 }
 

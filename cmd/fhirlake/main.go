@@ -29,11 +29,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fhirlake/fhirlake/internal/background"
 	"github.com/fhirlake/fhirlake/internal/config"
 	"github.com/fhirlake/fhirlake/internal/server"
 )
 
 func main() {
+	background.SetProcs()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	code := cli(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -82,6 +83,8 @@ type Server struct {
 	control *controlplane.Service
 	metrics *metrics.Metrics
 	handler http.Handler
+	// fg counts the requests in flight on the service port, for the import workers to step aside.
+	fg      *background.Foreground
 	budget  *bodyBudget
 	lock    *os.File
 	closers []func() error
@@ -195,12 +198,11 @@ func (s *Server) open(ctx context.Context) error {
 		objs = s.opts.wrapObjects(objs)
 	}
 	validator := fhir.NewValidator()
-	// Import workers step aside while interactive requests (the control plane, the FHIR API, the
-	// console's use of both) are in flight.
-	fg := &background.Foreground{}
+	// Import workers step aside while requests are in flight on the service port (see serve).
+	s.fg = &background.Foreground{}
 	imp := importer.New(importer.Config{Objects: objs, Store: mst, Validator: validator,
 		Parallelism: cfg.ImportParallelism, MaxFiles: cfg.MaxImportFiles, ProgressLog: cfg.ProgressLogInterval,
-		Foreground: fg, Hook: s.opts.hook, Logger: s.log})
+		Foreground: s.fg, Hook: s.opts.hook, Logger: s.log})
 	ecfg := jobs.Config{
 		Store: mst,
 		Workers: map[store.JobKind]jobs.Worker{
@@ -268,8 +270,7 @@ func (s *Server) open(ctx context.Context) error {
 	// The control plane's verifier reads no more than its router takes.
 	control := *verifier
 	control.MaxBody = min(cfg.MaxBodyBytes, awsjson.MaxBody)
-	controlHandler := foreground(fg, s.control.Handler())
-	mux.Handle("/", control.Middleware(controlHandler, s.control.WriteError))
+	mux.Handle("/", control.Middleware(s.control.Handler(), s.control.WriteError))
 	dopt := fhirapi.Options{PublicURL: cfg.PublicURL, Logger: s.log,
 		Exports: mst, Notify: s.engine.Notify, ExportS3URI: cfg.ExportS3URI, MaxBody: cfg.MaxBodyBytes, Budget: s.budget,
 		Deletes: mst, ConditionalDeleteMax: cfg.ConditionalDeleteMax}
@@ -277,10 +278,9 @@ func (s *Server) open(ctx context.Context) error {
 		dopt.Buckets = s.dir
 	}
 	data := fhirapi.New(mst, validator, dopt)
-	dataHandler := foreground(fg, data)
-	mux.Handle("/datastore/", verifier.Middleware(dataHandler, data.WriteError))
+	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
 	con := console.New(console.Options{
-		Credentials: creds, ControlPlane: controlHandler, FHIR: dataHandler, Objects: s.consoleStorage(),
+		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleStorage(),
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"), Logger: s.log,
 	})
 	mux.Handle("/console", con)
@@ -299,12 +299,31 @@ func (s *Server) open(ctx context.Context) error {
 	return nil
 }
 
-// foreground marks the requests h serves as interactive work in flight (see background.Foreground).
-func foreground(fg *background.Foreground, h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer fg.Begin()()
-		h.ServeHTTP(w, r)
-	})
+// inFlight returns an http.Server.ConnState hook that counts in fg every request from the end of
+// its headers to the end of its response's write (a connection is active from the one to the
+// other, idle between requests), so that the import steps aside for the signature check and for
+// the sending of the response as well as for the handler.
+func inFlight(fg *background.Foreground) func(net.Conn, http.ConnState) {
+	if fg == nil {
+		return nil
+	}
+	var mu sync.Mutex
+	active := map[net.Conn]func(){}
+	return func(c net.Conn, st http.ConnState) {
+		mu.Lock()
+		defer mu.Unlock()
+		end, ok := active[c]
+		if st == http.StateActive {
+			if !ok {
+				active[c] = fg.Begin()
+			}
+			return
+		}
+		if ok {
+			end()
+			delete(active, c)
+		}
+	}
 }
 
 // ObjectsOf returns account's view of the embedded object folder (only the buckets it owns), for
@@ -385,7 +404,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // Headers must arrive within ReadHeaderTimeout and an idle keep-alive connection is closed after
 // IdleTimeout; bodies and responses are bounded by the minimum rate of slowClients.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	return s.serve(ctx, ln, s.handler)
+	return s.serve(ctx, ln, s.handler, s.fg)
 }
 
 // ServeMetrics serves only /metrics on ln (Config.MetricsListen) until ctx ends: without
@@ -393,7 +412,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) ServeMetrics(ctx context.Context, ln net.Listener) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler(s.cfg.MetricsToken))
-	return s.serve(ctx, ln, mux)
+	return s.serve(ctx, ln, mux, nil)
 }
 
 // metricsOnServicePort is /metrics on Listen: absent when MetricsListen is set, behind the token
@@ -410,9 +429,9 @@ func (s *Server) metricsOnServicePort() http.Handler {
 	})
 }
 
-func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+func (s *Server) serve(ctx context.Context, ln net.Listener, h http.Handler, fg *background.Foreground) error {
 	hs := &http.Server{Handler: h, ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, IdleTimeout: s.cfg.IdleTimeout,
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn), ConnState: inFlight(fg)}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/fhirlake/fhirlake/internal/background"
 )
 
 // DatabaseURLEnv names the environment variable that points tests at a PostgreSQL server, e.g.
@@ -39,9 +41,10 @@ var cluster struct {
 	err  error
 }
 
-// Main runs the tests of a package that uses Postgres and then stops the server it started, if
-// any. Use it as: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
+// Main runs the tests of a package with the service's GOMAXPROCS (background.SetProcs), and then
+// stops the PostgreSQL server it started, if any. Use it as: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
 func Main(m *testing.M) int {
+	background.SetProcs() // as the service does
 	code := m.Run()
 	if cluster.srv != nil {
 		cluster.srv.remove()

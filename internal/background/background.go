@@ -29,8 +29,8 @@ type Foreground struct {
 	// turnEnds is until when (unix nanoseconds) background work runs without waiting, after a
 	// wait that reached MaxPause.
 	turnEnds atomic.Int64
-	// last is when (unix nanoseconds) the last request began.
-	last atomic.Int64
+	// lastWrite is when (unix nanoseconds) a resource write last began (NoteWrite).
+	lastWrite atomic.Int64
 }
 
 // The defaults of MaxPause and Turn: under a steady stream of requests, background work gets half
@@ -45,7 +45,6 @@ func (f *Foreground) Begin() (end func()) {
 	if f == nil {
 		return func() {}
 	}
-	f.last.Store(time.Now().UnixNano())
 	if f.n.Add(1) == 1 {
 		f.mu.Lock()
 		if f.idle == nil {
@@ -73,9 +72,18 @@ func (f *Foreground) end() {
 // Busy reports whether an interactive request is in flight.
 func (f *Foreground) Busy() bool { return f != nil && f.n.Load() > 0 }
 
-// Recent reports whether an interactive request is in flight or began within the last d.
-func (f *Foreground) Recent(d time.Duration) bool {
-	return f.Busy() || f != nil && time.Now().UnixNano()-f.last.Load() < int64(d)
+// NoteWrite records that an interactive request that writes resources began. Such requests are
+// the ones background work makes room for between its own writes (see RecentWrite); reads,
+// control-plane calls and job status polls only pause it while they are in flight.
+func (f *Foreground) NoteWrite() {
+	if f != nil {
+		f.lastWrite.Store(time.Now().UnixNano())
+	}
+}
+
+// RecentWrite reports whether a resource write (NoteWrite) began within the last d.
+func (f *Foreground) RecentWrite(d time.Duration) bool {
+	return f != nil && time.Now().UnixNano()-f.lastWrite.Load() < int64(d)
 }
 
 // Wait returns at once when no interactive request is in flight; otherwise it waits until none

@@ -23,14 +23,17 @@ func TestForegroundWait(t *testing.T) {
 	if d := time.Since(start); d > slow {
 		t.Errorf("Wait with no request in flight took %v", d)
 	}
-	if f.Busy() || f.Recent(time.Minute) {
-		t.Error("a new Foreground is busy or recent")
+	if f.Busy() || f.RecentWrite(time.Minute) {
+		t.Error("a new Foreground is busy or has a recent write")
 	}
 
 	// A request in flight holds Wait until it ends.
 	end := f.Begin()
-	if !f.Busy() || !f.Recent(time.Minute) {
-		t.Fatal("Busy or Recent is false with a request in flight")
+	if !f.Busy() {
+		t.Fatal("Busy is false with a request in flight")
+	}
+	if f.RecentWrite(time.Minute) {
+		t.Error("a request that writes nothing counts as a write")
 	}
 	var ended atomic.Bool
 	released := make(chan bool)
@@ -48,8 +51,9 @@ func TestForegroundWait(t *testing.T) {
 	if f.Busy() {
 		t.Error("busy after the request ended")
 	}
-	if !f.Recent(time.Minute) || f.Recent(0) {
-		t.Error("Recent does not follow the last request's start")
+	f.NoteWrite()
+	if !f.RecentWrite(time.Minute) || f.RecentWrite(0) {
+		t.Error("RecentWrite does not follow the last write's start")
 	}
 
 	// A request that lasts holds Wait for MaxPause, and then background work has its turn.
@@ -82,7 +86,8 @@ func TestForegroundNil(t *testing.T) {
 	var f *Foreground
 	f.Begin()()
 	f.Wait(context.Background())
-	if f.Busy() || f.Recent(time.Hour) {
+	f.NoteWrite()
+	if f.Busy() || f.RecentWrite(time.Hour) {
 		t.Error("a nil Foreground is busy")
 	}
 }

@@ -472,17 +472,19 @@ func (r *run) write(ctx context.Context, cancel context.CancelFunc, results <-ch
 	return werr
 }
 
-// interactiveWindow is how long after an interactive request began the committer keeps sending
+// interactiveWindow is how long after a REST resource write began the committer keeps sending
 // steps one at a time.
 const interactiveWindow = time.Second
 
-// commitSteps commits the steps of p. While interactive requests come (one began within
-// interactiveWindow), it sends them to the store one at a time and starts none while a request
-// is in flight, so that a REST write finds the writer free or waits for one small step at most;
-// otherwise in one call, which the store may apply in one transaction.
+// commitSteps commits the steps of p. While REST resource writes come (one began within
+// interactiveWindow, Foreground.NoteWrite), it sends them to the store one at a time and starts
+// none while a request is in flight, so that a REST write finds the writer free or waits for one
+// small step at most; otherwise in one call, which the store may apply in one transaction (other
+// requests, such as the job status polls of the client, do not make the import commit step by
+// step: that costs it CPU and WAL).
 func (r *run) commitSteps(ctx context.Context, p store.ImportCommitParams) error {
 	fg := r.im.cfg.Foreground
-	if !fg.Recent(interactiveWindow) || len(p.Steps) == 0 {
+	if !fg.RecentWrite(interactiveWindow) || len(p.Steps) == 0 {
 		_, err := r.im.cfg.Store.ImportCommit(ctx, p)
 		return err
 	}

@@ -11,8 +11,8 @@
 // resources of steps, which the store may commit apart to let REST writes in between them.
 //
 // Interactive requests go first (Config.Foreground): while one is in flight the validating
-// goroutines pause and no step is sent to the store, and while they keep coming steps go one per
-// call; commits run on an OS thread of low priority (background.LowPriority).
+// goroutines pause and no step is sent to the store, and while REST resource writes keep coming
+// steps go one per call; commits run on an OS thread of low priority (background.LowPriority).
 // What is still staged at the end (the input listing) is dropped by the terminal write itself, so
 // a run that dies at any point before it ends exactly as an uninterrupted one.
 package importer
@@ -80,8 +80,10 @@ type Config struct {
 	// ProgressLog is how often a running job logs its progress (counters and rate); 0 means
 	// never. Default 0.
 	ProgressLog time.Duration
-	// Foreground, when set, counts the interactive requests in flight; validating goroutines
-	// pause while any is (see background.Foreground.Wait). Default nil: they never pause.
+	// Foreground, when set, counts the interactive requests in flight and notes REST resource
+	// writes: validating goroutines and the committer pause while a request is in flight (see
+	// background.Foreground.Wait), and steps are committed one per call while writes come.
+	// Default nil: they never pause.
 	Foreground *background.Foreground
 	// Hook, when set, is called at the import's phase boundaries (jobs.PointImport...). Default nil.
 	Hook   jobs.Hook

@@ -278,7 +278,7 @@ func (s *Server) open(ctx context.Context) error {
 		dopt.Buckets = s.dir
 	}
 	data := fhirapi.New(mst, validator, dopt)
-	mux.Handle("/datastore/", verifier.Middleware(data, data.WriteError))
+	mux.Handle("/datastore/", verifier.Middleware(noteWrites(s.fg, data), data.WriteError))
 	con := console.New(console.Options{
 		Credentials: creds, ControlPlane: s.control.Handler(), FHIR: data, Objects: s.consoleStorage(),
 		SecureCookies: strings.HasPrefix(cfg.PublicURL, "https://"), Logger: s.log,
@@ -324,6 +324,17 @@ func inFlight(fg *background.Foreground) func(net.Conn, http.ConnState) {
 			delete(active, c)
 		}
 	}
+}
+
+// noteWrites tells fg of the requests of the FHIR API that may write resources (any method but GET
+// and HEAD), for the import to commit step by step while they come (see importer.Config.Foreground).
+func noteWrites(fg *background.Foreground, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			fg.NoteWrite()
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // ObjectsOf returns account's view of the embedded object folder (only the buckets it owns), for

@@ -258,7 +258,10 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 	offset, lineNo := r.cp.Offset, r.cp.Line
 	seq := 0
 	cur := chunk{seq: seq}
+	// Lines are copied into slabs, which consecutive chunks share: a chunk of short lines takes
+	// only the bytes it holds.
 	slab := make([]byte, 0, slabSize)
+	curBytes := 0 // bytes of the lines of cur
 	// flush sends the current chunk, which ends at file offset end after line endLine.
 	flush := func(end, endLine int64) error {
 		cur.endOffset, cur.endLine, cur.rawPos = end, endLine, counter.n
@@ -268,8 +271,7 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 			return ctx.Err()
 		}
 		seq++
-		cur = chunk{seq: seq}
-		slab = make([]byte, 0, slabSize)
+		cur, curBytes = chunk{seq: seq}, 0
 		return nil
 	}
 	var big []byte
@@ -321,17 +323,18 @@ func (r *run) read(ctx context.Context, src io.Reader, counter *countingReader, 
 			case tooLong:
 				cur.tooLong = append(cur.tooLong, lineNo)
 			case len(content) > 0:
-				if len(slab)+len(content) > cap(slab) && len(cur.lines) > 0 {
+				if curBytes+len(content) > slabSize && len(cur.lines) > 0 {
 					// The chunk ends before this line, which starts the next one.
 					if ferr := flush(lineStart, prevLine); ferr != nil {
 						return ferr
 					}
 				}
 				if len(content) > cap(slab)-len(slab) {
-					slab = make([]byte, 0, len(content))
+					slab = make([]byte, 0, max(slabSize, len(content)))
 				}
 				start := len(slab)
 				slab = append(slab, content...)
+				curBytes += len(content)
 				cur.lines = append(cur.lines, slab[start:len(slab):len(slab)])
 				cur.lineNos = append(cur.lineNos, lineNo)
 			}

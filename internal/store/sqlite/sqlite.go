@@ -17,8 +17,8 @@
 // older snapshots to finish and makes the next commit write from the start of the file again, which
 // then shrinks it to the limit. The file thus stays under the limit plus one import transaction and
 // the interactive writes of one checkpoint; a reader that holds one snapshot for longer than a
-// second postpones the restart to a later commit. The file is reused, not emptied: writing into
-// blocks the file already has costs a commit about a third less than growing it again.
+// second postpones the restart to a later commit. The file is reused, not emptied, so commits
+// write into blocks the file already has instead of growing it again.
 //
 // The search index is written in the transaction of the resources it describes. String, date,
 // number and uri entries are one row each; token and reference entries are posting lists (one

@@ -1,0 +1,140 @@
+package importer_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fhirlake/fhirlake/internal/background"
+	"github.com/fhirlake/fhirlake/internal/fhir"
+	"github.com/fhirlake/fhirlake/internal/importer"
+	"github.com/fhirlake/fhirlake/internal/jobs"
+	"github.com/fhirlake/fhirlake/internal/s3io"
+	"github.com/fhirlake/fhirlake/internal/store"
+	"github.com/fhirlake/fhirlake/internal/store/sqlite"
+)
+
+// stepCounter is the importer's store, counting the commit calls that carry resources by whether
+// they carry several steps.
+type stepCounter struct {
+	*sqlite.Store
+	mu                sync.Mutex
+	single, multiStep int
+}
+
+func (s *stepCounter) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([]store.ResourceWriteResult, error) {
+	n := len(p.Writes)
+	for _, st := range p.Steps {
+		n += len(st.Writes)
+	}
+	if n > 0 {
+		s.mu.Lock()
+		if len(p.Steps) > 0 {
+			s.multiStep++
+		} else {
+			s.single++
+		}
+		s.mu.Unlock()
+	}
+	return s.Store.ImportCommit(ctx, p)
+}
+
+// TestCommitsFollowWrites: an import commits many steps per call, but one step per call while
+// REST resource writes come (Foreground.NoteWrite), and requests that write nothing do not make
+// it do so; either way it imports every resource once.
+func TestCommitsFollowWrites(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name   string
+		writes bool
+	}{{"reads", false}, {"writes", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			dir := t.TempDir()
+			db, err := sqlite.Open(ctx, filepath.Join(dir, "fhirlake.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			folder, err := s3io.NewDir(dir, "000000000000")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer folder.Close()
+			for _, b := range []string{"fhir-in", "fhir-out"} {
+				if err := folder.As("000000000000").CreateBucket(b, "us-east-1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			const n = 2000
+			var in strings.Builder
+			for i := 0; i < n; i++ {
+				fmt.Fprintf(&in, `{"resourceType":"Patient","id":"p%d"}`+"\n", i)
+			}
+			os.WriteFile(filepath.Join(dir, "fhir-in", "Patient.ndjson"), []byte(in.String()), 0o644)
+			tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
+			if _, _, err := db.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil, 0); err != nil {
+				t.Fatal(err)
+			}
+			params, _ := json.Marshal(jobs.ImportParams{InputS3URI: "s3://fhir-in/", OutputS3URI: "s3://fhir-out/", ValidationLevel: "minimal"})
+			if _, _, err := db.JobCreate(ctx, store.Job{Tenant: tn, ID: "j1", Kind: store.JobImport, DatastoreID: "ds", SubmitTime: time.Now(), Params: params}); err != nil {
+				t.Fatal(err)
+			}
+			// Short requests all along the import, writes or not.
+			fg := &background.Foreground{}
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				for {
+					select {
+					case <-stop:
+						return
+					case <-time.After(2 * time.Millisecond):
+					}
+					end := fg.Begin()
+					if c.writes {
+						fg.NoteWrite()
+					}
+					time.Sleep(100 * time.Microsecond)
+					end()
+				}
+			}()
+			counter := &stepCounter{Store: db}
+			e := jobs.New(jobs.Config{Store: db, Owner: "test", Lease: 3 * time.Second, Poll: 10 * time.Millisecond,
+				Workers: map[store.JobKind]jobs.Worker{store.JobImport: importer.New(importer.Config{Objects: folder.Guard(), Store: counter,
+					Validator: fhir.NewValidator(), BatchResources: 500, CommitInterval: time.Hour, Foreground: fg})}})
+			e.Start(ctx)
+			defer e.Stop()
+			var j store.Job
+			for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+				if j, err = db.JobGet(ctx, tn, "ds", store.JobImport, "j1"); err != nil || j.Status.Terminal() || time.Now().After(deadline) {
+					break
+				}
+			}
+			var p jobs.ImportProgress
+			json.Unmarshal(j.Progress, &p)
+			if j.Status != store.JobCompleted || p.ResourcesImported != n {
+				t.Fatalf("job = %s %q, %+v; want COMPLETED with %d resources", j.Status, j.Message, p, n)
+			}
+			if counts, err := db.ResourceCount(ctx, "ds"); err != nil || counts["Patient"] != n {
+				t.Errorf("stored %v (%v), want %d", counts, err, n)
+			}
+			counter.mu.Lock()
+			defer counter.mu.Unlock()
+			t.Logf("commit calls: %d of one step, %d of several", counter.single, counter.multiStep)
+			if c.writes && (counter.multiStep != 0 || counter.single < n/16) {
+				t.Errorf("while writes come: %d calls of one step and %d of several, want %d or more and none", counter.single, counter.multiStep, n/16)
+			}
+			if !c.writes && counter.multiStep == 0 {
+				t.Errorf("with requests that write nothing: no call of several steps (%d of one)", counter.single)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -79,5 +80,83 @@ func TestImportYieldsToRESTWrite(t *testing.T) {
 	j, err := s.JobGet(ctx, tn, "ds", store.JobImport, "j")
 	if err != nil || string(j.Checkpoint) != `{"line":2}` {
 		t.Errorf("final checkpoint = %s, %v", j.Checkpoint, err)
+	}
+}
+
+// TestImportStepYieldsMidway: a REST write that arrives while an import transaction is still
+// writing the resources of its first step gets the writer before that step commits (the import
+// transaction rolls back and applies the step again afterwards, once).
+func TestImportStepYieldsMidway(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "fhirlake.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
+	now := time.Now()
+	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4", CreatedAt: now}, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.JobCreate(ctx, store.Job{Tenant: tn, ID: "j", Kind: store.JobImport, DatastoreID: "ds", SubmitTime: now, Params: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	claim, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One step long enough to be caught while it writes.
+	const n = 3000
+	writes := make([]store.ResourceWrite, n)
+	for i := range writes {
+		writes[i] = store.ResourceWrite{Type: "Observation", ID: fmt.Sprintf("o%d", i),
+			Body: []byte(`{"resourceType":"Observation","status":"final"}`)}
+	}
+	type done struct {
+		res []store.ResourceWriteResult
+		err error
+	}
+	imported := make(chan done, 1)
+	go func() {
+		res, err := s.ImportCommit(ctx, store.ImportCommitParams{JobID: "j", LeaseToken: claim.LeaseToken, DatastoreID: "ds", Now: now,
+			Writes: writes, Checkpoint: []byte(`{"line":3000}`)})
+		imported <- done{res, err}
+	}()
+	for {
+		s.gate.mu.Lock()
+		busy := s.gate.busy
+		s.gate.mu.Unlock()
+		if busy {
+			break
+		}
+		runtime.Gosched()
+	}
+	if _, err := s.ResourceWrite(ctx, "ds", []store.ResourceWrite{{Type: "Patient", ID: "rest", Body: []byte(`{}`)}}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	counts, err := s.ResourceCount(ctx, "ds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := <-imported
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if counts["Observation"] != 0 || counts["Patient"] != 1 {
+		t.Errorf("when the REST write returned: %v, want the Patient and none of the import's step", counts)
+	}
+	if len(d.res) != n {
+		t.Fatalf("%d results, want %d", len(d.res), n)
+	}
+	for i, r := range d.res {
+		if !r.Created || r.Version != 1 {
+			t.Fatalf("result %d = %+v, want created at version 1", i, r)
+		}
+	}
+	if counts, err := s.ResourceCount(ctx, "ds"); err != nil || counts["Observation"] != n {
+		t.Errorf("after the import: %v, %v", counts, err)
+	}
+	if j, err := s.JobGet(ctx, tn, "ds", store.JobImport, "j"); err != nil || string(j.Checkpoint) != `{"line":3000}` {
+		t.Errorf("checkpoint = %s, %v", j.Checkpoint, err)
 	}
 }

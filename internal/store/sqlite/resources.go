@@ -223,9 +223,18 @@ func (s *Store) newTxWriter(ctx context.Context, tx *sql.Tx, datastoreID string)
 }
 
 func (w *txWriter) write(ctx context.Context, writes []store.ResourceWrite, now time.Time) ([]store.ResourceWriteResult, error) {
+	return w.writeUnless(ctx, writes, now, nil)
+}
+
+// writeUnless is write that gives up with errYield before any resource for which yield (when
+// not nil) returns true.
+func (w *txWriter) writeUnless(ctx context.Context, writes []store.ResourceWrite, now time.Time, yield func() bool) ([]store.ResourceWriteResult, error) {
 	out := make([]store.ResourceWriteResult, len(writes))
 	n := ms(now)
 	for i, wr := range writes {
+		if yield != nil && yield() {
+			return nil, errYield
+		}
 		var err error
 		if out[i], err = w.st.write(ctx, w.ds, wr, n); err != nil {
 			return nil, err
@@ -268,16 +277,23 @@ func (s *Store) ResourceWrite(ctx context.Context, datastoreID string, writes []
 	return out, err
 }
 
+// errYield ends an import transaction that gives the writer up to an interactive writer.
+var errYield = errors.New("import transaction yields to an interactive writer")
+
 // ImportCommit implements store.Store. Steps are applied in one transaction until a REST write
 // waits for the writer; then the transaction commits the steps applied so far and the rest follow
 // in a new one. While REST writes keep coming (one asked for the writer within the last second)
 // every step is its own transaction, so that a REST write waits for at most one small step, not
 // for the index flush and commit of many: the import is slower while it shares the writer, and
-// batches its posting-list work again once the REST writes stop.
+// batches its posting-list work again once the REST writes stop. A transaction whose first step
+// is still writing its resources when an interactive writer arrives rolls back and lets it in
+// (the writer's work on that step is lost, a fraction of a millisecond); the step is then
+// applied again, and that second time runs to its end, so that the import always progresses.
 func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([]store.ResourceWriteResult, error) {
 	steps := append([]store.ImportStep{{Writes: p.Writes, Reports: p.Reports, DeleteReports: p.DeleteReports,
 		Progress: p.Progress, Checkpoint: p.Checkpoint}}, p.Steps...)
 	var out []store.ResourceWriteResult
+	yielded := false // the transaction of steps[0] yielded once
 	for len(steps) > 0 {
 		var results []store.ResourceWriteResult
 		applied := 0
@@ -306,7 +322,11 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 							return err
 						}
 					}
-					if res, err = w.write(ctx, st.Writes, p.Now); err != nil {
+					var yield func() bool
+					if applied == 0 && !yielded {
+						yield = s.gate.interactiveWaiting
+					}
+					if res, err = w.writeUnless(ctx, st.Writes, p.Now, yield); err != nil {
 						return err
 					}
 				}
@@ -356,12 +376,17 @@ func (s *Store) ImportCommit(ctx context.Context, p store.ImportCommitParams) ([
 				lease_expires = ? WHERE id = ?`, nilIfEmpty(progress), nilIfEmpty(checkpoint), ms(p.LeaseExpires), p.JobID)
 			return err
 		})
+		if errors.Is(err, errYield) {
+			yielded = true
+			continue
+		}
 		if err != nil {
 			return out, err
 		}
 		published()
 		out = append(out, results...)
 		steps = steps[applied:]
+		yielded = false
 	}
 	return out, nil
 }

@@ -446,6 +446,12 @@ func (g *writeGate) urgentWaiting() (waiting, recent bool) {
 	return len(g.waiting[interactive])+len(g.waiting[maintenance]) > 0, time.Since(g.lastREST) < interactiveWindow
 }
 
+// interactiveWaiting reports whether a writer above bulk waits for the connection.
+func (g *writeGate) interactiveWaiting() bool {
+	waiting, _ := g.urgentWaiting()
+	return waiting
+}
+
 // leave hands the connection to the next waiter.
 func (g *writeGate) leave() {
 	g.mu.Lock()

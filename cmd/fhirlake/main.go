@@ -29,13 +29,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fhirlake/fhirlake/internal/background"
 	"github.com/fhirlake/fhirlake/internal/config"
+	"github.com/fhirlake/fhirlake/internal/goruntime"
 	"github.com/fhirlake/fhirlake/internal/server"
 )
 
 func main() {
-	background.SetProcs()
+	goruntime.Configure()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	code := cli(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -21,7 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/fhirlake/fhirlake/internal/background"
+	"github.com/fhirlake/fhirlake/internal/goruntime"
 )
 
 // DatabaseURLEnv names the environment variable that points tests at a PostgreSQL server, e.g.
@@ -41,10 +41,10 @@ var cluster struct {
 	err  error
 }
 
-// Main runs the tests of a package with the service's GOMAXPROCS (background.SetProcs), and then
+// Main runs the tests of a package with the service's runtime settings (goruntime.Configure), and then
 // stops the PostgreSQL server it started, if any. Use it as: func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }.
 func Main(m *testing.M) int {
-	background.SetProcs() // as the service does
+	goruntime.Configure() // as the service does
 	code := m.Run()
 	if cluster.srv != nil {
 		cluster.srv.remove()

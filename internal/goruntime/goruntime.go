@@ -20,10 +20,11 @@ const CgoProcs = 2
 // environment variable is set, and returns the value in effect. Call it once, at the start of
 // the process, before anything runs in parallel; a second call changes nothing.
 //
-// The garbage collector keeps the runtime's pacing: a soft memory limit (GOGC 400, GOMEMLIMIT
-// 160–256 MiB) took 12–18% off an import's CPU time, but a process whose live heap outgrows the
-// limit collects all the time (a benchmark that holds 250 MB of input in memory ran 3–5× slower),
-// and without a limit a larger GOGC took the import's peak RSS past 400 MiB.
+// The garbage collector keeps the runtime's pacing: a larger GOGC under a soft memory limit (GOGC
+// 300–400, GOMEMLIMIT 200–256 MiB) took 7–18% off an import's CPU time, but a process whose live
+// heap outgrows the limit collects all the time (with 160 MiB, a benchmark that holds 250 MB of
+// input in memory ran 3–5× slower), and without a limit GOGC 200 took the import's peak RSS past
+// 400 MiB.
 func Configure() int {
 	if os.Getenv("GOMAXPROCS") == "" {
 		runtime.SetDefaultGOMAXPROCS()

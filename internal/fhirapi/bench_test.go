@@ -475,8 +475,7 @@ func writeCopies(b *testing.B, lines [][]byte, types []string, dir string, from,
 // 180k and of the 1.8M-into-1.8M import and their ratio (the goal is at least 0.8), the same in
 // CPU time per resource (cpu-first/grown: the first phase's CPU per resource over the grown
 // one's, so that 0.8 means the same), the database size, and read and search latencies at 3.6M
-// resources. It needs about 15 GB of temporary disk
-// and several minutes:
+// resources. It needs about 15 GB of temporary disk and several minutes:
 //
 //	go test ./internal/fhirapi -run XXX -bench ImportGrowth -benchtime 1x -timeout 60m
 func BenchmarkImportGrowth(b *testing.B) {

@@ -89,6 +89,9 @@ func TestCommitsFollowWrites(t *testing.T) {
 			}
 			// Short requests all along the import, writes or not.
 			fg := &background.Foreground{}
+			if c.writes {
+				fg.NoteWrite() // before the import starts, which commits its first batch at once
+			}
 			stop := make(chan struct{})
 			defer close(stop)
 			go func() {

@@ -2,11 +2,6 @@ package importer_test
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +10,6 @@ import (
 	"github.com/fhirlake/fhirlake/internal/fhir"
 	"github.com/fhirlake/fhirlake/internal/importer"
 	"github.com/fhirlake/fhirlake/internal/jobs"
-	"github.com/fhirlake/fhirlake/internal/s3io"
 	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/store/sqlite"
 )
@@ -57,36 +51,8 @@ func TestCommitsFollowWrites(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
-			dir := t.TempDir()
-			db, err := sqlite.Open(ctx, filepath.Join(dir, "fhirlake.db"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer db.Close()
-			folder, err := s3io.NewDir(dir, "000000000000")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer folder.Close()
-			for _, b := range []string{"fhir-in", "fhir-out"} {
-				if err := folder.As("000000000000").CreateBucket(b, "us-east-1"); err != nil {
-					t.Fatal(err)
-				}
-			}
 			const n = 2000
-			var in strings.Builder
-			for i := 0; i < n; i++ {
-				fmt.Fprintf(&in, `{"resourceType":"Patient","id":"p%d"}`+"\n", i)
-			}
-			os.WriteFile(filepath.Join(dir, "fhir-in", "Patient.ndjson"), []byte(in.String()), 0o644)
-			tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
-			if _, _, err := db.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4"}, nil, 0); err != nil {
-				t.Fatal(err)
-			}
-			params, _ := json.Marshal(jobs.ImportParams{InputS3URI: "s3://fhir-in/", OutputS3URI: "s3://fhir-out/", ValidationLevel: "minimal"})
-			if _, _, err := db.JobCreate(ctx, store.Job{Tenant: tn, ID: "j1", Kind: store.JobImport, DatastoreID: "ds", SubmitTime: time.Now(), Params: params}); err != nil {
-				t.Fatal(err)
-			}
+			f := newFixture(t, n)
 			// Short requests all along the import, writes or not.
 			fg := &background.Foreground{}
 			if c.writes {
@@ -109,25 +75,18 @@ func TestCommitsFollowWrites(t *testing.T) {
 					end()
 				}
 			}()
-			counter := &stepCounter{Store: db}
-			e := jobs.New(jobs.Config{Store: db, Owner: "test", Lease: 3 * time.Second, Poll: 10 * time.Millisecond,
-				Workers: map[store.JobKind]jobs.Worker{store.JobImport: importer.New(importer.Config{Objects: folder.Guard(), Store: counter,
+			counter := &stepCounter{Store: f.db}
+			e := jobs.New(jobs.Config{Store: f.db, Owner: "test", Lease: 3 * time.Second, Poll: 10 * time.Millisecond,
+				Workers: map[store.JobKind]jobs.Worker{store.JobImport: importer.New(importer.Config{Objects: f.folder.Guard(), Store: counter,
 					Validator: fhir.NewValidator(), BatchResources: 500, CommitInterval: time.Hour, Foreground: fg})}})
 			e.Start(ctx)
 			defer e.Stop()
-			var j store.Job
-			for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
-				if j, err = db.JobGet(ctx, tn, "ds", store.JobImport, "j1"); err != nil || j.Status.Terminal() || time.Now().After(deadline) {
-					break
-				}
-			}
-			var p jobs.ImportProgress
-			json.Unmarshal(j.Progress, &p)
+			j, p := f.wait(t)
 			if j.Status != store.JobCompleted || p.ResourcesImported != n {
 				t.Fatalf("job = %s %q, %+v; want COMPLETED with %d resources", j.Status, j.Message, p, n)
 			}
-			if counts, err := db.ResourceCount(ctx, "ds"); err != nil || counts["Patient"] != n {
-				t.Errorf("stored %v (%v), want %d", counts, err, n)
+			if got := f.stored(t); got != n {
+				t.Errorf("stored %d Patients, want %d", got, n)
 			}
 			counter.mu.Lock()
 			defer counter.mu.Unlock()

@@ -18,23 +18,8 @@ import (
 // committed before it.
 func TestImportYieldsToRESTWrite(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "fhirlake.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
+	s, tn, claim := claimedImport(t)
 	now := time.Now()
-	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4", CreatedAt: now}, nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.JobCreate(ctx, store.Job{Tenant: tn, ID: "j", Kind: store.JobImport, DatastoreID: "ds", SubmitTime: now, Params: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	claim, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rest := make(chan error, 1)
 	var seenBySecond error = errors.New("second step did not run")
 	var checkpointSeen string
@@ -88,23 +73,8 @@ func TestImportYieldsToRESTWrite(t *testing.T) {
 // transaction rolls back and applies the step again afterwards, once).
 func TestImportStepYieldsMidway(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "fhirlake.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
+	s, tn, claim := claimedImport(t)
 	now := time.Now()
-	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4", CreatedAt: now}, nil, 0); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.JobCreate(ctx, store.Job{Tenant: tn, ID: "j", Kind: store.JobImport, DatastoreID: "ds", SubmitTime: now, Params: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	claim, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// One step long enough to be caught while it writes.
 	const n = 3000
 	writes := make([]store.ResourceWrite, n)
@@ -159,4 +129,28 @@ func TestImportStepYieldsMidway(t *testing.T) {
 	if j, err := s.JobGet(ctx, tn, "ds", store.JobImport, "j"); err != nil || string(j.Checkpoint) != `{"line":3000}` {
 		t.Errorf("checkpoint = %s, %v", j.Checkpoint, err)
 	}
+}
+
+// claimedImport opens a store with data store "ds" and import job "j", claimed by owner "w".
+func claimedImport(t *testing.T) (*Store, store.Tenant, store.Job) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "fhirlake.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	tn := store.Tenant{AccountID: "000000000000", Region: "us-east-1"}
+	now := time.Now()
+	if _, _, err := s.DatastoreCreate(ctx, store.Datastore{Tenant: tn, ID: "ds", Status: store.DatastoreActive, TypeVersion: "R4", CreatedAt: now}, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.JobCreate(ctx, store.Job{Tenant: tn, ID: "j", Kind: store.JobImport, DatastoreID: "ds", SubmitTime: now, Params: []byte(`{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	claim, err := s.JobClaim(ctx, store.JobClaimParams{Kinds: []store.JobKind{store.JobImport}, Owner: "w", Now: now, Lease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, tn, claim
 }

@@ -1,9 +1,9 @@
 // Package background lets work that nobody waits for (the workers of import jobs) run beside
-// interactive requests without slowing them: Foreground counts the requests in flight, so that
-// a background loop can step aside while any runs (Wait), and notes the ones that write
-// resources (NoteWrite, RecentWrite), and LowPriority moves a goroutine whose work is mostly outside Go (SQLite, through cgo) to an OS
-// thread of its own with a lower scheduling priority, so that the threads serving requests get the
-// CPU first. It owns no goroutines.
+// interactive requests without slowing them. Foreground counts the requests in flight, so that a
+// background loop can step aside while any runs (Wait), and notes the ones that write resources
+// (NoteWrite, RecentWrite). LowPriority moves a goroutine whose work is mostly outside Go
+// (SQLite, through cgo) to an OS thread of its own with a lower scheduling priority, so that the
+// threads serving requests get the CPU first. It owns no goroutines.
 package background
 
 import (

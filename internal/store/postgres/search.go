@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/fhirlake/fhirlake/internal/store"
+	"github.com/fhirlake/fhirlake/internal/store/sqlcond"
 )
 
 // maxIncluded caps the resources that _include and _revinclude add to one page.
@@ -423,7 +424,7 @@ func (p *searchPlan) predicate(b *sqlBuilder, typ, a string, pr store.SearchPred
 			b.w(boolSQL(!pr.Missing))
 			return nil
 		}
-		return dateCond(b, pr, a+".updated", a+".updated")
+		return sqlcond.Date(b.w, pr, a+".updated", a+".updated", "?::bigint")
 	}
 	param, err := p.param(typ, pr.Param)
 	if err != nil {
@@ -549,23 +550,23 @@ func (p *searchPlan) valueCond(b *sqlBuilder, pr store.SearchPredicate) error {
 		case store.OpExact:
 			b.w("x.exact = ?", pr.Value)
 		case store.OpContains:
-			b.w(`x.value LIKE ? ESCAPE '\'`, "%"+likeEscape(pr.Value)+"%")
+			b.w(`x.value LIKE ? ESCAPE '\'`, "%"+sqlcond.LikeEscape(pr.Value)+"%")
 		case store.OpText:
 			// Every word starts a word of the value.
 			for i, word := range strings.Fields(pr.Value) {
 				if i > 0 {
 					b.w(" AND ")
 				}
-				w := likeEscape(word)
+				w := sqlcond.LikeEscape(word)
 				b.w(`(x.value LIKE ? ESCAPE '\' OR x.value LIKE ? ESCAPE '\')`, w+"%", "% "+w+"%")
 			}
 		default:
 			b.w("x.value >= ? AND x.value < ?", pr.Value, pr.Value+prefixEnd)
 		}
 	case store.IndexDate:
-		return dateCond(b, pr, "x.lo", "x.hi")
+		return sqlcond.Date(b.w, pr, "x.lo", "x.hi", "?::bigint")
 	case store.IndexNumber, store.IndexQuantity:
-		if err := numberCond(b, pr); err != nil {
+		if err := sqlcond.Number(b.w, pr, "x.lo", "x.hi", "?::float8"); err != nil {
 			return err
 		}
 		if pr.Kind == store.IndexQuantity {
@@ -594,70 +595,6 @@ func (p *searchPlan) valueCond(b *sqlBuilder, pr store.SearchPredicate) error {
 		return fmt.Errorf("search parameter %s: unknown kind: %w", pr.Param, store.ErrBadQuery)
 	}
 	return nil
-}
-
-// dateCond compares the inclusive range [lo, hi] of a row with the predicate's range [Low, High]
-// by the FHIR R4 prefix rules.
-func dateCond(b *sqlBuilder, p store.SearchPredicate, lo, hi string) error {
-	eq := fmt.Sprintf("(%s >= ?::bigint AND %s <= ?::bigint)", lo, hi)
-	// The bounds "lo <= High" (eq, le) and "hi >= Low" (ge) follow from lo <= hi; they are
-	// written out so that the lo and hi indexes can be used.
-	switch p.Op {
-	case store.OpEq:
-		b.w(lo+" <= ?::bigint AND "+eq, p.High, p.Low, p.High)
-	case store.OpNe:
-		b.w("NOT "+eq, p.Low, p.High)
-	case store.OpGt:
-		b.w(hi+" > ?::bigint", p.High)
-	case store.OpLt:
-		b.w(lo+" < ?::bigint", p.Low)
-	case store.OpGe:
-		b.w(hi+" >= ?::bigint AND ("+hi+" > ?::bigint OR "+eq+")", p.Low, p.High, p.Low, p.High)
-	case store.OpLe:
-		b.w(lo+" <= ?::bigint AND ("+lo+" < ?::bigint OR "+eq+")", p.High, p.Low, p.Low, p.High)
-	case store.OpSa:
-		b.w(lo+" > ?::bigint", p.High)
-	case store.OpEb:
-		b.w(hi+" < ?::bigint", p.Low)
-	case store.OpAp:
-		b.w(lo+" <= ?::bigint AND "+hi+" >= ?::bigint", p.High, p.Low)
-	default:
-		return fmt.Errorf("date comparison %d: %w", p.Op, store.ErrBadQuery)
-	}
-	return nil
-}
-
-// numberCond compares a row's [lo, hi] with the predicate's value Num and its precision range
-// [NumLow, NumHigh).
-func numberCond(b *sqlBuilder, p store.SearchPredicate) error {
-	switch p.Op {
-	case store.OpEq:
-		b.w("(x.lo >= ?::float8 AND x.hi < ?::float8)", p.NumLow, p.NumHigh)
-	case store.OpNe:
-		b.w("NOT (x.lo >= ?::float8 AND x.hi < ?::float8)", p.NumLow, p.NumHigh)
-	case store.OpGt:
-		b.w("x.hi > ?::float8", p.Num)
-	case store.OpLt:
-		b.w("x.lo < ?::float8", p.Num)
-	case store.OpGe:
-		b.w("x.hi >= ?::float8", p.Num)
-	case store.OpLe:
-		b.w("x.lo <= ?::float8", p.Num)
-	case store.OpSa:
-		b.w("x.lo > ?::float8", p.Num)
-	case store.OpEb:
-		b.w("x.hi < ?::float8", p.Num)
-	case store.OpAp:
-		b.w("x.lo <= ?::float8 AND x.hi >= ?::float8", p.NumHigh, p.NumLow)
-	default:
-		return fmt.Errorf("number comparison %d: %w", p.Op, store.ErrBadQuery)
-	}
-	return nil
-}
-
-func likeEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
 }
 
 // includes loads the resources that _include and _revinclude add to a page, without duplicates

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fhirlake/fhirlake/internal/store"
+	"github.com/fhirlake/fhirlake/internal/store/sqlcond"
 )
 
 // maxIncluded caps the resources that _include and _revinclude add to one page.
@@ -571,7 +572,7 @@ func predicate(b *sqlBuilder, ds int64, typ, a string, p store.SearchPredicate) 
 			b.w(boolSQL(!p.Missing))
 			return nil
 		}
-		return dateCond(b, p, a+".updated", a+".updated")
+		return sqlcond.Date(b.w, p, a+".updated", a+".updated", "?")
 	}
 	if _, ok := postTable(p.Kind); ok {
 		return postedPredicate(b, ds, typ, a, p)
@@ -657,14 +658,14 @@ func valueCond(b *sqlBuilder, ds int64, p store.SearchPredicate) error {
 		case store.OpExact:
 			b.w("x.exact = ?", p.Value)
 		case store.OpContains:
-			b.w("x.value LIKE ? ESCAPE '\\'", "%"+likeEscape(p.Value)+"%")
+			b.w("x.value LIKE ? ESCAPE '\\'", "%"+sqlcond.LikeEscape(p.Value)+"%")
 		case store.OpText:
 			// Every word starts a word of the value.
 			for i, word := range strings.Fields(p.Value) {
 				if i > 0 {
 					b.w(" AND ")
 				}
-				w := likeEscape(word)
+				w := sqlcond.LikeEscape(word)
 				b.w("(x.value LIKE ? ESCAPE '\\' OR x.value LIKE ? ESCAPE '\\')", w+"%", "% "+w+"%")
 			}
 		default:
@@ -703,9 +704,9 @@ func valueCond(b *sqlBuilder, ds int64, p store.SearchPredicate) error {
 			b.w(" AND x.ref_type = ?", p.RefType)
 		}
 	case store.IndexDate:
-		return dateCond(b, p, "x.lo", "x.hi")
+		return sqlcond.Date(b.w, p, "x.lo", "x.hi", "?")
 	case store.IndexNumber, store.IndexQuantity:
-		if err := numberCond(b, p); err != nil {
+		if err := sqlcond.Number(b.w, p, "x.lo", "x.hi", "?"); err != nil {
 			return err
 		}
 		if p.Kind == store.IndexQuantity {
@@ -737,70 +738,6 @@ func valueCond(b *sqlBuilder, ds int64, p store.SearchPredicate) error {
 		return fmt.Errorf("search parameter %s: unknown kind: %w", p.Param, store.ErrBadQuery)
 	}
 	return nil
-}
-
-// dateCond compares the inclusive range [lo, hi] of a row with the predicate's range [Low, High]
-// by the FHIR R4 prefix rules.
-func dateCond(b *sqlBuilder, p store.SearchPredicate, lo, hi string) error {
-	eq := fmt.Sprintf("(%s >= ? AND %s <= ?)", lo, hi)
-	// The bounds "lo <= High" (eq, le) and "hi >= Low" (ge) follow from lo <= hi; they are
-	// written out so that the lo and hi indexes can be used.
-	switch p.Op {
-	case store.OpEq:
-		b.w(lo+" <= ? AND "+eq, p.High, p.Low, p.High)
-	case store.OpNe:
-		b.w("NOT "+eq, p.Low, p.High)
-	case store.OpGt:
-		b.w(hi+" > ?", p.High)
-	case store.OpLt:
-		b.w(lo+" < ?", p.Low)
-	case store.OpGe:
-		b.w(hi+" >= ? AND ("+hi+" > ? OR "+eq+")", p.Low, p.High, p.Low, p.High)
-	case store.OpLe:
-		b.w(lo+" <= ? AND ("+lo+" < ? OR "+eq+")", p.High, p.Low, p.Low, p.High)
-	case store.OpSa:
-		b.w(lo+" > ?", p.High)
-	case store.OpEb:
-		b.w(hi+" < ?", p.Low)
-	case store.OpAp:
-		b.w(lo+" <= ? AND "+hi+" >= ?", p.High, p.Low)
-	default:
-		return fmt.Errorf("date comparison %d: %w", p.Op, store.ErrBadQuery)
-	}
-	return nil
-}
-
-// numberCond compares a row's [lo, hi] with the predicate's value Num and its precision range
-// [NumLow, NumHigh).
-func numberCond(b *sqlBuilder, p store.SearchPredicate) error {
-	switch p.Op {
-	case store.OpEq:
-		b.w("(x.lo >= ? AND x.hi < ?)", p.NumLow, p.NumHigh)
-	case store.OpNe:
-		b.w("NOT (x.lo >= ? AND x.hi < ?)", p.NumLow, p.NumHigh)
-	case store.OpGt:
-		b.w("x.hi > ?", p.Num)
-	case store.OpLt:
-		b.w("x.lo < ?", p.Num)
-	case store.OpGe:
-		b.w("x.hi >= ?", p.Num)
-	case store.OpLe:
-		b.w("x.lo <= ?", p.Num)
-	case store.OpSa:
-		b.w("x.lo > ?", p.Num)
-	case store.OpEb:
-		b.w("x.hi < ?", p.Num)
-	case store.OpAp:
-		b.w("x.lo <= ? AND x.hi >= ?", p.NumHigh, p.NumLow)
-	default:
-		return fmt.Errorf("number comparison %d: %w", p.Op, store.ErrBadQuery)
-	}
-	return nil
-}
-
-func likeEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
 }
 
 // included is a resource a page brings in, with its key and its encoded reference entries.

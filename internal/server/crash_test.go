@@ -61,6 +61,39 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// checkVersions fails t unless data store ds holds exactly the resources of occurrences ("Type/id"
+// to the number of times it appears in the input), each at that version.
+func checkVersions(t *testing.T, st interface {
+	ResourceScan(ctx context.Context, datastoreID, typ, afterID string, fn func(store.Resource) error) error
+}, ds string, occurrences map[string]int64) {
+	t.Helper()
+	got := map[string]int64{}
+	typeSet := map[string]bool{}
+	for k := range occurrences {
+		typeSet[strings.SplitN(k, "/", 2)[0]] = true
+	}
+	for typ := range typeSet {
+		if err := st.ResourceScan(context.Background(), ds, typ, "", func(r store.Resource) error {
+			got[r.Type+"/"+r.ID] = r.Version
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bad := 0
+	for k, n := range occurrences {
+		if got[k] != n {
+			bad++
+			if bad < 5 {
+				t.Errorf("%s: version %d, want %d", k, got[k], n)
+			}
+		}
+	}
+	if len(got) != len(occurrences) || bad > 0 {
+		t.Fatalf("stored %d resources (%d with wrong versions), want %d", len(got), bad, len(occurrences))
+	}
+}
+
 // buildBinary builds cmd/fhirlake and returns the path of the executable.
 func buildBinary(t testing.TB) string {
 	t.Helper()
@@ -332,34 +365,7 @@ func TestCrashResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	got := map[string]int64{}
-	typeSet := map[string]bool{}
-	for k := range occurrences {
-		typeSet[strings.SplitN(k, "/", 2)[0]] = true
-	}
-	for typ := range typeSet {
-		if err := st.ResourceScan(ctx, ds, typ, "", func(r store.Resource) error {
-			got[r.Type+"/"+r.ID] = r.Version
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if len(got) != len(occurrences) {
-		t.Errorf("stored %d resources, want %d", len(got), len(occurrences))
-	}
-	bad := 0
-	for k, n := range occurrences {
-		if got[k] != n {
-			bad++
-			if bad < 5 {
-				t.Errorf("%s: version %d, want %d", k, got[k], n)
-			}
-		}
-	}
-	if bad > 0 {
-		t.Fatalf("%d resources with wrong version counts", bad)
-	}
+	checkVersions(t, st, ds, occurrences)
 	compareIndexes(t, st, ds, clean)
 }
 

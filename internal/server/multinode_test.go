@@ -32,26 +32,9 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/fhirlake/fhirlake/internal/fhir"
-	"github.com/fhirlake/fhirlake/internal/store"
 	"github.com/fhirlake/fhirlake/internal/store/postgres"
 	"github.com/fhirlake/fhirlake/internal/testenv"
 )
-
-// buildService builds the fhirlake binary into a temporary folder.
-func buildService(t testing.TB) string {
-	t.Helper()
-	root, err := testenv.ModuleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "fhirlake")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/fhirlake")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // node is one fhirlake process of a multi-node deployment.
 type node struct {
@@ -218,7 +201,7 @@ func TestMultiNodeImport(t *testing.T) {
 		}
 	}
 
-	bin := buildService(t)
+	bin := buildBinary(t)
 	const lease = 4 * time.Second
 	env := []string{"AWS_ACCESS_KEY_ID=fake", "AWS_SECRET_ACCESS_KEY=fake"}
 	launch := func() *node {
@@ -367,31 +350,7 @@ func TestMultiNodeImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	got := map[string]int64{}
-	typeSet := map[string]bool{}
-	for k := range occurrences {
-		typeSet[strings.SplitN(k, "/", 2)[0]] = true
-	}
-	for typ := range typeSet {
-		if err := st.ResourceScan(ctx, ds, typ, "", func(r store.Resource) error {
-			got[r.Type+"/"+r.ID] = r.Version
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bad := 0
-	for k, n := range occurrences {
-		if got[k] != n {
-			bad++
-			if bad < 5 {
-				t.Errorf("%s: version %d, want %d", k, got[k], n)
-			}
-		}
-	}
-	if len(got) != len(occurrences) || bad > 0 {
-		t.Fatalf("stored %d resources (%d with wrong versions), want %d", len(got), bad, len(occurrences))
-	}
+	checkVersions(t, st, ds, occurrences)
 
 	// Every node reads the same: a search count and a sample of resources.
 	var sample []string

@@ -17,29 +17,13 @@ import (
 // RunSearch runs the search part of the suite: index maintenance on write and delete, every
 // index kind and operator, sorting, keyset paging, includes and tenancy of the index.
 func RunSearch(t *testing.T, newStore Factory) {
-	t.Run("Search", func(t *testing.T) {
-		t.Parallel()
-		testSearch(t, newStore(t))
-	})
-	t.Run("DateWindow", func(t *testing.T) {
-		t.Parallel()
-		testDateWindow(t, newStore(t))
-	})
-	t.Run("Graph", func(t *testing.T) {
-		t.Parallel()
-		testSearchGraph(t, newStore(t))
-	})
-	t.Run("WriteCondition", func(t *testing.T) {
-		t.Parallel()
-		testWriteCondition(t, newStore(t))
-	})
-	t.Run("SortMissingValues", func(t *testing.T) {
-		t.Parallel()
-		testSortMissing(t, newStore(t))
-	})
-	t.Run("BulkUpdate", func(t *testing.T) {
-		t.Parallel()
-		testBulkUpdate(t, newStore(t))
+	runAll(t, newStore, []namedTest{
+		{"Search", testSearch},
+		{"DateWindow", testDateWindow},
+		{"Graph", testSearchGraph},
+		{"WriteCondition", testWriteCondition},
+		{"SortMissingValues", testSortMissing},
+		{"BulkUpdate", testBulkUpdate},
 	})
 }
 

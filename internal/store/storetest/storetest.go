@@ -23,10 +23,7 @@ var (
 
 // Run runs the whole suite.
 func Run(t *testing.T, newStore Factory) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+	runAll(t, newStore, []namedTest{
 		{"DatastoreLifecycle", testDatastoreLifecycle},
 		{"DatastoreIdempotency", testDatastoreIdempotency},
 		{"DatastoreQuota", testDatastoreQuota},
@@ -41,7 +38,17 @@ func Run(t *testing.T, newStore Factory) {
 		{"ResourceVersions", testResourceVersions},
 		{"History", testHistory},
 		{"Erase", testErase},
-	}
+	})
+}
+
+// namedTest is one test of the suite, run on a store of its own.
+type namedTest struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}
+
+// runAll runs each test in parallel, each on a new store.
+func runAll(t *testing.T, newStore Factory, tests []namedTest) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

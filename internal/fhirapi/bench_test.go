@@ -39,8 +39,8 @@ func latencies(b *testing.B, name string, n int, fn func(i int)) {
 	b.ReportMetric(ms(d[n*99/100]), name+"-p99-ms")
 }
 
-// sampleIDs reads up to n ids and subject references of a gzip NDJSON file.
-func sampleIDs(b *testing.B, path string, n int) (ids, subjects []string) {
+// everySeventh calls fn with every 7th line of a gzip NDJSON file, n times at most.
+func everySeventh(b *testing.B, path string, n int, fn func(line []byte)) {
 	b.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -53,20 +53,27 @@ func sampleIDs(b *testing.B, path string, n int) (ids, subjects []string) {
 	}
 	sc := bufio.NewScanner(zr)
 	sc.Buffer(nil, 64<<20)
-	for k := 0; sc.Scan() && len(ids) < n; k++ {
-		if k%7 != 0 {
-			continue
+	for k, calls := 0, 0; calls < n && sc.Scan(); k++ {
+		if k%7 == 0 {
+			fn(sc.Bytes())
+			calls++
 		}
+	}
+}
+
+// sampleIDs reads up to n ids and subject references of a gzip NDJSON file.
+func sampleIDs(b *testing.B, path string, n int) (ids, subjects []string) {
+	everySeventh(b, path, n, func(line []byte) {
 		var m struct {
 			ID      string
 			Subject struct{ Reference string }
 		}
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+		if err := json.Unmarshal(line, &m); err != nil {
 			b.Fatal(err)
 		}
 		ids = append(ids, m.ID)
 		subjects = append(subjects, m.Subject.Reference)
-	}
+	})
 	return ids, subjects
 }
 
@@ -75,32 +82,17 @@ type benchPatient struct{ id, family string }
 // samplePatients reads the ids and family names of every 7th patient of a gzip NDJSON file, up
 // to n.
 func samplePatients(b *testing.B, path string, n int) []benchPatient {
-	b.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(nil, 64<<20)
 	var out []benchPatient
-	for k := 0; sc.Scan() && len(out) < n; k++ {
-		if k%7 != 0 {
-			continue
-		}
+	everySeventh(b, path, n, func(line []byte) {
 		var m struct {
 			ID   string
 			Name []struct{ Family string }
 		}
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+		if err := json.Unmarshal(line, &m); err != nil {
 			b.Fatal(err)
 		}
 		out = append(out, benchPatient{m.ID, m.Name[0].Family})
-	}
+	})
 	return out
 }
 

@@ -1,12 +1,7 @@
 package postgres_test
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,32 +17,7 @@ import (
 // as the import pipeline does.
 func syntheaFull(b *testing.B) []store.ResourceWrite {
 	b.Helper()
-	files, _ := filepath.Glob(filepath.Join(testenv.SharedDir(b), "data", "synthea-full", "*.ndjson.gz"))
-	if len(files) == 0 {
-		b.Skip("shared synthea-full data not present")
-	}
-	var out []store.ResourceWrite
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		zr, err := gzip.NewReader(fh)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sc := bufio.NewScanner(zr)
-		sc.Buffer(nil, 64<<20)
-		for sc.Scan() {
-			var env struct{ ResourceType, ID string }
-			line := append([]byte(nil), sc.Bytes()...)
-			if err := json.Unmarshal(line, &env); err != nil {
-				b.Fatal(err)
-			}
-			out = append(out, store.ResourceWrite{Type: env.ResourceType, ID: env.ID, Body: line})
-		}
-		fh.Close()
-	}
+	out := testenv.SharedWrites(b, "synthea-full", "*.ndjson.gz")
 	var wg sync.WaitGroup
 	for k := 0; k < 2; k++ {
 		wg.Add(1)

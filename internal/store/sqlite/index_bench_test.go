@@ -1,16 +1,10 @@
 package sqlite_test
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"database/sql"
-	"encoding/json"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,44 +15,9 @@ import (
 	"github.com/fhirlake/fhirlake/internal/testenv"
 )
 
-// syntheaLines reads every resource of the shared synthea folder (../shared from the module root).
+// syntheaLines reads every resource of the shared synthea folder.
 func syntheaLines(b *testing.B) []store.ResourceWrite {
-	return sharedLines(b, "synthea", "*.ndjson")
-}
-
-// sharedLines reads every resource of the files matching pattern in a shared data folder; names
-// ending in .gz are gunzipped.
-func sharedLines(b *testing.B, folder, pattern string) []store.ResourceWrite {
-	b.Helper()
-	files, _ := filepath.Glob(filepath.Join(testenv.SharedDir(b), "data", folder, pattern))
-	if len(files) == 0 {
-		b.Skip("shared " + folder + " data not present")
-	}
-	var out []store.ResourceWrite
-	for _, f := range files {
-		fh, err := os.Open(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var r io.Reader = fh
-		if strings.HasSuffix(f, ".gz") {
-			if r, err = gzip.NewReader(fh); err != nil {
-				b.Fatal(err)
-			}
-		}
-		sc := bufio.NewScanner(r)
-		sc.Buffer(nil, 64<<20)
-		for sc.Scan() {
-			var env struct{ ResourceType, ID string }
-			line := append([]byte(nil), sc.Bytes()...)
-			if err := json.Unmarshal(line, &env); err != nil {
-				b.Fatal(err)
-			}
-			out = append(out, store.ResourceWrite{Type: env.ResourceType, ID: env.ID, Body: line})
-		}
-		fh.Close()
-	}
-	return out
+	return testenv.SharedWrites(b, "synthea", "*.ndjson")
 }
 
 // extract computes the index entries of writes with two workers, as the import pipeline does.
@@ -133,7 +92,7 @@ func BenchmarkImportIndexing(b *testing.B) {
 // B-tree inserts, with no Go, cgo or per-row statement work at all, once in one transaction and
 // once in one transaction per 4,000 resources. Compare resources/s within one run.
 func BenchmarkImportIndexingFull(b *testing.B) {
-	lines := sharedLines(b, "synthea-full", "*.ndjson.gz")
+	lines := testenv.SharedWrites(b, "synthea-full", "*.ndjson.gz")
 	extract(lines)
 	rows := 0
 	for _, w := range lines {

@@ -2,8 +2,8 @@
 // (the module root and the shared reference data beside the checkout, ../shared), provides
 // PostgreSQL (the server of TEST_DATABASE_URL or one it starts, a fresh schema per test, a
 // server of a test's own to stop and restart), gates the job workers' S3 access, and breaks the
-// environment on purpose (a full tmpfs, a read-only folder), and reads shared NDJSON as store writes
-// for benchmarks (SharedWrites).
+// environment on purpose (a full tmpfs, a read-only folder). SharedWrites reads shared NDJSON as
+// store writes for benchmarks.
 // It is imported by test files only; the service never reads ../shared.
 package testenv
 
